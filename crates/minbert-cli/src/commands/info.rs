@@ -1,0 +1,77 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use clap::Args;
+use minbert_model::load_pretrained;
+use serde_json::json;
+
+use crate::backend::{DeviceArgs, compiled_backends};
+use crate::model_dir::ModelArgs;
+use crate::output::write_json;
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Also write the architecture and counts to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+pub fn run(args: InfoArgs) -> Result<()> {
+    let dir = args.model.resolve()?;
+    let device = args.device.device()?;
+    let (config, model) = load_pretrained(&dir, &device).with_context(|| format!("loading model {}", dir.display()))?;
+
+    let embeddings = model.embeddings.num_params();
+    let per_layer = model.encoder.layer.first().map_or(0, |l| l.num_params());
+    let encoder = model.encoder.num_params();
+    let pooler = model.pooler.as_ref().map_or(0, |p| p.num_params());
+    let total = model.num_params();
+    // Without an adapter every parameter is trained (full fine-tuning).
+    let trainable = total;
+
+    println!("model        {}", dir.display());
+    println!("layers       {}", config.num_hidden_layers);
+    println!("hidden       {} ({} heads of {})", config.hidden_size, config.num_attention_heads, config.head_size());
+    println!("ffn          {} ({})", config.intermediate_size, config.hidden_act.hf_name());
+    println!("vocab        {} tokens, {} positions, {} token types", config.vocab_size, config.max_position_embeddings, config.type_vocab_size);
+    println!("layer norm   eps {:e}", config.layer_norm_eps);
+    println!("dropout      hidden {}, attention {}", config.hidden_dropout_prob, config.attention_probs_dropout_prob);
+    println!("parameters");
+    println!("  embeddings {embeddings:>12}");
+    println!("  encoder    {encoder:>12}  ({per_layer} per layer)");
+    println!("  pooler     {pooler:>12}{}", if model.pooler.is_none() { "  (none in this checkpoint)" } else { "" });
+    println!("  total      {total:>12}");
+    println!("  trainable  {trainable:>12}");
+    println!("backends     {} (device {})", compiled_backends().join(", "), args.device.device);
+
+    if let Some(path) = &args.json {
+        let value = json!({
+            "model": dir.display().to_string(),
+            "config": {
+                "num_hidden_layers": config.num_hidden_layers,
+                "hidden_size": config.hidden_size,
+                "num_attention_heads": config.num_attention_heads,
+                "intermediate_size": config.intermediate_size,
+                "hidden_act": config.hidden_act.hf_name(),
+                "vocab_size": config.vocab_size,
+                "max_position_embeddings": config.max_position_embeddings,
+                "type_vocab_size": config.type_vocab_size,
+                "layer_norm_eps": config.layer_norm_eps,
+                "hidden_dropout_prob": config.hidden_dropout_prob,
+                "attention_probs_dropout_prob": config.attention_probs_dropout_prob,
+            },
+            "params": {
+                "embeddings": embeddings, "encoder": encoder, "per_layer": per_layer,
+                "pooler": pooler, "total": total, "trainable": trainable,
+            },
+            "linear_layers": model.linear_paths(),
+        });
+        write_json(path, &value).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+pub mod embed;
+pub mod info;
+pub mod tokenize;

@@ -1,0 +1,43 @@
+//! `minbert`: one subcommand per pipeline stage. See `minbert --help`.
+
+mod backend;
+mod commands;
+mod model_dir;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "minbert", version, about = "Fine-tune, evaluate and benchmark small BERT encoders with LoRA and DoRA")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tokenize a text or a text pair: ids, tokens, token types.
+    Tokenize(commands::tokenize::TokenizeArgs),
+    /// Run the encoder: last hidden state, pooler output, every hidden state.
+    Embed(commands::embed::EmbedArgs),
+    /// Architecture and parameter counts of a model.
+    Info(commands::info::InfoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tokenize(args) => commands::tokenize::run(args),
+        Command::Embed(args) => commands::embed::run(args),
+        Command::Info(args) => commands::info::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

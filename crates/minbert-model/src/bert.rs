@@ -1,0 +1,386 @@
+//! Hugging Face's `BertModel` (post-LayerNorm BERT) in Burn, one module per HF module and the
+//! HF names kept, so checkpoints load unchanged and every linear layer has its HF path
+//! (`encoder.layer.{i}.attention.self.query`, ...).
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::config::{BertConfig, HiddenAct};
+use crate::weights::{HfTensor, WeightMap};
+
+/// One batch of inputs, `[batch, seq]` each; `attention_mask` is 1 on tokens, 0 on padding.
+#[derive(Debug, Clone)]
+pub struct BertInput {
+    pub input_ids: Tensor<2, Int>,
+    pub attention_mask: Tensor<2, Int>,
+    pub token_type_ids: Tensor<2, Int>,
+}
+
+/// What `BertModel` returns; `hidden_states` (embeddings, then each layer) only when asked.
+#[derive(Debug, Clone)]
+pub struct BertOutput {
+    pub last_hidden_state: Tensor<3>,
+    /// `tanh(pooler.dense(h[:, 0]))`; `None` for a checkpoint without pooler weights.
+    pub pooler_output: Option<Tensor<2>>,
+    pub hidden_states: Vec<Tensor<3>>,
+}
+
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    pub word_embeddings: Embedding,
+    pub position_embeddings: Embedding,
+    pub token_type_embeddings: Embedding,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl BertEmbeddings {
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
+        let [_, seq] = input_ids.dims();
+        let positions = Tensor::<1, Int>::arange(0..seq as i64, &input_ids.device()).unsqueeze::<2>();
+        let x = self.word_embeddings.forward(input_ids)
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(token_type_ids);
+        self.dropout.forward(self.layer_norm.forward(x))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct BertSelfAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub dropout: Dropout,
+    #[module(skip)]
+    num_heads: usize,
+}
+
+impl BertSelfAttention {
+    /// `mask_bias` is `[batch, 1, 1, seq]`: 0 on tokens, the f32 minimum on padding (as HF).
+    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let [batch, seq, width] = hidden.dims();
+        let head_size = width / self.num_heads;
+        let heads = |x: Tensor<3>| x.reshape([batch, seq, self.num_heads, head_size]).swap_dims(1, 2);
+        // Scaling q before q·k^T touches seq·head_size values per head instead of seq².
+        let q = heads(self.query.forward(hidden.clone())) * (1.0 / (head_size as f64).sqrt());
+        let k = heads(self.key.forward(hidden.clone()));
+        let v = heads(self.value.forward(hidden));
+        let scores = q.matmul(k.swap_dims(2, 3)) + mask_bias;
+        let probs = self.dropout.forward(softmax(scores, 3));
+        probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, width])
+    }
+}
+
+/// `attention.output` and `output` share this shape: dense, dropout, residual, LayerNorm.
+#[derive(Module, Debug)]
+pub struct BertResidualOutput {
+    pub dense: Linear,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl BertResidualOutput {
+    pub fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        self.layer_norm.forward(self.dropout.forward(self.dense.forward(hidden)) + residual)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    /// HF's `attention.self` (`self` is a Rust keyword).
+    pub self_: BertSelfAttention,
+    pub output: BertResidualOutput,
+}
+
+#[derive(Module, Debug)]
+pub struct BertIntermediate {
+    pub dense: Linear,
+    #[module(skip)]
+    act: HiddenAct,
+}
+
+impl BertIntermediate {
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let x = self.dense.forward(hidden);
+        match self.act {
+            HiddenAct::Gelu => gelu(x),
+            HiddenAct::GeluTanh => gelu_approximate(x),
+            HiddenAct::Relu => relu(x),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    pub attention: BertAttention,
+    pub intermediate: BertIntermediate,
+    pub output: BertResidualOutput,
+}
+
+impl BertLayer {
+    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let context = self.attention.self_.forward(hidden.clone(), mask_bias);
+        let attended = self.attention.output.forward(context, hidden);
+        let ffn = self.intermediate.forward(attended.clone());
+        self.output.forward(ffn, attended)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct BertEncoder {
+    pub layer: Vec<BertLayer>,
+}
+
+#[derive(Module, Debug)]
+pub struct BertPooler {
+    pub dense: Linear,
+}
+
+impl BertPooler {
+    pub fn forward(&self, last_hidden_state: Tensor<3>) -> Tensor<2> {
+        let [batch, _, width] = last_hidden_state.dims();
+        let first = last_hidden_state.narrow(1, 0, 1).reshape([batch, width]);
+        self.dense.forward(first).tanh()
+    }
+}
+
+/// Hugging Face's `BertModel`: embeddings, encoder, optional pooler.
+#[derive(Module, Debug)]
+pub struct BertModel {
+    pub embeddings: BertEmbeddings,
+    pub encoder: BertEncoder,
+    pub pooler: Option<BertPooler>,
+}
+
+impl BertModel {
+    /// The last hidden state and the pooler output.
+    pub fn forward(&self, input: BertInput) -> BertOutput {
+        self.run(input, false)
+    }
+
+    /// As [`forward`](Self::forward), plus the embedding output and every layer's output
+    /// (HF's `output_hidden_states=True`).
+    pub fn forward_with_hidden_states(&self, input: BertInput) -> BertOutput {
+        self.run(input, true)
+    }
+
+    fn run(&self, input: BertInput, keep_hidden: bool) -> BertOutput {
+        let [batch, seq] = input.input_ids.dims();
+        let mask_bias = (input.attention_mask.float().neg() + 1.0).mul_scalar(f32::MIN).reshape([batch, 1, 1, seq]);
+        let mut hidden = self.embeddings.forward(input.input_ids, input.token_type_ids);
+        let mut hidden_states = Vec::new();
+        for layer in &self.encoder.layer {
+            if keep_hidden {
+                hidden_states.push(hidden.clone());
+            }
+            hidden = layer.forward(hidden, mask_bias.clone());
+        }
+        if keep_hidden {
+            hidden_states.push(hidden.clone());
+        }
+        let pooler_output = self.pooler.as_ref().map(|p| p.forward(hidden.clone()));
+        BertOutput { last_hidden_state: hidden, pooler_output, hidden_states }
+    }
+
+    /// HF module paths of every linear layer, in model order.
+    pub fn linear_paths(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        for i in 0..self.encoder.layer.len() {
+            for name in LAYER_LINEARS {
+                paths.push(format!("encoder.layer.{i}.{name}"));
+            }
+        }
+        if self.pooler.is_some() {
+            paths.push("pooler.dense".into());
+        }
+        paths
+    }
+
+    /// The linear layer at an HF module path such as `encoder.layer.0.attention.self.query`.
+    pub fn linear(&self, path: &str) -> Option<&Linear> {
+        match parse_linear_path(path)? {
+            None => self.pooler.as_ref().map(|p| &p.dense),
+            Some((i, name)) => self.encoder.layer.get(i).map(|layer| match name {
+                LinearName::Query => &layer.attention.self_.query,
+                LinearName::Key => &layer.attention.self_.key,
+                LinearName::Value => &layer.attention.self_.value,
+                LinearName::AttentionOutput => &layer.attention.output.dense,
+                LinearName::Intermediate => &layer.intermediate.dense,
+                LinearName::Output => &layer.output.dense,
+            }),
+        }
+    }
+
+    /// As [`linear`](Self::linear), mutably (to load weights or attach adapters).
+    pub fn linear_mut(&mut self, path: &str) -> Option<&mut Linear> {
+        match parse_linear_path(path)? {
+            None => self.pooler.as_mut().map(|p| &mut p.dense),
+            Some((i, name)) => self.encoder.layer.get_mut(i).map(|layer| match name {
+                LinearName::Query => &mut layer.attention.self_.query,
+                LinearName::Key => &mut layer.attention.self_.key,
+                LinearName::Value => &mut layer.attention.self_.value,
+                LinearName::AttentionOutput => &mut layer.attention.output.dense,
+                LinearName::Intermediate => &mut layer.intermediate.dense,
+                LinearName::Output => &mut layer.output.dense,
+            }),
+        }
+    }
+
+    pub fn num_params(&self) -> usize {
+        Module::num_params(self)
+    }
+
+    /// The weights under Hugging Face's names and layouts (`model.safetensors` of a
+    /// `BertModel`), the inverse of [`BertConfig::init_with`].
+    pub fn to_hf_tensors(&self) -> Vec<HfTensor> {
+        let mut out = Vec::new();
+        let norm = |out: &mut Vec<HfTensor>, n: &LayerNorm, path: &str| {
+            out.push(HfTensor::new(format!("{path}.weight"), n.gamma.val()));
+            if let Some(beta) = &n.beta {
+                out.push(HfTensor::new(format!("{path}.bias"), beta.val()));
+            }
+        };
+        let emb = &self.embeddings;
+        for (e, name) in [
+            (&emb.word_embeddings, "word_embeddings"),
+            (&emb.position_embeddings, "position_embeddings"),
+            (&emb.token_type_embeddings, "token_type_embeddings"),
+        ] {
+            out.push(HfTensor::new(format!("embeddings.{name}.weight"), e.weight.val()));
+        }
+        norm(&mut out, &emb.layer_norm, "embeddings.LayerNorm");
+        for (i, layer) in self.encoder.layer.iter().enumerate() {
+            let p = format!("encoder.layer.{i}");
+            norm(&mut out, &layer.attention.output.layer_norm, &format!("{p}.attention.output.LayerNorm"));
+            norm(&mut out, &layer.output.layer_norm, &format!("{p}.output.LayerNorm"));
+        }
+        for path in self.linear_paths() {
+            let linear = self.linear(&path).expect("paths come from linear_paths");
+            out.push(HfTensor::linear_weight(format!("{path}.weight"), linear.weight.val()));
+            if let Some(bias) = &linear.bias {
+                out.push(HfTensor::new(format!("{path}.bias"), bias.val()));
+            }
+        }
+        out
+    }
+}
+
+/// The linear layers inside each encoder layer, as HF names them.
+pub const LAYER_LINEARS: [&str; 6] = [
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+];
+
+#[derive(Clone, Copy)]
+enum LinearName {
+    Query,
+    Key,
+    Value,
+    AttentionOutput,
+    Intermediate,
+    Output,
+}
+
+/// `Some(None)` for the pooler, `Some(Some((layer, name)))` inside the encoder.
+fn parse_linear_path(path: &str) -> Option<Option<(usize, LinearName)>> {
+    if path == "pooler.dense" {
+        return Some(None);
+    }
+    let (index, name) = path.strip_prefix("encoder.layer.")?.split_once('.')?;
+    let name = match name {
+        "attention.self.query" => LinearName::Query,
+        "attention.self.key" => LinearName::Key,
+        "attention.self.value" => LinearName::Value,
+        "attention.output.dense" => LinearName::AttentionOutput,
+        "intermediate.dense" => LinearName::Intermediate,
+        "output.dense" => LinearName::Output,
+        _ => return None,
+    };
+    Some(Some((index.parse().ok()?, name)))
+}
+
+impl BertConfig {
+    /// A randomly initialised model (with pooler), for tests and training from scratch.
+    pub fn init(&self, device: &Device) -> BertModel {
+        let h = self.hidden_size;
+        let linear = |i, o| LinearConfig::new(i, o).init(device);
+        let layer_norm = || LayerNormConfig::new(h).with_epsilon(self.layer_norm_eps).init(device);
+        let hidden_dropout = || DropoutConfig::new(self.hidden_dropout_prob).init();
+        let embeddings = BertEmbeddings {
+            word_embeddings: EmbeddingConfig::new(self.vocab_size, h).init(device),
+            position_embeddings: EmbeddingConfig::new(self.max_position_embeddings, h).init(device),
+            token_type_embeddings: EmbeddingConfig::new(self.type_vocab_size, h).init(device),
+            layer_norm: layer_norm(),
+            dropout: hidden_dropout(),
+        };
+        let layer = (0..self.num_hidden_layers)
+            .map(|_| BertLayer {
+                attention: BertAttention {
+                    self_: BertSelfAttention {
+                        query: linear(h, h),
+                        key: linear(h, h),
+                        value: linear(h, h),
+                        dropout: DropoutConfig::new(self.attention_probs_dropout_prob).init(),
+                        num_heads: self.num_attention_heads,
+                    },
+                    output: BertResidualOutput { dense: linear(h, h), layer_norm: layer_norm(), dropout: hidden_dropout() },
+                },
+                intermediate: BertIntermediate { dense: linear(h, self.intermediate_size), act: self.hidden_act },
+                output: BertResidualOutput {
+                    dense: linear(self.intermediate_size, h),
+                    layer_norm: layer_norm(),
+                    dropout: hidden_dropout(),
+                },
+            })
+            .collect();
+        BertModel {
+            embeddings,
+            encoder: BertEncoder { layer },
+            pooler: Some(BertPooler { dense: linear(h, h) }),
+        }
+    }
+
+    /// A model with its weights from `weights` (HF names and layouts). The pooler is built only
+    /// when the checkpoint has one. Call `weights.finish()` afterwards to check every key.
+    pub fn init_with(&self, weights: &mut WeightMap, device: &Device) -> BertModel {
+        let mut model = self.init(device);
+        let h = self.hidden_size;
+        let load_linear = |w: &mut WeightMap, l: &mut Linear, path: &str| {
+            let [d_in, d_out] = l.weight.dims();
+            l.weight = Param::from_tensor(w.linear_weight(&format!("{path}.weight"), d_in, d_out));
+            l.bias = Some(Param::from_tensor(w.tensor(&format!("{path}.bias"), [d_out])));
+        };
+        let load_norm = |w: &mut WeightMap, n: &mut LayerNorm, path: &str| {
+            n.gamma = Param::from_tensor(w.tensor(&format!("{path}.weight"), [h]));
+            n.beta = Some(Param::from_tensor(w.tensor(&format!("{path}.bias"), [h])));
+        };
+        let emb = &mut model.embeddings;
+        for (e, name, rows) in [
+            (&mut emb.word_embeddings, "word_embeddings", self.vocab_size),
+            (&mut emb.position_embeddings, "position_embeddings", self.max_position_embeddings),
+            (&mut emb.token_type_embeddings, "token_type_embeddings", self.type_vocab_size),
+        ] {
+            e.weight = Param::from_tensor(weights.tensor(&format!("embeddings.{name}.weight"), [rows, h]));
+        }
+        load_norm(weights, &mut emb.layer_norm, "embeddings.LayerNorm");
+        for (i, layer) in model.encoder.layer.iter_mut().enumerate() {
+            let p = format!("encoder.layer.{i}");
+            load_norm(weights, &mut layer.attention.output.layer_norm, &format!("{p}.attention.output.LayerNorm"));
+            load_norm(weights, &mut layer.output.layer_norm, &format!("{p}.output.LayerNorm"));
+        }
+        if !weights.contains("pooler.dense.weight") {
+            model.pooler = None;
+        }
+        for path in model.linear_paths() {
+            let linear = model.linear_mut(&path).expect("paths come from linear_paths");
+            load_linear(weights, linear, &path);
+        }
+        model
+    }
+}

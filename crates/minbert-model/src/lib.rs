@@ -1,0 +1,37 @@
+//! A BERT encoder that gives Hugging Face `transformers`' numbers, on Burn.
+//!
+//! [`BertConfig`] reads a `config.json`; [`load_pretrained`] builds a [`BertModel`] from a
+//! checkpoint directory; every linear layer is reachable by its HF module path.
+
+mod bert;
+mod config;
+mod error;
+mod weights;
+
+use std::path::Path;
+
+use burn::tensor::Device;
+
+pub use bert::{
+    BertAttention, BertEmbeddings, BertEncoder, BertInput, BertIntermediate, BertLayer, BertModel, BertOutput,
+    BertPooler, BertResidualOutput, BertSelfAttention, LAYER_LINEARS,
+};
+pub use config::{BertConfig, HiddenAct};
+pub use error::ModelError;
+pub use weights::{HfTensor, WeightMap, save_safetensors};
+
+/// Reads `config.json` and `model.safetensors` from a Hugging Face checkpoint directory.
+pub fn load_pretrained(dir: &Path, device: &Device) -> Result<(BertConfig, BertModel), ModelError> {
+    if !dir.is_dir() {
+        return Err(ModelError::MissingDir(dir.to_path_buf()));
+    }
+    let config = BertConfig::from_hf_file(&dir.join("config.json"))?;
+    let weights_path = dir.join("model.safetensors");
+    if !weights_path.is_file() {
+        return Err(ModelError::NoWeights { dir: dir.to_path_buf() });
+    }
+    let mut weights = WeightMap::from_safetensors(&weights_path, "embeddings.word_embeddings.weight", device)?;
+    let model = config.init_with(&mut weights, device);
+    weights.finish()?;
+    Ok((config, model))
+}
