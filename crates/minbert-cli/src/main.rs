@@ -4,6 +4,7 @@ mod backend;
 mod commands;
 mod model_dir;
 mod output;
+mod process_stats;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     Embed(commands::embed::EmbedArgs),
     /// Architecture and parameter counts of a model.
     Info(commands::info::InfoArgs),
+    /// The benchmark of docs/BENCHMARKS.md (same workload and JSON as the PyTorch reference).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Info(args) => commands::info::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

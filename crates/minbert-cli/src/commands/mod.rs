@@ -1,3 +1,4 @@
+pub mod bench;
 pub mod embed;
 pub mod info;
 pub mod tokenize;
