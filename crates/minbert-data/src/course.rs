@@ -214,7 +214,10 @@ impl DataDir {
         if let Some((path, origin)) = given {
             let path = cwd.join(path);
             return if path.is_dir() {
-                Ok(DataDir { path, origin })
+                Ok(DataDir {
+                    path: tidy(path),
+                    origin,
+                })
             } else {
                 Err(DataError::DataDirNotFound {
                     path,
@@ -236,7 +239,7 @@ impl DataDir {
         for (path, origin) in &candidates {
             if holds_course_files(path) {
                 return Ok(DataDir {
-                    path: path.clone(),
+                    path: tidy(path.clone()),
                     origin: *origin,
                 });
             }
@@ -345,6 +348,11 @@ pub fn read_course_file(
     read_table(path, &task.table_spec(split, course_preprocessing))
 }
 
+/// Without `..` steps, so messages show where the files really are.
+fn tidy(path: PathBuf) -> PathBuf {
+    std::fs::canonicalize(&path).unwrap_or(path)
+}
+
 fn holds_course_files(dir: &Path) -> bool {
     CourseTask::ALL
         .iter()
@@ -378,7 +386,10 @@ mod tests {
         let from_env = DataDir::resolve_from(None, Some(env_dir.as_os_str()), dir.path()).unwrap();
         assert_eq!(
             (from_env.path(), from_env.origin()),
-            (env_dir.as_path(), DataDirOrigin::Env)
+            (
+                env_dir.canonicalize().unwrap().as_path(),
+                DataDirOrigin::Env
+            )
         );
 
         let explicit =

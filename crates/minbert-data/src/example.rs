@@ -112,7 +112,7 @@ impl fmt::Display for SkippedRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}:{}: skipped id {:?}: {}",
+            "{}:{}: id {:?}: {}",
             self.path.display(),
             self.line,
             self.id,
