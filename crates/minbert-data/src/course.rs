@@ -418,6 +418,21 @@ mod tests {
     }
 
     #[test]
+    fn shared_data_beside_the_project_is_the_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("data")).unwrap();
+        std::fs::create_dir_all(dir.path().join("shared/data")).unwrap();
+        std::fs::write(dir.path().join("shared/data/ids-sst-dev.csv"), "").unwrap();
+        let found = DataDir::resolve_from(None, None, &project).unwrap();
+        assert_eq!(found.origin(), DataDirOrigin::SharedBesideProject);
+        assert_eq!(
+            found.path(),
+            dir.path().join("shared/data").canonicalize().unwrap()
+        );
+    }
+
+    #[test]
     fn quora_train_auto_prefers_the_full_file() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::at(dir.path());

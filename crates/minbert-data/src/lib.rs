@@ -5,6 +5,18 @@
 //! [`read_course_file`], [`CustomTask::read`]) gives a [`Dataset`]. Encoding:
 //! [`encode_dataset`]. Batching: [`plan_batches`] / [`EncodedDataset::pad`] (plain vectors),
 //! then [`PaddedBatch::to_device`]. Statistics: [`data_stats`].
+//!
+//! Reading rules (course files and custom tasks alike):
+//! - columns are found by header name; a UTF-8 BOM and CRLF line ends are accepted;
+//! - texts are kept byte for byte, except the one leading space of the SST sentences
+//!   ([`CourseOptions::course_preprocessing`] turns on the course's lowercasing and spacing);
+//! - a row whose label is not a number (empty, text, NaN) is skipped and listed with its file
+//!   and line in [`Dataset::skipped`];
+//! - every other defect is a [`DataError`] naming the file and line: a missing column, an
+//!   empty file, a header without rows ([`DataError::NoRecords`], not an empty dataset),
+//!   invalid UTF-8, an unterminated quote (a quoted field not closed on its line, unless a
+//!   custom task sets `multiline`), a wrong number of fields, a label out of range, an empty or
+//!   repeated id.
 
 pub mod batch;
 pub mod course;

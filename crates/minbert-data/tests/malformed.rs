@@ -282,6 +282,18 @@ fn a_missing_file_is_an_error_naming_the_path() {
     assert!(err.to_string().contains("nope.csv"), "{err}");
 }
 
+#[test]
+fn an_unreadable_file_is_an_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory cannot be read as a file, whoever runs the test (root reads any file).
+    let err = read_course_file(dir.path(), CourseTask::Sst, Split::Dev, false).unwrap_err();
+    assert!(matches!(err, DataError::Io { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+}
+
 /// xorshift64*: enough to generate inputs, no dependency.
 struct Bytes(u64);
 
@@ -329,7 +341,11 @@ fn random_input(
             } else {
                 for _ in 0..rng.next() % 8 {
                     let r = rng.next();
-                    let pool = if r.is_multiple_of(60) { RARE_BYTES } else { TEXT_BYTES };
+                    let pool = if r.is_multiple_of(60) {
+                        RARE_BYTES
+                    } else {
+                        TEXT_BYTES
+                    };
                     input.push(pool[(r >> 8) as usize % pool.len()]);
                 }
             }
