@@ -25,6 +25,8 @@ enum Command {
     Embed(commands::embed::EmbedArgs),
     /// Architecture and parameter counts of a model.
     Info(commands::info::InfoArgs),
+    /// Inspect the task data: counts, skipped rows, labels, token lengths.
+    Data(commands::data::DataArgs),
     /// The benchmark of docs/BENCHMARKS.md (same workload and JSON as the PyTorch reference).
     Bench(commands::bench::BenchArgs),
 }
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Info(args) => commands::info::run(args),
+        Command::Data(args) => commands::data::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {
