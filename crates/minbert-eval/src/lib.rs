@@ -1,0 +1,27 @@
+//! Evaluation for minbert: the course's metrics, its prediction files, ensembles of
+//! checkpoints, and reports.
+
+pub mod ensemble;
+pub mod metrics;
+pub mod predictions;
+
+use std::path::{Path, PathBuf};
+
+pub use metrics::Scores;
+
+/// Why an evaluation step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: {message}")]
+    PredictionFile { path: PathBuf, line: usize, message: String },
+    #[error("ensemble: {0}")]
+    Ensemble(String),
+}
+
+impl EvalError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_path_buf(), source }
+    }
+}

@@ -1,0 +1,80 @@
+//! The course's prediction files, byte for byte: a header `id \t Predicted_X \n`, then one line
+//! `{id} , {prediction} \n` per example (`sst-dev-output.csv`, `para-dev-output.csv`,
+//! `sts-dev-output.csv` and the `-test-` ones; "Similiary" is the course's spelling).
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+use crate::EvalError;
+
+/// Which of the three prediction files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredictionTask {
+    Sst,
+    Para,
+    Sts,
+}
+
+impl PredictionTask {
+    pub const ALL: [Self; 3] = [Self::Sst, Self::Para, Self::Sts];
+
+    pub fn file_name(self, split: &str) -> String {
+        let stem = match self {
+            Self::Sst => "sst",
+            Self::Para => "para",
+            Self::Sts => "sts",
+        };
+        format!("{stem}-{split}-output.csv")
+    }
+
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::Sst => "Predicted_Sentiment",
+            Self::Para => "Predicted_Is_Paraphrase",
+            Self::Sts => "Predicted_Similiary",
+        }
+    }
+
+    fn header(self) -> String {
+        format!("id \t {} \n", self.column())
+    }
+}
+
+/// Renders a prediction file; `predictions` are `(id, value)` in file order.
+pub fn render<V: Display>(task: PredictionTask, predictions: &[(String, V)]) -> String {
+    let mut out = task.header();
+    for (id, value) in predictions {
+        out += &format!("{id} , {value} \n");
+    }
+    out
+}
+
+/// Writes a prediction file atomically (a temporary name, then a rename).
+pub fn write<V: Display>(path: &Path, task: PredictionTask, predictions: &[(String, V)]) -> Result<(), EvalError> {
+    let tmp = path.with_extension("csv.tmp");
+    std::fs::write(&tmp, render(task, predictions)).map_err(|e| EvalError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))
+}
+
+/// Reads a prediction file back: `(id, value)` per line, values parsed as f64.
+pub fn read(path: &Path, task: PredictionTask) -> Result<Vec<(String, f64)>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+    let bad = |line: usize, message: String| EvalError::PredictionFile { path: PathBuf::from(path), line, message };
+    let mut lines = text.split_inclusive('\n');
+    match lines.next() {
+        Some(h) if h == task.header() => {}
+        Some(h) => return Err(bad(1, format!("header is {h:?}, expected {:?}", task.header()))),
+        None => return Err(bad(1, "empty file, expected a header".into())),
+    }
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let body = line
+                .strip_suffix(" \n")
+                .ok_or_else(|| bad(i + 2, "line does not end with \" \\n\"".into()))?;
+            let (id, value) = body.split_once(" , ").ok_or_else(|| bad(i + 2, "expected \"{id} , {value}\"".into()))?;
+            let value = value.parse().map_err(|_| bad(i + 2, format!("{value:?} is not a number")))?;
+            Ok((id.to_string(), value))
+        })
+        .collect()
+}

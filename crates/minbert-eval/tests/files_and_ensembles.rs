@@ -1,0 +1,79 @@
+//! Prediction files round-trip in the course's exact format; ensembles average as promised.
+
+use minbert_eval::ensemble::{TaskOutputs, average, greedy_select, normalise_weights};
+use minbert_eval::predictions::{PredictionTask, read, render, write};
+
+#[test]
+fn prediction_files_use_the_course_format_and_parse_back() {
+    let preds = vec![("abc".to_string(), 3usize), ("def".to_string(), 0)];
+    assert_eq!(render(PredictionTask::Sst, &preds), "id \t Predicted_Sentiment \nabc , 3 \ndef , 0 \n");
+    let scores = vec![("x1".to_string(), 4.25f64), ("x2".to_string(), 0.5)];
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join(PredictionTask::Sts.file_name("dev"));
+    assert!(path.ends_with("sts-dev-output.csv"));
+    write(&path, PredictionTask::Sts, &scores).unwrap();
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with("id \t Predicted_Similiary \n"));
+    assert_eq!(read(&path, PredictionTask::Sts).unwrap(), scores);
+    let err = read(&path, PredictionTask::Para).unwrap_err().to_string();
+    assert!(err.contains("sts-dev-output.csv:1") && err.contains("Predicted_Is_Paraphrase"), "{err}");
+    std::fs::write(&path, "id \t Predicted_Similiary \nx1 , oops \n").unwrap();
+    let err = read(&path, PredictionTask::Sts).unwrap_err().to_string();
+    assert!(err.contains(":2:") && err.contains("not a number"), "{err}");
+}
+
+fn member(shift: f64) -> TaskOutputs {
+    TaskOutputs {
+        sst_ids: vec!["s1".into(), "s2".into()],
+        sst_probs: vec![[0.1 + shift, 0.2, 0.3, 0.2, 0.2 - shift], [0.6, 0.1, 0.1, 0.1, 0.1]],
+        para_ids: vec!["p1".into()],
+        para_probs: vec![0.4 + shift],
+        sts_ids: vec!["t1".into(), "t2".into()],
+        sts_scores: vec![1.0 + shift, 4.0],
+    }
+}
+
+#[test]
+fn an_ensemble_of_one_or_of_copies_equals_the_member() {
+    let a = member(0.0);
+    assert_eq!(average(&[&a], None).unwrap(), a);
+    let twice = average(&[&a, &a], Some(&[3.0, 1.0])).unwrap();
+    for (x, y) in twice.sst_probs.iter().flatten().zip(a.sst_probs.iter().flatten()) {
+        assert!((x - y).abs() < 1e-12);
+    }
+    assert!((twice.sts_scores[0] - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn weights_are_normalised_and_validated() {
+    assert_eq!(normalise_weights(&[1.0, 3.0]).unwrap(), vec![0.25, 0.75]);
+    assert!(normalise_weights(&[0.0, 0.0]).is_err());
+    assert!(normalise_weights(&[-1.0, 2.0]).is_err());
+    let (a, b) = (member(0.0), member(0.1));
+    let avg = average(&[&a, &b], Some(&[1.0, 3.0])).unwrap();
+    assert!((avg.para_probs[0] - (0.25 * 0.4 + 0.75 * 0.5)).abs() < 1e-12);
+    assert!(average(&[&a, &b], Some(&[1.0])).is_err());
+}
+
+#[test]
+fn members_on_different_examples_do_not_combine() {
+    let a = member(0.0);
+    let mut b = member(0.0);
+    b.sts_ids = vec!["t1".into(), "other".into()];
+    let err = average(&[&a, &b], None).unwrap_err().to_string();
+    assert!(err.contains("STS"), "{err}");
+}
+
+#[test]
+fn greedy_selection_adds_members_only_while_the_score_rises() {
+    let members = [member(0.0), member(0.2), member(-0.2)];
+    let refs: Vec<&TaskOutputs> = members.iter().collect();
+    // Score: closeness of the first STS score to 1.0. Member 0 alone is perfect; adding the
+    // other two together would also average to 1.0 but never beats it, so greedy stops.
+    let chosen = greedy_select(&refs, |o| -(o.sts_scores[0] - 1.0).abs()).unwrap();
+    assert_eq!(chosen, vec![0]);
+    // Score wanting 1.1: member 1 (1.2) and member 0 (1.0) average to exactly 1.1.
+    // (Either may come first: alone, both miss 1.1 by 0.1 up to rounding.)
+    let mut chosen = greedy_select(&refs, |o| -(o.sts_scores[0] - 1.1).abs()).unwrap();
+    chosen.sort();
+    assert_eq!(chosen, vec![0, 1]);
+}
