@@ -4,7 +4,7 @@
 # three times per device, alternating. Needs libopenblas-dev. Results: target/bench-backends/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/minbert-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/target-minbert}"
 cargo build --release -p minbert-cli --features openblas
 bin="$CARGO_TARGET_DIR/release/minbert"
 out=target/bench-backends
