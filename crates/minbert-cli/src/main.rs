@@ -1,5 +1,6 @@
 //! `minbert`: one subcommand per pipeline stage. See `minbert --help`.
 
+mod adapter_dir;
 mod backend;
 mod commands;
 mod model_dir;
@@ -27,6 +28,8 @@ enum Command {
     Info(commands::info::InfoArgs),
     /// Inspect the task data: counts, skipped rows, labels, token lengths.
     Data(commands::data::DataArgs),
+    /// A model with a PEFT adapter as a merged Hugging Face checkpoint, or as a PEFT adapter.
+    Export(commands::export::ExportArgs),
     /// The benchmark of docs/BENCHMARKS.md (same workload and JSON as the PyTorch reference).
     Bench(commands::bench::BenchArgs),
 }
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Embed(args) => commands::embed::run(args),
         Command::Info(args) => commands::info::run(args),
         Command::Data(args) => commands::data::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

@@ -1,14 +1,17 @@
 //! Hugging Face's `BertModel` (post-LayerNorm BERT) in Burn, one module per HF module and the
 //! HF names kept, so checkpoints load unchanged and every linear layer has its HF path
-//! (`encoder.layer.{i}.attention.self.query`, ...).
+//! (`encoder.layer.{i}.attention.self.query`, ...). Every linear layer is a burn-peft
+//! [`AdaptedLinear`]: exactly a `Linear` until a LoRA / DoRA adapter is attached by path through
+//! [`AdaptableModel`].
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 use burn::tensor::{Device, Int, Tensor};
+use burn_peft::{AdaptableModel, AdaptedLinear, HfTensor, merged_linears};
 
 use crate::config::{BertConfig, HiddenAct};
-use crate::weights::{HfTensor, WeightMap};
+use crate::weights::WeightMap;
 
 /// One batch of inputs, `[batch, seq]` each; `attention_mask` is 1 on tokens, 0 on padding.
 #[derive(Debug, Clone)]
@@ -49,9 +52,9 @@ impl BertEmbeddings {
 
 #[derive(Module, Debug)]
 pub struct BertSelfAttention {
-    pub query: Linear,
-    pub key: Linear,
-    pub value: Linear,
+    pub query: AdaptedLinear,
+    pub key: AdaptedLinear,
+    pub value: AdaptedLinear,
     pub dropout: Dropout,
     #[module(skip)]
     num_heads: usize,
@@ -76,7 +79,7 @@ impl BertSelfAttention {
 /// `attention.output` and `output` share this shape: dense, dropout, residual, LayerNorm.
 #[derive(Module, Debug)]
 pub struct BertResidualOutput {
-    pub dense: Linear,
+    pub dense: AdaptedLinear,
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
 }
@@ -96,7 +99,7 @@ pub struct BertAttention {
 
 #[derive(Module, Debug)]
 pub struct BertIntermediate {
-    pub dense: Linear,
+    pub dense: AdaptedLinear,
     #[module(skip)]
     act: HiddenAct,
 }
@@ -135,7 +138,7 @@ pub struct BertEncoder {
 
 #[derive(Module, Debug)]
 pub struct BertPooler {
-    pub dense: Linear,
+    pub dense: AdaptedLinear,
 }
 
 impl BertPooler {
@@ -184,56 +187,15 @@ impl BertModel {
         BertOutput { last_hidden_state: hidden, pooler_output, hidden_states }
     }
 
-    /// HF module paths of every linear layer, in model order.
-    pub fn linear_paths(&self) -> Vec<String> {
-        let mut paths = Vec::new();
-        for i in 0..self.encoder.layer.len() {
-            for name in LAYER_LINEARS {
-                paths.push(format!("encoder.layer.{i}.{name}"));
-            }
-        }
-        if self.pooler.is_some() {
-            paths.push("pooler.dense".into());
-        }
-        paths
-    }
-
-    /// The linear layer at an HF module path such as `encoder.layer.0.attention.self.query`.
-    pub fn linear(&self, path: &str) -> Option<&Linear> {
-        match parse_linear_path(path)? {
-            None => self.pooler.as_ref().map(|p| &p.dense),
-            Some((i, name)) => self.encoder.layer.get(i).map(|layer| match name {
-                LinearName::Query => &layer.attention.self_.query,
-                LinearName::Key => &layer.attention.self_.key,
-                LinearName::Value => &layer.attention.self_.value,
-                LinearName::AttentionOutput => &layer.attention.output.dense,
-                LinearName::Intermediate => &layer.intermediate.dense,
-                LinearName::Output => &layer.output.dense,
-            }),
-        }
-    }
-
-    /// As [`linear`](Self::linear), mutably (to load weights or attach adapters).
-    pub fn linear_mut(&mut self, path: &str) -> Option<&mut Linear> {
-        match parse_linear_path(path)? {
-            None => self.pooler.as_mut().map(|p| &mut p.dense),
-            Some((i, name)) => self.encoder.layer.get_mut(i).map(|layer| match name {
-                LinearName::Query => &mut layer.attention.self_.query,
-                LinearName::Key => &mut layer.attention.self_.key,
-                LinearName::Value => &mut layer.attention.self_.value,
-                LinearName::AttentionOutput => &mut layer.attention.output.dense,
-                LinearName::Intermediate => &mut layer.intermediate.dense,
-                LinearName::Output => &mut layer.output.dense,
-            }),
-        }
-    }
-
     pub fn num_params(&self) -> usize {
         Module::num_params(self)
     }
 
     /// The weights under Hugging Face's names and layouts (`model.safetensors` of a
-    /// `BertModel`), the inverse of [`BertConfig::init_with`].
+    /// `BertModel`), the inverse of [`BertConfig::init_with`]. A layer with an adapter is
+    /// exported merged (PEFT's `merge_and_unload`): HF's `BertModel` has no adapters, and the
+    /// merged checkpoint computes what the adapted model does. Save the adapter itself with
+    /// `burn_peft::save_adapter`.
     pub fn to_hf_tensors(&self) -> Vec<HfTensor> {
         let mut out = Vec::new();
         let norm = |out: &mut Vec<HfTensor>, n: &LayerNorm, path: &str| {
@@ -256,14 +218,59 @@ impl BertModel {
             norm(&mut out, &layer.attention.output.layer_norm, &format!("{p}.attention.output.LayerNorm"));
             norm(&mut out, &layer.output.layer_norm, &format!("{p}.output.LayerNorm"));
         }
-        for path in self.linear_paths() {
-            let linear = self.linear(&path).expect("paths come from linear_paths");
+        for (path, linear) in merged_linears(self) {
             out.push(HfTensor::linear_weight(format!("{path}.weight"), linear.weight.val()));
             if let Some(bias) = &linear.bias {
                 out.push(HfTensor::new(format!("{path}.bias"), bias.val()));
             }
         }
         out
+    }
+}
+
+/// HF module paths (`encoder.layer.{i}.attention.self.query`, ..., `pooler.dense`): the names
+/// PEFT gives the same layers, so `target_modules` and adapter files carry over.
+impl AdaptableModel for BertModel {
+    /// Every linear layer, in model order.
+    fn linear_paths(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        for i in 0..self.encoder.layer.len() {
+            for name in LAYER_LINEARS {
+                paths.push(format!("encoder.layer.{i}.{name}"));
+            }
+        }
+        if self.pooler.is_some() {
+            paths.push("pooler.dense".into());
+        }
+        paths
+    }
+
+    fn adapted_linear(&self, path: &str) -> Option<&AdaptedLinear> {
+        match parse_linear_path(path)? {
+            None => self.pooler.as_ref().map(|p| &p.dense),
+            Some((i, name)) => self.encoder.layer.get(i).map(|layer| match name {
+                LinearName::Query => &layer.attention.self_.query,
+                LinearName::Key => &layer.attention.self_.key,
+                LinearName::Value => &layer.attention.self_.value,
+                LinearName::AttentionOutput => &layer.attention.output.dense,
+                LinearName::Intermediate => &layer.intermediate.dense,
+                LinearName::Output => &layer.output.dense,
+            }),
+        }
+    }
+
+    fn adapted_linear_mut(&mut self, path: &str) -> Option<&mut AdaptedLinear> {
+        match parse_linear_path(path)? {
+            None => self.pooler.as_mut().map(|p| &mut p.dense),
+            Some((i, name)) => self.encoder.layer.get_mut(i).map(|layer| match name {
+                LinearName::Query => &mut layer.attention.self_.query,
+                LinearName::Key => &mut layer.attention.self_.key,
+                LinearName::Value => &mut layer.attention.self_.value,
+                LinearName::AttentionOutput => &mut layer.attention.output.dense,
+                LinearName::Intermediate => &mut layer.intermediate.dense,
+                LinearName::Output => &mut layer.output.dense,
+            }),
+        }
     }
 }
 
@@ -309,7 +316,7 @@ impl BertConfig {
     /// A randomly initialised model (with pooler), for tests and training from scratch.
     pub fn init(&self, device: &Device) -> BertModel {
         let h = self.hidden_size;
-        let linear = |i, o| LinearConfig::new(i, o).init(device);
+        let linear = |i, o| AdaptedLinear::new(LinearConfig::new(i, o).init(device));
         let layer_norm = || LayerNormConfig::new(h).with_epsilon(self.layer_norm_eps).init(device);
         let hidden_dropout = || DropoutConfig::new(self.hidden_dropout_prob).init();
         let embeddings = BertEmbeddings {
@@ -378,8 +385,8 @@ impl BertConfig {
             model.pooler = None;
         }
         for path in model.linear_paths() {
-            let linear = model.linear_mut(&path).expect("paths come from linear_paths");
-            load_linear(weights, linear, &path);
+            let linear = model.adapted_linear_mut(&path).expect("paths come from linear_paths");
+            load_linear(weights, &mut linear.base, &path);
         }
         model
     }

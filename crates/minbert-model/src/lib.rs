@@ -1,7 +1,8 @@
 //! A BERT encoder that gives Hugging Face `transformers`' numbers, on Burn.
 //!
 //! [`BertConfig`] reads a `config.json`; [`load_pretrained`] builds a [`BertModel`] from a
-//! checkpoint directory; every linear layer is reachable by its HF module path.
+//! checkpoint directory; every linear layer is reachable by its HF module path through
+//! `burn_peft::AdaptableModel`, which is how LoRA / DoRA adapters attach.
 
 mod bert;
 mod config;
@@ -18,7 +19,8 @@ pub use bert::{
 };
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;
-pub use weights::{HfTensor, WeightMap, save_safetensors};
+pub use burn_peft::{HfTensor, save_safetensors};
+pub use weights::WeightMap;
 
 /// Reads `config.json` and `model.safetensors` from a Hugging Face checkpoint directory.
 pub fn load_pretrained(dir: &Path, device: &Device) -> Result<(BertConfig, BertModel), ModelError> {

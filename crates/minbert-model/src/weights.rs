@@ -1,14 +1,16 @@
 //! Reading a Hugging Face checkpoint into the model.
 //!
-//! Layout, in this one place: PyTorch stores a `Linear` weight as `[out, in]` (`y = x W^T + b`);
-//! Burn's `Linear` holds `[in, out]` (`y = x W + b`). [`WeightMap::linear_weight`] transposes on
-//! load; [`to_hf_linear`] transposes back on save. Every other tensor keeps its shape.
+//! Layout: PyTorch stores a `Linear` weight as `[out, in]` (`y = x W^T + b`); Burn's `Linear`
+//! holds `[in, out]` (`y = x W + b`). The transposes live in one place, burn-peft's
+//! [`HfTensor`] (`to_linear_weight` on load, `linear_weight` on save), shared with the adapters'
+//! files. Every other tensor keeps its shape.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors};
+use burn_peft::{HfTensor, decode_floats};
+use safetensors::SafeTensors;
 
 use crate::error::ModelError;
 
@@ -17,7 +19,7 @@ use crate::error::ModelError;
 const IGNORED_PREFIXES: &[&str] = &["embeddings.position_ids", "cls.", "classifier.", "qa_outputs."];
 
 struct RawTensor {
-    dtype: Dtype,
+    dtype: safetensors::Dtype,
     shape: Vec<usize>,
     /// Byte range of the data inside `WeightMap::bytes`.
     start: usize,
@@ -119,10 +121,7 @@ impl WeightMap {
     /// A PyTorch `Linear` weight stored `[out, in]`, returned in Burn's `[in, out]`.
     pub fn linear_weight(&mut self, key: &str, d_in: usize, d_out: usize) -> Tensor<2> {
         match self.read(key, &[d_out, d_in]) {
-            Some(values) => {
-                let transposed = transpose(&values, d_out, d_in);
-                Tensor::from_data(TensorData::new(transposed, [d_in, d_out]), &self.device)
-            }
+            Some(values) => HfTensor { name: key.to_string(), shape: vec![d_out, d_in], values }.to_linear_weight(&self.device),
             None => Tensor::zeros([d_in, d_out], &self.device),
         }
     }
@@ -138,24 +137,12 @@ impl WeightMap {
             self.misshapen.push((name, shape.to_vec(), raw.shape.clone()));
             return None;
         }
-        let data = &self.bytes[raw.start..raw.end];
-        let values = match raw.dtype {
-            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-            Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|b| burn::tensor::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|b| burn::tensor::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            other => {
-                self.bad_dtype.get_or_insert((name, format!("{other:?}")));
-                return None;
-            }
-        };
-        Some(values)
+        let values = decode_floats(raw.dtype, &self.bytes[raw.start..raw.end]);
+        if values.is_none() {
+            let dtype = format!("{:?}", raw.dtype);
+            self.bad_dtype.get_or_insert((name, dtype));
+        }
+        values
     }
 
     /// Succeeds when every requested key was present with the right shape and dtype and every
@@ -187,60 +174,4 @@ impl WeightMap {
             })
         }
     }
-}
-
-/// `[rows, cols]` row-major to `[cols, rows]` row-major.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = values[r * cols + c];
-        }
-    }
-    out
-}
-
-/// One tensor of a Hugging Face state dict: name, shape and f32 values in PyTorch layout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HfTensor {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub values: Vec<f32>,
-}
-
-impl HfTensor {
-    /// Any float tensor, shape kept.
-    pub fn new<const D: usize>(name: impl Into<String>, tensor: Tensor<D>) -> Self {
-        let shape = tensor.dims().to_vec();
-        let values = tensor.into_data().try_into_vec_as::<f32>().expect("a float tensor converts to f32");
-        Self { name: name.into(), shape, values }
-    }
-
-    /// A Burn `[in, out]` linear weight, stored as PyTorch's `[out, in]`.
-    pub fn linear_weight(name: impl Into<String>, weight: Tensor<2>) -> Self {
-        let [d_in, d_out] = weight.dims();
-        let mut t = Self::new(name, weight);
-        t.values = transpose(&t.values, d_in, d_out);
-        t.shape = vec![d_out, d_in];
-        t
-    }
-}
-
-/// Writes tensors to a safetensors file (f32), atomically: a temporary name, then a rename.
-pub fn save_safetensors(path: &Path, tensors: &[HfTensor]) -> Result<(), ModelError> {
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
-    let views = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|(t, b)| {
-            let view = safetensors::tensor::TensorView::new(Dtype::F32, t.shape.clone(), b);
-            view.map(|v| (t.name.as_str(), v))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ModelError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
-    let serialized = safetensors::serialize(views, None)
-        .map_err(|e| ModelError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
-    let tmp = path.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, serialized).map_err(|e| ModelError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
 }

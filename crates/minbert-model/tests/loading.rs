@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn_peft::AdaptableModel;
 use minbert_model::{BertConfig, BertInput, BertModel, HfTensor, ModelError, load_pretrained, save_safetensors};
 use tempfile::TempDir;
 
@@ -147,8 +148,8 @@ fn every_linear_layer_is_reachable_by_its_hf_path() {
     assert_eq!(paths.len(), 2 * 6 + 1);
     assert_eq!(paths[0], "encoder.layer.0.attention.self.query");
     for path in &paths {
-        assert!(model.linear_mut(path).is_some(), "{path}");
+        assert!(model.adapted_linear_mut(path).is_some(), "{path}");
     }
-    assert!(model.linear("encoder.layer.2.attention.self.query").is_none());
-    assert!(model.linear("encoder.layer.0.attention.self.nope").is_none());
+    assert!(model.adapted_linear("encoder.layer.2.attention.self.query").is_none());
+    assert!(model.adapted_linear("encoder.layer.0.attention.self.nope").is_none());
 }

@@ -9,6 +9,7 @@ use minbert_model::{BertConfig, BertInput, load_pretrained};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
+use crate::adapter_dir::AdapterArgs;
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
 use crate::output::write_atomic;
@@ -37,6 +38,8 @@ pub struct EmbedArgs {
     pub batch_size: usize,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub adapter: AdapterArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -71,7 +74,10 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
     let dir = args.model.resolve()?;
     let device = args.device.device()?;
-    let (config, model) = load_pretrained(&dir, &device).with_context(|| format!("loading model {}", dir.display()))?;
+    let (config, mut model) = load_pretrained(&dir, &device).with_context(|| format!("loading model {}", dir.display()))?;
+    if let Some(adapter) = args.adapter.apply(&mut model)? {
+        println!("adapter {}: {}", adapter.dir.display(), adapter.summary());
+    }
 
     let tokens = match (&args.text, &args.input) {
         (Some(text), _) => {

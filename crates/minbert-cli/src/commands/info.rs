@@ -2,10 +2,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use burn::module::Module;
+use burn_peft::{AdaptableModel, count_params};
 use clap::Args;
 use minbert_model::load_pretrained;
 use serde_json::json;
 
+use crate::adapter_dir::AdapterArgs;
 use crate::backend::{DeviceArgs, compiled_backends};
 use crate::model_dir::ModelArgs;
 use crate::output::write_json;
@@ -17,6 +19,9 @@ pub struct InfoArgs {
     pub json: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// With an adapter, the trainable parameters are the adapter's (the base is frozen).
+    #[command(flatten)]
+    pub adapter: AdapterArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -24,15 +29,19 @@ pub struct InfoArgs {
 pub fn run(args: InfoArgs) -> Result<()> {
     let dir = args.model.resolve()?;
     let device = args.device.device()?;
-    let (config, model) = load_pretrained(&dir, &device).with_context(|| format!("loading model {}", dir.display()))?;
-
+    // On an autodiff device, since only there do parameters show whether they train.
+    let (config, mut model) =
+        load_pretrained(&dir, &device.autodiff()).with_context(|| format!("loading model {}", dir.display()))?;
+    // The base model's parts, counted before an adapter adds to them.
     let embeddings = model.embeddings.num_params();
     let per_layer = model.encoder.layer.first().map_or(0, |l| l.num_params());
     let encoder = model.encoder.num_params();
     let pooler = model.pooler.as_ref().map_or(0, |p| p.num_params());
-    let total = model.num_params();
-    // Without an adapter every parameter is trained (full fine-tuning).
-    let trainable = total;
+    let adapter = args.adapter.apply(&mut model)?;
+    // Without an adapter every parameter trains (full fine-tuning).
+    let count = count_params(&model);
+    let (total, trainable) = (count.total, count.trainable);
+    let adapter_params = total - embeddings - encoder - pooler;
 
     println!("model        {}", dir.display());
     println!("layers       {}", config.num_hidden_layers);
@@ -45,9 +54,18 @@ pub fn run(args: InfoArgs) -> Result<()> {
     println!("  embeddings {embeddings:>12}");
     println!("  encoder    {encoder:>12}  ({per_layer} per layer)");
     println!("  pooler     {pooler:>12}{}", if model.pooler.is_none() { "  (none in this checkpoint)" } else { "" });
+    if adapter.is_some() {
+        println!("  adapter    {adapter_params:>12}");
+    }
     println!("  total      {total:>12}");
     println!("  trainable  {trainable:>12}");
     println!("backends     {} (device {})", compiled_backends().join(", "), args.device.device);
+    if let Some(adapter) = &adapter {
+        println!("adapter      {}: {}", adapter.dir.display(), adapter.summary());
+        for path in &adapter.paths {
+            println!("  {path}");
+        }
+    }
 
     if let Some(path) = &args.json {
         let value = json!({
@@ -67,9 +85,19 @@ pub fn run(args: InfoArgs) -> Result<()> {
             },
             "params": {
                 "embeddings": embeddings, "encoder": encoder, "per_layer": per_layer,
-                "pooler": pooler, "total": total, "trainable": trainable,
+                "pooler": pooler, "adapter": adapter_params, "total": total, "trainable": trainable,
             },
             "linear_layers": model.linear_paths(),
+            "adapter": adapter.as_ref().map(|a| json!({
+                "dir": a.dir.display().to_string(),
+                "r": a.config.r,
+                "lora_alpha": a.config.lora_alpha,
+                "lora_dropout": a.config.lora_dropout,
+                "use_dora": a.config.use_dora,
+                "use_rslora": a.config.use_rslora,
+                "scaling": a.config.scaling(),
+                "modules": a.paths,
+            })),
         });
         write_json(path, &value).with_context(|| format!("writing {}", path.display()))?;
     }

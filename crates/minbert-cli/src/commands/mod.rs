@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod data;
 pub mod embed;
+pub mod export;
 pub mod info;
 pub mod tokenize;

@@ -1,0 +1,560 @@
+//! [`LoraConfig`]: PEFT's `LoraConfig` with the same field names and meanings, read from and
+//! written to PEFT's `adapter_config.json` (the keys of PEFT 0.21.2).
+
+use burn::config::Config;
+use regex::Regex;
+use serde_json::{Map, Value, json};
+
+use crate::error::PeftError;
+
+/// The PEFT release whose `adapter_config.json` keys [`LoraConfig::to_peft`] writes.
+pub const PEFT_VERSION: &str = "0.21.2";
+
+/// Which linear layers get an adapter (PEFT's `target_modules`).
+#[derive(Config, Debug, PartialEq)]
+pub enum TargetModules {
+    /// A module path matches an entry when it equals it or ends with `"." + entry`: `"dense"`
+    /// matches every `*.dense` layer, `pooler.dense` included; `"attention.output.dense"` only
+    /// that one. (A JSON list in `adapter_config.json`.)
+    Names(Vec<String>),
+    /// A regular expression that must match the whole module path, as Python's `re.fullmatch`.
+    /// (A JSON string in `adapter_config.json`.)
+    Regex(String),
+    /// Every linear layer the model exposes (PEFT's `"all-linear"`).
+    AllLinear,
+}
+
+/// How a new adapter starts (PEFT's `init_lora_weights`).
+#[derive(Config, Debug, Copy, PartialEq)]
+pub enum LoraInit {
+    /// `true`, PEFT's default: A Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(in),
+    /// 1/sqrt(in)); B zero, so the adapted model starts equal to the base.
+    KaimingUniform,
+    /// `"gaussian"`: A ~ N(0, std 1/r); B zero.
+    Gaussian,
+    /// `false`: A and B both as PyTorch's default `Linear` init, U(-1/sqrt(fan_in),
+    /// 1/sqrt(fan_in)); the adapter is not a no-op from the start (for tests).
+    Random,
+}
+
+/// A LoRA / DoRA / rsLoRA adapter as Hugging Face PEFT describes it. Every field has PEFT's
+/// name, default and meaning. The bias is never trained (PEFT's `bias = "none"`).
+#[derive(Config, Debug, PartialEq)]
+pub struct LoraConfig {
+    /// The linear layers to adapt.
+    pub target_modules: TargetModules,
+    /// Rank of A `[r, in]` and B `[out, r]`; at least 1.
+    #[config(default = 8)]
+    pub r: usize,
+    /// The adapter's output is scaled by `lora_alpha / r` (`/ sqrt(r)` with rsLoRA).
+    #[config(default = 8.0)]
+    pub lora_alpha: f64,
+    /// Dropout on the adapter's input only (the base layer sees the undropped input).
+    #[config(default = 0.0)]
+    pub lora_dropout: f64,
+    /// Rank-stabilised LoRA: scale by `lora_alpha / sqrt(r)`.
+    #[config(default = false)]
+    pub use_rslora: bool,
+    /// DoRA: a trained magnitude per output unit times the normalised adapted weight.
+    #[config(default = false)]
+    pub use_dora: bool,
+    #[config(default = "LoraInit::KaimingUniform")]
+    pub init_lora_weights: LoraInit,
+    /// Only adapt layers whose index (the number after the layer list's name in the path, e.g.
+    /// `encoder.layer.3.…`) is listed. As in PEFT this filters suffix matches of a
+    /// [`TargetModules::Names`] list only, not exact paths or a regex.
+    pub layers_to_transform: Option<Vec<usize>>,
+    /// The name of the layer list for `layers_to_transform` (e.g. `layer`); by default any.
+    pub layers_pattern: Option<Vec<String>>,
+    /// Informational, kept through load and save.
+    pub base_model_name_or_path: Option<String>,
+    /// Informational (PEFT's task type, e.g. `FEATURE_EXTRACTION`), kept through load and save.
+    pub task_type: Option<String>,
+}
+
+/// PEFT features burn-peft does not implement. A file that turns one on is refused rather than
+/// loaded into a model that would then compute something else.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("alora_invocation_tokens", "activated LoRA (aLoRA)"),
+    ("alpha_pattern", "a per-module lora_alpha"),
+    ("arrow_config", "Arrow routing"),
+    ("corda_config", "CorDA initialisation"),
+    ("eva_config", "EVA initialisation"),
+    ("exclude_modules", "excluding modules from target_modules"),
+    ("fan_in_fan_out", "base weights stored [in, out] (Conv1D)"),
+    ("kasa_config", "KaSA"),
+    ("layer_replication", "layer replication"),
+    ("loftq_config", "LoftQ initialisation"),
+    ("lora_bias", "a trained bias in lora_B"),
+    ("lora_ga_config", "LoRA-GA initialisation"),
+    ("megatron_config", "Megatron parallel layers"),
+    ("modules_to_save", "fully trained extra modules"),
+    ("monteclora_config", "MonteCLoRA"),
+    ("rank_pattern", "a per-module r"),
+    ("target_parameters", "adapters on bare parameters"),
+    ("trainable_token_indices", "trainable token embeddings"),
+    ("use_bdlora", "BD-LoRA"),
+    ("use_qalora", "QA-LoRA"),
+    ("velora_config", "VeLoRA"),
+];
+
+impl LoraConfig {
+    /// The factor on the adapter's output: `lora_alpha / r`, or `lora_alpha / sqrt(r)` with
+    /// rsLoRA.
+    pub fn scaling(&self) -> f64 {
+        if self.use_rslora { self.lora_alpha / (self.r as f64).sqrt() } else { self.lora_alpha / self.r as f64 }
+    }
+
+    /// Checks the values PEFT would also refuse, and compiles the patterns.
+    pub fn validate(&self) -> Result<(), PeftError> {
+        if self.r == 0 {
+            return Err(PeftError::config("r", "must be at least 1, got 0"));
+        }
+        if !self.lora_alpha.is_finite() {
+            return Err(PeftError::config("lora_alpha", format!("must be a finite number, got {}", self.lora_alpha)));
+        }
+        if !(0.0..1.0).contains(&self.lora_dropout) {
+            return Err(PeftError::config("lora_dropout", format!("must be in [0, 1), got {}", self.lora_dropout)));
+        }
+        if let TargetModules::Names(names) = &self.target_modules
+            && names.is_empty()
+        {
+            return Err(PeftError::config("target_modules", "is an empty list"));
+        }
+        self.compiled_patterns().map(|_| ())
+    }
+
+    /// The paths among `available` (a model's linear layers) that this config adapts, in their
+    /// order. Matching nothing is an error that lists `available`.
+    pub fn select_targets(&self, available: &[String]) -> Result<Vec<String>, PeftError> {
+        self.validate()?;
+        let (whole_path, layer_index) = self.compiled_patterns()?;
+        let selected: Vec<String> = available
+            .iter()
+            .filter(|path| match &self.target_modules {
+                TargetModules::AllLinear => true,
+                TargetModules::Regex(_) => whole_path.as_ref().is_some_and(|re| re.is_match(path)),
+                // PEFT's order: an exact path is taken as is; a suffix match then goes through
+                // the layer filter.
+                TargetModules::Names(names) => {
+                    names.iter().any(|n| n == *path)
+                        || (names.iter().any(|n| path.strip_suffix(n.as_str()).is_some_and(|rest| rest.ends_with('.')))
+                            && self.in_transformed_layers(path, &layer_index))
+                }
+            })
+            .cloned()
+            .collect();
+        if selected.is_empty() {
+            let targets = match &self.target_modules {
+                TargetModules::Names(names) => format!("{names:?}"),
+                TargetModules::Regex(re) => format!("{re:?} (a regex)"),
+                TargetModules::AllLinear => "\"all-linear\"".into(),
+            };
+            let filter = match &self.layers_to_transform {
+                Some(layers) if !layers.is_empty() => format!(" in layers {layers:?}"),
+                _ => String::new(),
+            };
+            return Err(PeftError::NoMatch { targets: targets + &filter, available: available.to_vec() });
+        }
+        Ok(selected)
+    }
+
+    /// The whole-path regex of [`TargetModules::Regex`], and PEFT's patterns that find a layer
+    /// index in a path (`.*\.<layers_pattern>\.(\d+)\.`, any name when there is no pattern).
+    fn compiled_patterns(&self) -> Result<(Option<Regex>, Vec<Regex>), PeftError> {
+        let compile = |key: &str, pattern: String| {
+            Regex::new(&pattern).map_err(|e| PeftError::config(key, format!("is not a valid regular expression: {e}")))
+        };
+        let whole_path = match &self.target_modules {
+            TargetModules::Regex(re) => Some(compile("target_modules", format!("^(?:{re})$"))?),
+            _ => None,
+        };
+        let layer_index = match &self.layers_pattern {
+            Some(patterns) if !patterns.is_empty() => patterns
+                .iter()
+                .map(|p| compile("layers_pattern", format!(r"^.*\.{p}\.(\d+)\.")))
+                .collect::<Result<_, _>>()?,
+            _ => vec![compile("layers_pattern", r"^.*\.[^.]*\.(\d+)\.".into())?],
+        };
+        Ok((whole_path, layer_index))
+    }
+
+    fn in_transformed_layers(&self, path: &str, layer_index: &[Regex]) -> bool {
+        let Some(layers) = self.layers_to_transform.as_ref().filter(|l| !l.is_empty()) else {
+            return true;
+        };
+        layer_index
+            .iter()
+            .find_map(|re| re.captures(path))
+            .and_then(|c| c[1].parse::<usize>().ok())
+            .is_some_and(|i| layers.contains(&i))
+    }
+
+    /// Reads PEFT's `adapter_config.json` object. Missing keys take PEFT's defaults; unknown
+    /// keys are ignored (newer PEFT releases add some); a PEFT feature burn-peft does not
+    /// implement is an error naming its key.
+    pub fn from_peft(map: &Map<String, Value>) -> Result<Self, PeftError> {
+        let get = |key: &str| map.get(key).filter(|v| !v.is_null());
+        let wrong = |key: &str, expected: &str| {
+            PeftError::config(key, format!("is {}, expected {expected}", map.get(key).unwrap_or(&Value::Null)))
+        };
+        match get("peft_type").and_then(Value::as_str) {
+            Some("LORA") => {}
+            Some(_) => return Err(wrong("peft_type", "\"LORA\" (burn-peft reads LoRA and DoRA adapters only)")),
+            None => return Err(PeftError::config("peft_type", "is missing, expected \"LORA\"")),
+        }
+        for (key, feature) in UNSUPPORTED {
+            if let Some(value) = get(key).filter(|v| !is_off(v)) {
+                return Err(PeftError::config(key, format!("is {value}: {feature} is not supported by burn-peft")));
+            }
+        }
+        if let Some(bias) = get("bias").filter(|b| b.as_str() != Some("none")) {
+            return Err(PeftError::config("bias", format!("is {bias}: only \"none\" is supported (no trained biases)")));
+        }
+        let init_lora_weights = match get("init_lora_weights") {
+            None | Some(Value::Bool(true)) => LoraInit::KaimingUniform,
+            Some(Value::Bool(false)) => LoraInit::Random,
+            Some(Value::String(s)) if s == "gaussian" => LoraInit::Gaussian,
+            Some(Value::String(s)) => {
+                return Err(PeftError::config("init_lora_weights", format!("is {s:?}: this initialisation is not supported by burn-peft (true, false or \"gaussian\")")));
+            }
+            Some(_) => return Err(wrong("init_lora_weights", "true, false or \"gaussian\"")),
+        };
+        let target_modules = match get("target_modules") {
+            Some(Value::String(s)) if s == "all-linear" => TargetModules::AllLinear,
+            Some(Value::String(s)) => TargetModules::Regex(s.clone()),
+            Some(Value::Array(items)) => TargetModules::Names(
+                items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| wrong("target_modules", "a list of module names"))?,
+            ),
+            Some(_) => return Err(wrong("target_modules", "a list of module names or a regex string")),
+            None => {
+                return Err(PeftError::config("target_modules", "is missing: burn-peft needs the modules to adapt (PEFT would guess them from the model type)"));
+            }
+        };
+        let layers_to_transform = match get("layers_to_transform") {
+            None => None,
+            Some(v) if v.is_u64() => Some(vec![v.as_u64().unwrap() as usize]),
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|v| v.as_u64().map(|i| i as usize))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| wrong("layers_to_transform", "a layer index or a list of them"))?,
+            ),
+            Some(_) => return Err(wrong("layers_to_transform", "a layer index or a list of them")),
+        };
+        let layers_pattern = match get("layers_pattern") {
+            None => None,
+            Some(Value::String(s)) => Some(vec![s.clone()]),
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| wrong("layers_pattern", "a name or a list of names"))?,
+            ),
+            Some(_) => return Err(wrong("layers_pattern", "a name or a list of names")),
+        };
+        let number = |key: &str, default: f64| match get(key) {
+            None => Ok(default),
+            Some(v) => v.as_f64().ok_or_else(|| wrong(key, "a number")),
+        };
+        let flag = |key: &str| match get(key) {
+            None => Ok(false),
+            Some(v) => v.as_bool().ok_or_else(|| wrong(key, "true or false")),
+        };
+        let text = |key: &str| match get(key) {
+            None => Ok(None),
+            Some(v) => v.as_str().map(|s| Some(s.to_string())).ok_or_else(|| wrong(key, "a string")),
+        };
+        let r = match get("r") {
+            None => 8,
+            Some(v) => v.as_u64().ok_or_else(|| wrong("r", "a positive integer"))? as usize,
+        };
+        let config = Self {
+            target_modules,
+            r,
+            lora_alpha: number("lora_alpha", 8.0)?,
+            lora_dropout: number("lora_dropout", 0.0)?,
+            use_rslora: flag("use_rslora")?,
+            use_dora: flag("use_dora")?,
+            init_lora_weights,
+            layers_to_transform,
+            layers_pattern,
+            base_model_name_or_path: text("base_model_name_or_path")?,
+            task_type: text("task_type")?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// PEFT's `adapter_config.json` object: every key PEFT 0.21.2 writes, features burn-peft does
+    /// not implement at their "off" values, so PEFT loads the file as it would its own.
+    pub fn to_peft(&self) -> Map<String, Value> {
+        let target_modules = match &self.target_modules {
+            // PEFT keeps the list as a set; sorted, the file is reproducible.
+            TargetModules::Names(names) => {
+                let mut names = names.clone();
+                names.sort();
+                names.dedup();
+                json!(names)
+            }
+            TargetModules::Regex(re) => json!(re),
+            TargetModules::AllLinear => json!("all-linear"),
+        };
+        let init_lora_weights = match self.init_lora_weights {
+            LoraInit::KaimingUniform => json!(true),
+            LoraInit::Gaussian => json!("gaussian"),
+            LoraInit::Random => json!(false),
+        };
+        // PEFT writes an integer alpha as an integer.
+        let lora_alpha = if self.lora_alpha.fract() == 0.0 && self.lora_alpha.abs() < 1e15 {
+            json!(self.lora_alpha as i64)
+        } else {
+            json!(self.lora_alpha)
+        };
+        let value = json!({
+            "alora_invocation_tokens": null,
+            "alpha_pattern": {},
+            "arrow_config": null,
+            "auto_mapping": null,
+            "base_model_name_or_path": self.base_model_name_or_path,
+            "bias": "none",
+            "corda_config": null,
+            "ensure_weight_tying": false,
+            "eva_config": null,
+            "exclude_modules": null,
+            "fan_in_fan_out": false,
+            "inference_mode": true,
+            "init_lora_weights": init_lora_weights,
+            "kasa_config": null,
+            "layer_replication": null,
+            "layers_pattern": self.layers_pattern,
+            "layers_to_transform": self.layers_to_transform,
+            "loftq_config": {},
+            "lora_alpha": lora_alpha,
+            "lora_bias": false,
+            "lora_dropout": self.lora_dropout,
+            "lora_ga_config": null,
+            "megatron_config": null,
+            "megatron_core": "megatron.core",
+            "modules_to_save": null,
+            "monteclora_config": null,
+            "peft_type": "LORA",
+            "peft_version": PEFT_VERSION,
+            "qalora_group_size": 16,
+            "r": self.r,
+            "rank_pattern": {},
+            "revision": null,
+            "target_modules": target_modules,
+            "target_parameters": null,
+            "task_type": self.task_type,
+            "trainable_token_indices": null,
+            "use_bdlora": null,
+            "use_dora": self.use_dora,
+            "use_qalora": false,
+            "use_rslora": self.use_rslora,
+            "velora_config": null,
+        });
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        }
+    }
+}
+
+/// PEFT's "off" for an optional feature: null, false, an empty object or list.
+fn is_off(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bert_paths() -> Vec<String> {
+        let mut paths = Vec::new();
+        for i in 0..2 {
+            for name in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"] {
+                paths.push(format!("encoder.layer.{i}.{name}"));
+            }
+        }
+        paths.push("pooler.dense".into());
+        paths
+    }
+
+    fn names(list: &[&str]) -> TargetModules {
+        TargetModules::Names(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn a_name_matches_itself_or_a_dotted_suffix() {
+        let config = LoraConfig::new(names(&["dense"]));
+        let selected = config.select_targets(&bert_paths()).unwrap();
+        assert_eq!(selected, [
+            "encoder.layer.0.attention.output.dense",
+            "encoder.layer.0.intermediate.dense",
+            "encoder.layer.0.output.dense",
+            "encoder.layer.1.attention.output.dense",
+            "encoder.layer.1.intermediate.dense",
+            "encoder.layer.1.output.dense",
+            "pooler.dense",
+        ]);
+        let config = LoraConfig::new(names(&["attention.output.dense", "pooler.dense"]));
+        assert_eq!(config.select_targets(&bert_paths()).unwrap(), [
+            "encoder.layer.0.attention.output.dense",
+            "encoder.layer.1.attention.output.dense",
+            "pooler.dense",
+        ]);
+        // A suffix must start at a dot: "ense" or "f.query" are not module names.
+        let config = LoraConfig::new(names(&["ense", "f.query"]));
+        assert!(matches!(config.select_targets(&bert_paths()), Err(PeftError::NoMatch { .. })));
+    }
+
+    #[test]
+    fn a_regex_must_match_the_whole_path() {
+        let config = LoraConfig::new(TargetModules::Regex(r"encoder\.layer\.1\..*\.(query|value)".into()));
+        assert_eq!(config.select_targets(&bert_paths()).unwrap(), [
+            "encoder.layer.1.attention.self.query",
+            "encoder.layer.1.attention.self.value",
+        ]);
+        // re.fullmatch: "query" alone matches no whole path.
+        let config = LoraConfig::new(TargetModules::Regex("query".into()));
+        assert!(matches!(config.select_targets(&bert_paths()), Err(PeftError::NoMatch { .. })));
+        let config = LoraConfig::new(TargetModules::Regex("(query".into()));
+        let err = config.select_targets(&bert_paths()).unwrap_err().to_string();
+        assert!(err.starts_with("\"target_modules\": is not a valid regular expression"), "{err}");
+    }
+
+    #[test]
+    fn layers_to_transform_filters_suffix_matches_only() {
+        let config = LoraConfig::new(names(&["query", "encoder.layer.0.attention.self.value"]))
+            .with_layers_to_transform(Some(vec![1]));
+        assert_eq!(config.select_targets(&bert_paths()).unwrap(), [
+            "encoder.layer.0.attention.self.value",
+            "encoder.layer.1.attention.self.query",
+        ]);
+        let config = LoraConfig::new(names(&["query"]))
+            .with_layers_to_transform(Some(vec![0]))
+            .with_layers_pattern(Some(vec!["layer".into()]));
+        assert_eq!(config.select_targets(&bert_paths()).unwrap(), ["encoder.layer.0.attention.self.query"]);
+        let config = LoraConfig::new(names(&["query"]))
+            .with_layers_to_transform(Some(vec![0]))
+            .with_layers_pattern(Some(vec!["blocks".into()]));
+        assert!(matches!(config.select_targets(&bert_paths()), Err(PeftError::NoMatch { .. })));
+    }
+
+    #[test]
+    fn a_target_that_matches_nothing_lists_the_available_paths() {
+        let config = LoraConfig::new(names(&["q_proj", "v_proj"]));
+        let err = config.select_targets(&bert_paths()).unwrap_err().to_string();
+        assert!(err.starts_with("target_modules [\"q_proj\", \"v_proj\"] match none of the model's linear layers"), "{err}");
+        assert!(err.contains("available: encoder.layer.0.attention.self.query, encoder.layer.0.attention.self.key"), "{err}");
+        assert!(err.ends_with("pooler.dense"), "{err}");
+    }
+
+    #[test]
+    fn rank_zero_and_bad_values_are_rejected() {
+        let err = LoraConfig::new(TargetModules::AllLinear).with_r(0).validate().unwrap_err().to_string();
+        assert_eq!(err, "\"r\": must be at least 1, got 0");
+        let err = LoraConfig::new(TargetModules::AllLinear).with_lora_dropout(1.0).validate().unwrap_err().to_string();
+        assert!(err.contains("\"lora_dropout\""), "{err}");
+        let err = LoraConfig::new(names(&[])).validate().unwrap_err().to_string();
+        assert!(err.contains("\"target_modules\": is an empty list"), "{err}");
+    }
+
+    #[test]
+    fn scaling_is_alpha_over_r_or_over_sqrt_r() {
+        let config = LoraConfig::new(TargetModules::AllLinear).with_r(4).with_lora_alpha(8.0);
+        assert_eq!(config.scaling(), 2.0);
+        assert_eq!(config.with_use_rslora(true).scaling(), 4.0);
+        // PEFT's defaults: r = 8, alpha = 8.
+        assert_eq!(LoraConfig::new(TargetModules::AllLinear).scaling(), 1.0);
+    }
+
+    fn peft(value: Value) -> Result<LoraConfig, PeftError> {
+        let mut map = json!({"peft_type": "LORA", "target_modules": ["query"]}).as_object().unwrap().clone();
+        map.extend(value.as_object().unwrap().clone());
+        LoraConfig::from_peft(&map)
+    }
+
+    #[test]
+    fn unsupported_peft_features_are_errors_naming_the_key() {
+        for (key, value) in [
+            ("loftq_config", json!({"loftq_bits": 4})),
+            ("modules_to_save", json!(["classifier"])),
+            ("rank_pattern", json!({"query": 16})),
+            ("alpha_pattern", json!({"query": 32})),
+            ("use_qalora", json!(true)),
+            ("fan_in_fan_out", json!(true)),
+            ("lora_bias", json!(true)),
+            ("exclude_modules", json!(["pooler.dense"])),
+            ("bias", json!("all")),
+            ("bias", json!("lora_only")),
+            ("init_lora_weights", json!("pissa")),
+            ("init_lora_weights", json!("olora")),
+            ("init_lora_weights", json!("eva")),
+            ("init_lora_weights", json!("loftq")),
+            ("peft_type", json!("IA3")),
+        ] {
+            let mut change = Map::new();
+            change.insert(key.into(), value.clone());
+            let err = peft(Value::Object(change)).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("\"{key}\": is {value}")), "{key} = {value}: {err}");
+        }
+        let err = peft(json!({"r": 0})).unwrap_err().to_string();
+        assert_eq!(err, "\"r\": must be at least 1, got 0");
+        let mut map = Map::new();
+        map.insert("peft_type".into(), json!("LORA"));
+        let err = LoraConfig::from_peft(&map).unwrap_err().to_string();
+        assert!(err.starts_with("\"target_modules\": is missing"), "{err}");
+    }
+
+    #[test]
+    fn peft_defaults_values_and_unknown_keys() {
+        let config = peft(json!({"a_key_from_a_future_peft": {"x": 1}, "loftq_config": {}, "modules_to_save": null})).unwrap();
+        assert_eq!(config, LoraConfig::new(names(&["query"])));
+        let config = peft(json!({
+            "r": 16, "lora_alpha": 32, "lora_dropout": 0.1, "use_rslora": true, "use_dora": true,
+            "init_lora_weights": "gaussian", "target_modules": "all-linear", "layers_to_transform": 2,
+            "layers_pattern": "layer", "task_type": "FEATURE_EXTRACTION",
+        }))
+        .unwrap();
+        assert_eq!(config.r, 16);
+        assert_eq!(config.lora_alpha, 32.0);
+        assert_eq!(config.lora_dropout, 0.1);
+        assert!(config.use_rslora && config.use_dora);
+        assert_eq!(config.init_lora_weights, LoraInit::Gaussian);
+        assert_eq!(config.target_modules, TargetModules::AllLinear);
+        assert_eq!(config.layers_to_transform, Some(vec![2]));
+        assert_eq!(config.layers_pattern, Some(vec!["layer".to_string()]));
+        assert_eq!(config.task_type.as_deref(), Some("FEATURE_EXTRACTION"));
+        assert_eq!(peft(json!({"target_modules": "enc.*query"})).unwrap().target_modules, TargetModules::Regex("enc.*query".into()));
+        assert_eq!(peft(json!({"init_lora_weights": false})).unwrap().init_lora_weights, LoraInit::Random);
+    }
+
+    #[test]
+    fn to_peft_then_from_peft_is_the_same_config() {
+        let config = LoraConfig::new(names(&["value", "query"]))
+            .with_r(4)
+            .with_lora_alpha(8.0)
+            .with_lora_dropout(0.05)
+            .with_use_dora(true)
+            .with_layers_to_transform(Some(vec![0, 2]))
+            .with_base_model_name_or_path(Some("sentence-transformers/all-MiniLM-L6-v2".into()));
+        let map = config.to_peft();
+        assert_eq!(map["lora_alpha"], json!(8));
+        assert_eq!(map["target_modules"], json!(["query", "value"]));
+        let back = LoraConfig::from_peft(&map).unwrap();
+        assert_eq!(back, LoraConfig { target_modules: names(&["query", "value"]), ..config });
+    }
+}

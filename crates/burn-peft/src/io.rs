@@ -1,0 +1,251 @@
+//! Hugging Face files: safetensors tensors in PyTorch layout, and PEFT adapter directories
+//! (`adapter_config.json` + `adapter_model.safetensors`).
+//!
+//! Layouts, in this one place: PyTorch stores a `Linear` weight `[out, in]` (`y = x W^T + b`)
+//! and Burn `[in, out]` (`y = x W + b`). An adapter's factors are linear weights too: PEFT's
+//! `lora_A.weight` `[r, in]` is Burn's `lora_a` `[in, r]`, `lora_B.weight` `[out, r]` is
+//! `lora_b` `[r, out]`. [`HfTensor::linear_weight`] transposes Burn to PyTorch and
+//! [`HfTensor::to_linear_weight`] back; every other tensor (biases, DoRA's
+//! `lora_magnitude_vector` `[out]`) keeps its shape.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+use serde_json::Value;
+
+use crate::config::LoraConfig;
+use crate::error::PeftError;
+use crate::layer::with_value;
+use crate::model::{AdaptableModel, adapted_paths, inject_adapter, layer, layer_mut};
+
+pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
+pub const ADAPTER_WEIGHTS_FILE: &str = "adapter_model.safetensors";
+
+/// PEFT saves adapter tensors under the wrapped model's names: `base_model.model.<module path>`.
+const KEY_PREFIX: &str = "base_model.model.";
+
+/// One tensor of a Hugging Face file: name, shape and f32 values in PyTorch layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HfTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+impl HfTensor {
+    /// Any float tensor, shape kept.
+    pub fn new<const D: usize>(name: impl Into<String>, tensor: Tensor<D>) -> Self {
+        let shape = tensor.dims().to_vec();
+        let values = tensor.into_data().try_into_vec_as::<f32>().expect("a float tensor converts to f32");
+        Self { name: name.into(), shape, values }
+    }
+
+    /// A Burn `[in, out]` linear weight, stored as PyTorch's `[out, in]`.
+    pub fn linear_weight(name: impl Into<String>, weight: Tensor<2>) -> Self {
+        let [d_in, d_out] = weight.dims();
+        let mut t = Self::new(name, weight);
+        t.values = transpose(&t.values, d_in, d_out);
+        t.shape = vec![d_out, d_in];
+        t
+    }
+
+    /// The tensor as it is stored. `D` must be `shape.len()`.
+    pub fn to_tensor<const D: usize>(&self, device: &Device) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(self.values.clone(), self.shape.clone()), device)
+    }
+
+    /// A PyTorch `[out, in]` linear weight as Burn's `[in, out]`. The shape must have two dims.
+    pub fn to_linear_weight(&self, device: &Device) -> Tensor<2> {
+        let [d_out, d_in] = [self.shape[0], self.shape[1]];
+        Tensor::from_data(TensorData::new(transpose(&self.values, d_out, d_in), [d_in, d_out]), device)
+    }
+}
+
+/// `[rows, cols]` row-major to `[cols, rows]` row-major.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+/// The values of a float tensor's raw little-endian bytes as f32; `None` for other dtypes.
+pub fn decode_floats(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
+    Some(match dtype {
+        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+        Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|b| burn::tensor::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => data.chunks_exact(2).map(|b| burn::tensor::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        _ => return None,
+    })
+}
+
+/// Writes tensors to a safetensors file (f32, with the `format: pt` metadata Hugging Face
+/// writes), atomically.
+pub fn save_safetensors(path: &Path, tensors: &[HfTensor]) -> Result<(), PeftError> {
+    let error = |e: safetensors::SafeTensorError| PeftError::Safetensors { path: path.to_path_buf(), message: e.to_string() };
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| safetensors::tensor::TensorView::new(Dtype::F32, t.shape.clone(), b).map(|v| (t.name.as_str(), v)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(error)?;
+    let metadata = Some([("format".to_string(), "pt".to_string())].into());
+    write_atomic(path, &safetensors::serialize(views, metadata).map_err(error)?)
+}
+
+/// Every tensor of a safetensors file, as f32 in the file's (PyTorch) layout. A tensor that is
+/// not a float is an error naming it.
+pub fn read_safetensors(path: &Path) -> Result<Vec<HfTensor>, PeftError> {
+    let bytes = std::fs::read(path).map_err(|e| PeftError::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| PeftError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
+    let mut tensors: Vec<HfTensor> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| match decode_floats(view.dtype(), view.data()) {
+            Some(values) => Ok(HfTensor { name, shape: view.shape().to_vec(), values }),
+            None => Err(PeftError::Tensor {
+                path: path.to_path_buf(),
+                key: name,
+                message: format!("has dtype {:?}, expected a float type (F32, F16, BF16, F64)", view.dtype()),
+            }),
+        })
+        .collect::<Result<_, _>>()?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tensors)
+}
+
+/// Writes to a temporary name in the same folder, then renames, so a reader never sees half a
+/// file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PeftError> {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| PeftError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| PeftError::io(path, e))
+}
+
+/// Reads a PEFT `adapter_config.json`; see [`LoraConfig::from_peft`].
+pub fn read_adapter_config(path: &Path) -> Result<LoraConfig, PeftError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PeftError::io(path, e))?;
+    let json = |message: String| PeftError::Json { path: path.to_path_buf(), message };
+    match serde_json::from_str::<Value>(&text).map_err(|e| json(format!("not valid JSON: {e}")))? {
+        Value::Object(map) => LoraConfig::from_peft(&map).map_err(|e| e.in_file(path)),
+        _ => Err(json("expected a JSON object".into())),
+    }
+}
+
+/// Writes `config` as PEFT's `adapter_config.json` (sorted keys, two-space indent, as PEFT).
+pub fn write_adapter_config(path: &Path, config: &LoraConfig) -> Result<(), PeftError> {
+    let mut text = serde_json::to_string_pretty(&Value::Object(config.to_peft())).expect("JSON values serialize");
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+/// The adapters of `model` under PEFT's key names and layouts, in model order.
+pub fn adapter_tensors<M: AdaptableModel>(model: &M) -> Vec<HfTensor> {
+    let mut tensors = Vec::new();
+    for path in adapted_paths(model) {
+        let adapter = model.adapted_linear(&path).and_then(|l| l.adapter.as_ref()).expect("an adapted path");
+        tensors.push(HfTensor::linear_weight(format!("{KEY_PREFIX}{path}.lora_A.weight"), adapter.lora_a.val()));
+        tensors.push(HfTensor::linear_weight(format!("{KEY_PREFIX}{path}.lora_B.weight"), adapter.lora_b.val()));
+        if let Some(magnitude) = &adapter.magnitude {
+            tensors.push(HfTensor::new(format!("{KEY_PREFIX}{path}.lora_magnitude_vector"), magnitude.val()));
+        }
+    }
+    tensors
+}
+
+/// Saves the model's adapters as a PEFT adapter directory that PEFT's
+/// `PeftModel.from_pretrained` loads. Never writes base weights. `config` must be the one the
+/// adapters were made with: it must select exactly the adapted layers, with their rank, scaling
+/// and kind (LoRA or DoRA).
+pub fn save_adapter<M: AdaptableModel>(model: &M, config: &LoraConfig, dir: &Path) -> Result<(), PeftError> {
+    let adapted = adapted_paths(model);
+    let selected = config.select_targets(&model.linear_paths())?;
+    if adapted != selected {
+        return Err(PeftError::Model(format!(
+            "the config's target_modules select {} layers ({}), but the model has adapters on {} ({})",
+            selected.len(),
+            selected.join(", "),
+            adapted.len(),
+            adapted.join(", ")
+        )));
+    }
+    for path in &adapted {
+        let adapter = layer(model, path)?.adapter.as_ref().expect("an adapted path");
+        if adapter.rank() != config.r || adapter.is_dora() != config.use_dora || adapter.scaling != config.scaling() {
+            return Err(PeftError::Model(format!(
+                "{path}: the adapter (r {}, scaling {}, {}) is not the config's (r {}, scaling {}, {})",
+                adapter.rank(),
+                adapter.scaling,
+                if adapter.is_dora() { "DoRA" } else { "LoRA" },
+                config.r,
+                config.scaling(),
+                if config.use_dora { "DoRA" } else { "LoRA" },
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| PeftError::io(dir, e))?;
+    save_safetensors(&dir.join(ADAPTER_WEIGHTS_FILE), &adapter_tensors(model))?;
+    write_adapter_config(&dir.join(ADAPTER_CONFIG_FILE), config)
+}
+
+/// Loads a PEFT adapter directory onto `model`: attaches adapters as its `adapter_config.json`
+/// says (freezing everything else), then sets them from `adapter_model.safetensors`. Returns
+/// the config and the adapted paths. A tensor that is missing, misshapen or for no adapted
+/// module is an error naming the file and key; on any error the model is unchanged.
+pub fn load_adapter<M: AdaptableModel + burn::module::Module>(
+    model: &mut M,
+    dir: &Path,
+) -> Result<(LoraConfig, Vec<String>), PeftError> {
+    let config_path = dir.join(ADAPTER_CONFIG_FILE);
+    let weights_path = dir.join(ADAPTER_WEIGHTS_FILE);
+    let config = read_adapter_config(&config_path)?;
+    let mut file: BTreeMap<String, HfTensor> =
+        read_safetensors(&weights_path)?.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let mut adapted = model.clone();
+    let paths = inject_adapter(&mut adapted, &config)?;
+    let mut take = |key: String, shape: &[usize]| -> Result<HfTensor, PeftError> {
+        let error = |message: String| PeftError::Tensor { path: weights_path.clone(), key: key.clone(), message };
+        let tensor = file.remove(&key).ok_or_else(|| error(format!("is missing ({ADAPTER_CONFIG_FILE} adapts this module)")))?;
+        if tensor.shape != shape {
+            return Err(error(format!("has shape {:?}, expected {shape:?} (r = {})", tensor.shape, config.r)));
+        }
+        Ok(tensor)
+    };
+    for path in &paths {
+        let layer = layer_mut(&mut adapted, path)?;
+        let [d_in, d_out] = layer.dims();
+        let device = layer.base.weight.val().device();
+        let adapter = layer.adapter.as_mut().expect("inject_adapter attached one");
+        let r = config.r;
+        let a = take(format!("{KEY_PREFIX}{path}.lora_A.weight"), &[r, d_in])?;
+        adapter.lora_a = with_value(adapter.lora_a.clone(), a.to_linear_weight(&device));
+        let b = take(format!("{KEY_PREFIX}{path}.lora_B.weight"), &[d_out, r])?;
+        adapter.lora_b = with_value(adapter.lora_b.clone(), b.to_linear_weight(&device));
+        if let Some(magnitude) = adapter.magnitude.take() {
+            let m = take(format!("{KEY_PREFIX}{path}.lora_magnitude_vector"), &[d_out])?;
+            adapter.magnitude = Some(with_value(magnitude, m.to_tensor(&device)));
+        }
+    }
+    if let Some(key) = file.keys().next() {
+        return Err(PeftError::Tensor {
+            path: weights_path,
+            key: key.clone(),
+            message: format!(
+                "belongs to none of the {} modules {ADAPTER_CONFIG_FILE} adapts (with {} each)",
+                paths.len(),
+                if config.use_dora { "lora_A.weight, lora_B.weight, lora_magnitude_vector" } else { "lora_A.weight, lora_B.weight" }
+            ),
+        });
+    }
+    *model = adapted;
+    Ok((config, paths))
+}

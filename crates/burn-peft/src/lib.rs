@@ -1,0 +1,28 @@
+//! LoRA and DoRA adapters for any Burn model, interchangeable with Hugging Face PEFT.
+//!
+//! The split follows PEFT's `tuners/lora`: [`LoraConfig`] (PEFT's fields and
+//! `adapter_config.json`), [`AdaptedLinear`] (the layer: a Burn `Linear` plus an optional
+//! [`Adapter`]), and the model-level functions over any [`AdaptableModel`] (inject, freeze,
+//! count, merge, export). [`save_adapter`] and [`load_adapter`] read and write PEFT adapter
+//! directories.
+//!
+//! `examples/mlp_lora.rs` puts adapters on a small MLP and trains them; minbert's BERT encoder
+//! implements [`AdaptableModel`] the same way.
+
+mod config;
+mod error;
+mod io;
+mod layer;
+mod model;
+
+pub use config::{LoraConfig, LoraInit, PEFT_VERSION, TargetModules};
+pub use error::PeftError;
+pub use io::{
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, HfTensor, adapter_tensors, decode_floats, load_adapter, read_adapter_config,
+    read_safetensors, save_adapter, save_safetensors, write_adapter_config,
+};
+pub use layer::{AdaptedLinear, Adapter};
+pub use model::{
+    AdaptableModel, ParamCount, Trainable, adapted_paths, count_params, inject_adapter, mark_trainable, merge_adapters,
+    merged_linears, unmerge_adapters,
+};
