@@ -11,6 +11,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::{Args, ValueEnum};
+use burn_peft::{LoraConfig, ParamCount, TargetModules, count_params, inject_adapter};
 use minbert_model::{BertInput, BertModel, load_pretrained};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::json;
@@ -26,6 +27,10 @@ pub enum BenchMode {
     Infer,
     /// Full fine-tuning: every parameter and the head trained with AdamW (lr 1e-5).
     Full,
+    /// LoRA on `--targets`, base frozen, adapters and head trained with AdamW (lr 1e-4).
+    Lora,
+    /// DoRA on `--targets`, as `lora` plus a trained magnitude per output unit.
+    Dora,
 }
 
 #[derive(Args, Debug)]
@@ -46,6 +51,15 @@ pub struct BenchArgs {
     pub threads: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Adapter rank (lora, dora).
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+    /// Adapter alpha: the scale is alpha / rank.
+    #[arg(long, default_value_t = 16.0)]
+    pub alpha: f64,
+    /// Adapted modules, PEFT's `target_modules` (path suffixes).
+    #[arg(long, value_delimiter = ',', default_value = "query,key,value,attention.output.dense")]
+    pub targets: Vec<String>,
     /// Write the result here (the reference's JSON fields).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -81,7 +95,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let device = args.device.device()?;
     let train = args.mode != BenchMode::Infer;
     let model_device = if train { device.clone().autodiff() } else { device.clone() };
-    let (config, bert) = load_pretrained(&dir, &model_device).with_context(|| format!("loading model {}", dir.display()))?;
+    let (config, mut bert) = load_pretrained(&dir, &model_device).with_context(|| format!("loading model {}", dir.display()))?;
+    let adapter = matches!(args.mode, BenchMode::Lora | BenchMode::Dora).then(|| {
+        LoraConfig::new(TargetModules::Names(args.targets.clone()))
+            .with_r(args.rank)
+            .with_lora_alpha(args.alpha)
+            .with_use_dora(args.mode == BenchMode::Dora)
+    });
+    if let Some(adapter) = &adapter {
+        inject_adapter(&mut bert, adapter).context("attaching the benchmark's adapters")?;
+    }
     if bert.pooler.is_none() {
         bail!("{}: the benchmark's head sits on the pooler, and this checkpoint has none", dir.display());
     }
@@ -108,11 +131,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     let head = LinearConfig::new(config.hidden_size, 5).init(&model_device);
     let mut model = Classifier { bert, head };
-    let total_params = model.num_params();
-    let trainable_params = if train { total_params } else { 0 };
+    let ParamCount { trainable, total: total_params } = count_params(&model);
+    let trainable_params = if train { trainable } else { 0 };
     let mut optim = AdamWConfig::new().with_weight_decay(0.01).with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&model_device);
-    let lr = 1e-5;
+    let lr = if adapter.is_some() { 1e-4 } else { 1e-5 };
 
     let mut step_ms = Vec::with_capacity(args.steps);
     let mut last_value = 0.0f64;
@@ -158,9 +181,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "mode": mode,
             "batch": b,
             "seq": s,
-            "rank": null,
-            "alpha": null,
-            "targets": null,
+            "rank": adapter.as_ref().map(|a| a.r),
+            "alpha": adapter.as_ref().map(|a| a.lora_alpha),
+            "targets": adapter.as_ref().map(|_| args.targets.clone()),
             "threads": args.threads,
             "steps": args.steps,
             "warmup": args.warmup,
