@@ -160,3 +160,27 @@ fn bad_input_files_are_clear_errors() {
     let msg = fails(&["embed", "--model", model, "--input", "/nonexistent/in.safetensors"]);
     assert!(msg.contains("/nonexistent/in.safetensors"), "{msg}");
 }
+
+#[test]
+fn bench_writes_the_reference_fields_with_peft_parameter_counts() {
+    // Not a timing test: one tiny step per mode, checking what the JSON reports.
+    let dir = TempDir::new().unwrap();
+    let model = model_dir();
+    for (mode, trainable, total) in [
+        ("infer", 0, 22_715_141),
+        ("full", 22_715_141, 22_715_141),
+        ("lora", 149_381, 22_862_597),
+        ("dora", 158_597, 22_871_813),
+    ] {
+        let json = dir.path().join(format!("{mode}.json"));
+        ok(&["bench", "--model", model.to_str().unwrap(), "--mode", mode, "--batch", "2", "--seq", "8", "--warmup", "0", "--steps", "1", "--threads", "1", "--json", json.to_str().unwrap()]);
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(v["tool"], "minbert");
+        assert_eq!(v["mode"], mode);
+        assert_eq!(v["trainable_params"], trainable, "{mode}");
+        assert_eq!(v["total_params"], total, "{mode}");
+        assert!(v["examples_per_s"].as_f64().unwrap() > 0.0);
+        assert!(v["last_value"].as_f64().unwrap().is_finite());
+        assert_eq!(v["rank"].is_null(), !matches!(mode, "lora" | "dora"));
+    }
+}
