@@ -146,17 +146,11 @@ impl BertConfig {
                 format!("key \"hidden_act\": {v} is not supported (expected \"gelu\", \"gelu_new\", \"gelu_pytorch_tanh\" or \"relu\")")
             })?;
         }
-        if let Some(v) = obj.get("position_embedding_type").filter(|v| !v.is_null()) {
-            if v.as_str() != Some("absolute") {
-                return Err(format!(
-                    "key \"position_embedding_type\": {v} is not supported (only \"absolute\")"
-                ));
-            }
+        if let Some(v) = obj.get("position_embedding_type").filter(|v| !v.is_null() && v.as_str() != Some("absolute")) {
+            return Err(format!("key \"position_embedding_type\": {v} is not supported (only \"absolute\")"));
         }
-        if let Some(v) = obj.get("model_type").and_then(Value::as_str) {
-            if v != "bert" {
-                return Err(format!("key \"model_type\": \"{v}\" is not a BERT model (expected \"bert\")"));
-            }
+        if let Some(v) = obj.get("model_type").and_then(Value::as_str).filter(|v| *v != "bert") {
+            return Err(format!("key \"model_type\": \"{v}\" is not a BERT model (expected \"bert\")"));
         }
         Ok(config)
     }
