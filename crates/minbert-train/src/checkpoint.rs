@@ -1,0 +1,358 @@
+//! Checkpoint directories (`best/`, `last/`), as DESIGN.md lays them out:
+//!
+//! ```text
+//! meta.json          base model (path, sha256 of its weights), mode, tasks, heads, pooling,
+//!                    precision, scores, trainable params, minbert version
+//! adapter/           PEFT adapter of encoder 0 (lora, dora); adapter-1/ for a second encoder
+//! model.safetensors  encoder 0 in HF layout (full mode, or lora/dora with train_base: then the
+//!                    base weights without the adapter); model-1.safetensors for a second encoder
+//! heads.safetensors  task heads, PyTorch layout (`sst.out.weight` [out, in], ...)
+//! optimizer.safetensors, state.json    last/ only: AdamW moments and the trainer's counters
+//! ```
+//!
+//! A directory is written under a temporary name and renamed into place, so a killed run
+//! leaves either the previous checkpoint or the new one, never half of one.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::Device;
+use burn_peft::{HfTensor, LoraConfig, load_adapter, read_safetensors, save_adapter, save_safetensors};
+use minbert_data::CourseTask;
+use minbert_model::{BertConfig, BertModel, WeightMap, load_pretrained};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Mode, Precision};
+use crate::error::TrainError;
+use crate::metrics::Scores;
+use crate::model::{Head, ModelSpec, MultitaskModel};
+use crate::optim::LossScaler;
+use crate::schedule::StreamPos;
+
+pub const META_FILE: &str = "meta.json";
+pub const HEADS_FILE: &str = "heads.safetensors";
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub const STATE_FILE: &str = "state.json";
+
+/// The base checkpoint a run started from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseModel {
+    pub path: PathBuf,
+    /// Of its `model.safetensors`, lowercase hex.
+    pub sha256: String,
+}
+
+/// The precision a run asked for and the one its steps ran in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrecisionInfo {
+    pub requested: Precision,
+    pub compute: Precision,
+    /// Why `compute` differs from `requested`, or what it means on this backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Trainable and total parameter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamCounts {
+    pub trainable: usize,
+    pub total: usize,
+}
+
+/// `meta.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    pub minbert_version: String,
+    pub base_model: BaseModel,
+    pub mode: Mode,
+    /// Whether the base encoder trained alongside the adapters (its weights are then saved).
+    pub train_base: bool,
+    pub tasks: Vec<CourseTask>,
+    /// Pooling, encoders and each task's head, pair encoding and loss.
+    pub model: ModelSpec,
+    pub precision: PrecisionInfo,
+    /// Dev scores of this checkpoint (`null` before the first evaluation).
+    pub scores: Option<Scores>,
+    /// Optimizer steps and epochs done.
+    pub step: usize,
+    pub epoch: usize,
+    pub params: ParamCounts,
+}
+
+/// The trainer's counters (`state.json` in `last/`): with the seed, everything a resumed run
+/// needs to continue as if it had not stopped. The dropout RNG is reseeded from the seed and
+/// `micro_step` before every batch, so these counters are its state too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Batches (forward and backward passes) done.
+    pub micro_step: usize,
+    /// The epoch in progress and how many of its batches are done.
+    pub epoch: usize,
+    pub epoch_batch: usize,
+    /// Per task, in `meta.tasks` order: where its batch stream stands.
+    pub streams: Vec<StreamPos>,
+    pub seed: u64,
+    pub loss_scaler: Option<LossScaler>,
+    /// The best `select` score so far, the step it was reached, and evaluations since.
+    pub best_score: Option<f64>,
+    pub best_step: Option<usize>,
+    pub evals_since_best: usize,
+    /// Training examples seen per task, in `meta.tasks` order, and the seconds their forward
+    /// and backward passes took.
+    pub examples: Vec<usize>,
+    pub task_seconds: Vec<f64>,
+    /// Seconds up to this checkpoint, summed over resumed runs: wall clock, the training loop
+    /// (evaluations excluded), evaluations.
+    pub elapsed_s: f64,
+    pub train_s: f64,
+    pub eval_s: f64,
+}
+
+/// What [`save_checkpoint`] writes besides the model.
+pub struct CheckpointExtras<'a> {
+    pub lora: Option<&'a LoraConfig>,
+    /// `last/` only: optimizer tensors and the trainer's counters.
+    pub resume: Option<(Vec<HfTensor>, &'a TrainState)>,
+}
+
+/// The sha256 of a file, lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String, TrainError> {
+    let mut file = std::fs::File::open(path).map_err(|e| TrainError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| TrainError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `bytes` to `path` through a temporary name in the same folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| TrainError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(path, format!("not a valid {}: {e}", file_name(path))))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// `adapter` / `model.safetensors` for encoder 0, `adapter-1` / `model-1.safetensors` for 1.
+pub fn adapter_dir_name(encoder: usize) -> String {
+    if encoder == 0 { "adapter".into() } else { format!("adapter-{encoder}") }
+}
+
+pub fn model_file_name(encoder: usize) -> String {
+    if encoder == 0 { "model.safetensors".into() } else { format!("model-{encoder}.safetensors") }
+}
+
+/// The heads' weights under PyTorch names and layouts (`sst.out.weight` `[out, in]`).
+pub fn head_tensors(model: &MultitaskModel) -> Vec<HfTensor> {
+    let mut out = Vec::new();
+    for task in CourseTask::ALL {
+        let Some(head) = model.head(task) else { continue };
+        for (name, linear) in [("dense", &head.dense), ("out", &head.out)] {
+            if let Some(linear) = linear {
+                let path = format!("{}.{name}", task.name());
+                out.push(HfTensor::linear_weight(format!("{path}.weight"), linear.weight.val()));
+                if let Some(bias) = &linear.bias {
+                    out.push(HfTensor::new(format!("{path}.bias"), bias.val()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sets the heads from `heads.safetensors`; every head layer must be there with its shape, and
+/// nothing else.
+fn load_heads(model: &mut MultitaskModel, path: &Path, device: &Device) -> Result<(), TrainError> {
+    let mut tensors: BTreeMap<String, HfTensor> = read_safetensors(path)?.into_iter().map(|t| (t.name.clone(), t)).collect();
+    for task in CourseTask::ALL {
+        let Some(head) = model.head_mut(task) else { continue };
+        let Head { dense, out, .. } = head;
+        for (name, linear) in [("dense", dense), ("out", out)] {
+            let Some(linear) = linear else { continue };
+            let key = format!("{}.{name}", task.name());
+            set_linear(linear, &key, &mut tensors, path, device)?;
+        }
+    }
+    if let Some(key) = tensors.keys().next() {
+        return Err(TrainError::checkpoint(path, format!("\"{key}\" belongs to no head of the model described by {META_FILE}")));
+    }
+    Ok(())
+}
+
+fn set_linear(linear: &mut Linear, key: &str, tensors: &mut BTreeMap<String, HfTensor>, path: &Path, device: &Device) -> Result<(), TrainError> {
+    let [d_in, d_out] = linear.weight.dims();
+    let mut take = |name: String, shape: Vec<usize>| {
+        let t = tensors.remove(&name).ok_or_else(|| TrainError::checkpoint(path, format!("\"{name}\" is missing")))?;
+        if t.shape != shape {
+            return Err(TrainError::checkpoint(path, format!("\"{name}\" has shape {:?}, expected {shape:?}", t.shape)));
+        }
+        Ok(t)
+    };
+    let weight = take(format!("{key}.weight"), vec![d_out, d_in])?;
+    linear.weight = Param::from_tensor(weight.to_linear_weight(device));
+    if linear.bias.is_some() {
+        let bias = take(format!("{key}.bias"), vec![d_out])?;
+        linear.bias = Some(Param::from_tensor(bias.to_tensor::<1>(device)));
+    }
+    Ok(())
+}
+
+/// The encoder's own weights in HF layout, adapters left out (not merged in).
+fn base_tensors(encoder: &BertModel) -> Vec<HfTensor> {
+    let mut bare = encoder.clone();
+    for path in burn_peft::adapted_paths(&bare) {
+        if let Some(layer) = burn_peft::AdaptableModel::adapted_linear_mut(&mut bare, &path) {
+            layer.adapter = None;
+        }
+    }
+    bare.to_hf_tensors()
+}
+
+/// Writes `model` as a checkpoint directory at `dir` (replacing it atomically).
+pub fn save_checkpoint(dir: &Path, model: &MultitaskModel, meta: &CheckpointMeta, extras: CheckpointExtras) -> Result<(), TrainError> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = file_name(dir);
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    for (i, encoder) in model.encoders.iter().enumerate() {
+        if meta.mode == Mode::Full || meta.train_base {
+            let tensors = if meta.mode == Mode::Full { encoder.to_hf_tensors() } else { base_tensors(encoder) };
+            save_safetensors(&tmp.join(model_file_name(i)), &tensors)?;
+        }
+        if meta.mode.has_adapters() {
+            let lora = extras.lora.expect("lora and dora checkpoints come with their LoraConfig");
+            save_adapter(encoder, lora, &tmp.join(adapter_dir_name(i)))?;
+        }
+    }
+    save_safetensors(&tmp.join(HEADS_FILE), &head_tensors(model))?;
+    if let Some((optimizer, state)) = &extras.resume {
+        save_safetensors(&tmp.join(OPTIMIZER_FILE), optimizer)?;
+        write_json(&tmp.join(STATE_FILE), state)?;
+    }
+    write_json(&tmp.join(META_FILE), meta)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(|e| TrainError::io(dir, e))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+    }
+    Ok(())
+}
+
+/// Puts back a checkpoint directory whose replacement was interrupted between its two
+/// renames (only the `.{name}.old` copy exists).
+pub fn recover_interrupted(dir: &Path) -> Result<(), TrainError> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let old = parent.join(format!(".{}.old", file_name(dir)));
+    if !dir.exists() && old.is_dir() {
+        std::fs::rename(&old, dir).map_err(|e| TrainError::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// A multitask model rebuilt from a checkpoint directory, with its `meta.json`.
+pub struct LoadedCheckpoint {
+    pub model: MultitaskModel,
+    pub meta: CheckpointMeta,
+    pub bert_config: BertConfig,
+    /// The base model directory the weights were combined with.
+    pub base_model: PathBuf,
+    /// The adapters' config (lora, dora).
+    pub lora: Option<LoraConfig>,
+}
+
+/// Rebuilds the multitask model of `dir` (a `best/` or `last/`) on `device`, on the base model
+/// recorded in `meta.json`.
+pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, TrainError> {
+    load_checkpoint_with_base(dir, None, device)
+}
+
+/// As [`load_checkpoint`], with the base model at `base_model` (another machine's copy, say)
+/// instead of the recorded path. Where the base weights are used (heads, lora, dora) their
+/// sha256 must match the recorded one.
+pub fn load_checkpoint_with_base(dir: &Path, base_model: Option<&Path>, device: &Device) -> Result<LoadedCheckpoint, TrainError> {
+    let meta_path = dir.join(META_FILE);
+    if !meta_path.is_file() {
+        return Err(TrainError::checkpoint(dir, format!("not a checkpoint directory: no {META_FILE}")));
+    }
+    let meta: CheckpointMeta = read_json(&meta_path)?;
+    let base = base_model.map(Path::to_path_buf).unwrap_or_else(|| meta.base_model.path.clone());
+    let uses_base_weights = meta.mode != Mode::Full && !meta.train_base;
+    if uses_base_weights {
+        let weights = base.join("model.safetensors");
+        let sha = sha256_file(&weights)?;
+        if sha != meta.base_model.sha256 {
+            return Err(TrainError::checkpoint(&meta_path, format!(
+                "was trained on a base model whose weights have sha256 {}, but {} has {sha}; pass the right base model",
+                meta.base_model.sha256,
+                weights.display()
+            )));
+        }
+    }
+    let bert_config = BertConfig::from_hf_file(&base.join("config.json"))?;
+    let mut encoders = Vec::with_capacity(meta.model.encoders);
+    let mut lora = None;
+    for i in 0..meta.model.encoders {
+        let mut encoder = if uses_base_weights {
+            load_pretrained(&base, device)?.1
+        } else {
+            let path = dir.join(model_file_name(i));
+            if !path.is_file() {
+                return Err(TrainError::checkpoint(&path, format!("is missing (mode {} saves the encoder)", meta.mode.name())));
+            }
+            let mut weights = WeightMap::from_safetensors(&path, "embeddings.word_embeddings.weight", device)?;
+            let encoder = bert_config.init_with(&mut weights, device);
+            weights.finish()?;
+            encoder
+        };
+        if meta.mode.has_adapters() {
+            let (config, _) = load_adapter(&mut encoder, &dir.join(adapter_dir_name(i)))?;
+            lora = Some(config);
+        }
+        encoders.push(encoder);
+    }
+    let mut model = MultitaskModel::new(meta.model.clone(), encoders, device);
+    load_heads(&mut model, &dir.join(HEADS_FILE), device)?;
+    Ok(LoadedCheckpoint { model, meta, bert_config, base_model: base, lora })
+}
+
+/// `state.json` and the optimizer tensors of a `last/` directory.
+pub fn read_resume_state(dir: &Path) -> Result<(TrainState, Vec<HfTensor>), TrainError> {
+    let state: TrainState = read_json(&dir.join(STATE_FILE))?;
+    let optimizer = read_safetensors(&dir.join(OPTIMIZER_FILE))?;
+    Ok((state, optimizer))
+}

@@ -1,0 +1,76 @@
+//! The course data of a run: each configured task's train and dev sets, encoded with the
+//! model's tokenizer and the task's pair mode, cut to `data.subset` / `data.dev_subset`.
+
+use minbert_data::{BertTokenizer, CourseOptions, CourseTask, DataDir, EncodedDataset, Split, encode_dataset};
+
+use crate::config::TrainConfig;
+use crate::error::TrainError;
+use crate::schedule::{below, rng};
+
+/// One task's data.
+#[derive(Debug, Clone)]
+pub struct TaskData {
+    pub task: CourseTask,
+    pub train: EncodedDataset,
+    pub dev: EncodedDataset,
+    /// What a user should know about the files: which Quora file was taken, skipped rows,
+    /// subsets.
+    pub notes: Vec<String>,
+}
+
+/// Purposes of [`rng`] streams for subsets.
+const TRAIN_SUBSET: u64 = 2;
+const DEV_SUBSET: u64 = 3;
+
+/// Reads, encodes and subsets the train and dev files of every configured task.
+pub fn load_task_data(config: &TrainConfig, data_dir: &DataDir, tokenizer: &BertTokenizer) -> Result<Vec<TaskData>, TrainError> {
+    let options = CourseOptions { quora_train: config.data.quora_train, course_preprocessing: config.data.course_preprocessing };
+    let mut out = Vec::new();
+    for (task, task_config) in config.tasks.enabled() {
+        let mut notes = Vec::new();
+        let mut encoded = Vec::new();
+        for split in [Split::Train, Split::Dev] {
+            let dataset = data_dir.read(task, split, &options)?;
+            notes.extend(dataset.note.clone());
+            if !dataset.skipped.is_empty() {
+                notes.push(format!(
+                    "{}: skipped {} rows without a numeric label (first: line {})",
+                    dataset.path.display(),
+                    dataset.skipped.len(),
+                    dataset.skipped[0].line
+                ));
+            }
+            encoded.push(encode_dataset(&dataset, tokenizer, task_config.pair)?);
+        }
+        let mut dev = encoded.pop().expect("two splits");
+        let mut train = encoded.pop().expect("two splits");
+        // The dev subset does not depend on the run's seed, so runs with different seeds are
+        // scored on the same examples.
+        for (set, n, seed, purpose, name) in
+            [(&mut train, config.data.subset, config.train.seed, TRAIN_SUBSET, "train"), (&mut dev, config.data.dev_subset, 0, DEV_SUBSET, "dev")]
+        {
+            if n > 0 && n < set.len() {
+                notes.push(format!("{}: {name} subset of {n} of {} examples", task.name(), set.len()));
+                subset(set, n, seed, purpose, task);
+            }
+        }
+        out.push(TaskData { task, train, dev, notes });
+    }
+    Ok(out)
+}
+
+/// Keeps a seeded random sample of `n` examples, in file order.
+fn subset(set: &mut EncodedDataset, n: usize, seed: u64, purpose: u64, task: CourseTask) {
+    let mut rng = rng(seed, purpose, task as u64);
+    // A partial Fisher-Yates: the first n positions end up a uniform sample.
+    let mut order: Vec<usize> = (0..set.len()).collect();
+    for i in 0..n {
+        let j = i + below(&mut rng, (order.len() - i) as u64) as usize;
+        order.swap(i, j);
+    }
+    let mut keep = order[..n].to_vec();
+    keep.sort_unstable();
+    let examples = std::mem::take(&mut set.examples);
+    let mut examples: Vec<_> = examples.into_iter().map(Some).collect();
+    set.examples = keep.into_iter().map(|i| examples[i].take().expect("indices are distinct")).collect();
+}

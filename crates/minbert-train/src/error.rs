@@ -1,0 +1,36 @@
+use std::path::{Path, PathBuf};
+
+/// Why a run could not be configured, started, continued or saved. Each message names the
+/// file (or `--set` override) and the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A bad config: `origin` is the file or the `--set key=value` override.
+    #[error("{origin}: {message}")]
+    Config { origin: String, message: String },
+    #[error("{path}: {source}", path = .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Data(#[from] minbert_data::DataError),
+    #[error(transparent)]
+    Tokenizer(#[from] minbert_data::TokenizerError),
+    #[error(transparent)]
+    Model(#[from] minbert_model::ModelError),
+    #[error(transparent)]
+    Peft(#[from] burn_peft::PeftError),
+    /// A checkpoint file that is missing, malformed or does not fit the model.
+    #[error("{path}: {message}", path = .path.display())]
+    Checkpoint { path: PathBuf, message: String },
+    /// The loss or the gradients stopped being finite (f32 and bf16; f16 skips such steps).
+    #[error("step {step}: the {what} is not finite ({value}); lower train.lr or turn on train.clip_norm")]
+    Diverged { step: usize, what: &'static str, value: f64 },
+}
+
+impl TrainError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_path_buf(), source }
+    }
+
+    pub(crate) fn checkpoint(path: &Path, message: impl Into<String>) -> Self {
+        Self::Checkpoint { path: path.to_path_buf(), message: message.into() }
+    }
+}

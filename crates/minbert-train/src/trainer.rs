@@ -1,0 +1,806 @@
+//! The training loop: builds (or resumes) the model, runs the task schedule with gradient
+//! accumulation, clipping, loss scaling and AdamW, evaluates on dev, keeps `best/` and `last/`,
+//! logs `metrics.jsonl` and ends with `summary.json`.
+//!
+//! Repeatability: the heads and adapters are initialised from the seeded device RNG, batches
+//! come from seeded plans, and the device RNG (dropout) is reseeded from the seed and the batch
+//! counter before every batch. A run resumed from `last/` therefore continues exactly as the
+//! uninterrupted run would have (checkpoints are only taken between optimizer steps).
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use burn::tensor::{DType, Device};
+use burn_peft::{LoraConfig, inject_adapter};
+use minbert_data::{BatchConfig, BertTokenizer, CourseTask, DataDir};
+use minbert_model::{BertConfig, load_pretrained};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::checkpoint::{
+    BaseModel, CheckpointExtras, CheckpointMeta, ParamCounts, PrecisionInfo, TrainState, load_checkpoint_with_base,
+    read_resume_state, recover_interrupted, save_checkpoint, sha256_file, write_atomic, write_json,
+};
+use crate::config::{Mode, Precision, TaskConfig, TrainConfig};
+use crate::data::{TaskData, load_task_data};
+use crate::error::TrainError;
+use crate::losses::task_loss;
+use crate::metrics::Scores;
+use crate::model::{HEAD_NAMES, ModelSpec, MultitaskModel};
+use crate::optim::{AdamW, LossScaler, accumulate, clip_to, global_norm, scale};
+use crate::params::{ParamMap, cast_params, collect_grads, param_infos, set_trainable, set_values};
+use crate::predict::evaluate;
+use crate::progress::{Progress, ProgressMode, format_duration, peak_rss_mib};
+use crate::schedule::{StreamPos, epoch_tasks, learning_rate, lowest_thawed_layer};
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// Where and how to run.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The run directory (`config.toml`, `metrics.jsonl`, `best/`, `last/`, ...).
+    pub out_dir: PathBuf,
+    /// Continue the run in `out_dir` from its `last/`.
+    pub resume: bool,
+    /// The compute device; autodiff is added here.
+    pub device: Device,
+    pub progress: ProgressMode,
+    /// Stop after this optimizer step, as a killed run would but with `last/` saved there:
+    /// for time-boxed jobs (continue with `resume`). No final evaluation or summary.
+    pub pause_at_step: Option<usize>,
+}
+
+/// What [`train`] returns: the summary (also in `summary.json`) and the trained model as it
+/// is at the end (the f32 master; `best/` may hold an earlier one).
+pub struct Trained {
+    pub summary: RunSummary,
+    pub model: MultitaskModel,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub minbert_version: String,
+    /// `completed`, `max_steps`, `early_stop`, or `paused` (then not written to `summary.json`).
+    pub status: String,
+    pub steps: usize,
+    pub epochs: usize,
+    /// The score `best/` was chosen by.
+    pub select: String,
+    pub best: Option<BestCheckpoint>,
+    /// Scores at the last evaluation.
+    pub last_scores: Option<Scores>,
+    /// Seconds of training and of evaluation over the whole run (resumed parts included).
+    pub train_s: f64,
+    pub eval_s: f64,
+    /// Seconds of this invocation.
+    pub wall_s: f64,
+    /// Training examples seen, and examples per second of forward and backward time, per task.
+    pub examples: BTreeMap<String, usize>,
+    pub examples_per_s: BTreeMap<String, f64>,
+    /// Examples per second of training time (optimizer steps included).
+    pub train_examples_per_s: f64,
+    /// Peak resident memory of this invocation (`VmHWM`), MiB.
+    pub peak_rss_mib: Option<f64>,
+    pub params: ParamCounts,
+    pub precision: PrecisionInfo,
+    /// f16 steps skipped because their gradients overflowed.
+    pub skipped_steps: usize,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestCheckpoint {
+    pub step: usize,
+    pub epoch: usize,
+    pub scores: Scores,
+}
+
+/// Whether the parameter at `path` trains in `mode`, with the encoder layers from
+/// `lowest_layer` up thawed (`None`: everything the mode trains).
+pub fn is_trainable(mode: Mode, train_base: bool, lowest_layer: Option<usize>, path: &str) -> bool {
+    if HEAD_NAMES.iter().any(|h| path.strip_prefix(h).is_some_and(|rest| rest.starts_with('.'))) {
+        return true;
+    }
+    // `encoders.{i}.{rest}`
+    let Some(rest) = path.strip_prefix("encoders.").and_then(|p| p.split_once('.')).map(|(_, rest)| rest) else {
+        return false;
+    };
+    let by_mode = match mode {
+        Mode::Heads => false,
+        Mode::Full => true,
+        Mode::Lora | Mode::Dora => train_base || rest.contains(".adapter."),
+    };
+    let by_stage = match lowest_layer {
+        None => true,
+        Some(lowest) => rest
+            .strip_prefix("encoder.layer.")
+            .and_then(|p| p.split_once('.'))
+            .and_then(|(i, _)| i.parse::<usize>().ok())
+            .is_some_and(|i| i >= lowest),
+    };
+    by_mode && by_stage
+}
+
+/// The precision steps compute in, given the request and the device.
+pub fn compute_precision(requested: Precision, cpu_half: bool, device: &Device) -> PrecisionInfo {
+    let dtype = match requested {
+        Precision::F32 => return PrecisionInfo { requested, compute: requested, note: None },
+        Precision::Bf16 => DType::BF16,
+        Precision::F16 => DType::F16,
+    };
+    let fallback = |note: String| PrecisionInfo { requested, compute: Precision::F32, note: Some(note) };
+    if !device.supports_dtype(dtype) {
+        return fallback(format!("{dtype:?} is not supported by this backend ({device:?}): computing in f32"));
+    }
+    // Burn exposes no backend kind; the flex CPU backend is recognisable by its device name.
+    if format!("{device:?}").contains("Flex") && !cpu_half {
+        return fallback(format!(
+            "{} compute is slower than f32 on the flex CPU backend (measured: bf16 1.2x, f16 1.6x the f32 time), \
+             so this run computes in f32; train.cpu_half = true forces it",
+            requested.name()
+        ));
+    }
+    let note = match requested {
+        Precision::F16 => "f32 master weights and optimizer state, f16 compute with dynamic loss scaling",
+        _ => "f32 master weights and optimizer state, bf16 compute",
+    };
+    PrecisionInfo { requested, compute: requested, note: Some(note.into()) }
+}
+
+fn half_dtype(precision: Precision) -> Option<DType> {
+    match precision {
+        Precision::F32 => None,
+        Precision::Bf16 => Some(DType::BF16),
+        Precision::F16 => Some(DType::F16),
+    }
+}
+
+/// A seed for the device RNG before batch `micro_step` (SplitMix64 of both).
+fn batch_seed(seed: u64, micro_step: usize) -> u64 {
+    let mut z = seed ^ (micro_step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The flattened `section.key = value` lines where two configs differ.
+fn config_differences(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
+    fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
+        match value {
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| flatten(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out)),
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let table = |c: &TrainConfig| {
+        let mut out = BTreeMap::new();
+        flatten("", &toml::Value::try_from(c).expect("the config serializes"), &mut out);
+        out
+    };
+    let (ta, tb) = (table(a), table(b));
+    let keys: std::collections::BTreeSet<&String> = ta.keys().chain(tb.keys()).collect();
+    keys.into_iter()
+        .filter(|k| ta.get(*k) != tb.get(*k))
+        .map(|k| format!("{k} ({} vs {})", ta.get(k).map_or("unset", String::as_str), tb.get(k).map_or("unset", String::as_str)))
+        .collect()
+}
+
+/// Trains as `config` says, in `options.out_dir`. `config.model.path` must be set (the CLI
+/// resolves its default); `config.data.dir` falls back to minbert-data's lookup.
+pub fn train(config: &TrainConfig, options: &TrainOptions) -> Result<Trained, TrainError> {
+    Run::start(config, options)?.run(options.pause_at_step)
+}
+
+struct Run<'a> {
+    config: &'a TrainConfig,
+    out_dir: PathBuf,
+    device: Device,
+    tasks: Vec<TaskData>,
+    task_configs: Vec<TaskConfig>,
+    /// Batches per pass over each task.
+    task_batches: Vec<usize>,
+    /// The f32 master model (what is saved and evaluated).
+    master: MultitaskModel,
+    /// Its half-precision working copy, when steps compute in bf16 / f16.
+    compute: Option<MultitaskModel>,
+    dtype: Option<DType>,
+    optim: AdamW,
+    state: TrainState,
+    lora: Option<LoraConfig>,
+    base: BaseModel,
+    precision: PrecisionInfo,
+    params: ParamCounts,
+    num_layers: usize,
+    /// The unfreezing stage in force (`lowest_thawed_layer`).
+    stage: Option<Option<usize>>,
+    /// Cached batch plan of each task's current pass.
+    plans: Vec<Option<(u64, Vec<Vec<usize>>)>>,
+    acc: ParamMap,
+    acc_count: usize,
+    total_steps: usize,
+    warmup_steps: usize,
+    progress: Progress,
+    metrics: std::fs::File,
+    started: Instant,
+    /// When this invocation's training loop started.
+    loop_started: Instant,
+    /// Evaluation seconds of this invocation.
+    session_eval_s: f64,
+    task_seconds: Vec<f64>,
+    best: Option<BestCheckpoint>,
+    last_scores: Option<Scores>,
+    last_eval_step: Option<usize>,
+    /// Since the last log line: loss sums and counts per task, examples, time.
+    window: (Vec<f64>, Vec<usize>, usize, Instant),
+    last_grad_norm: f64,
+    notes: Vec<String>,
+}
+
+impl<'a> Run<'a> {
+    fn start(config: &'a TrainConfig, options: &TrainOptions) -> Result<Self, TrainError> {
+        let started = Instant::now();
+        let progress = Progress::new(options.progress);
+        let config_error = |key: &str, message: String| TrainError::Config { origin: key.to_string(), message };
+        let model_dir = config.model.path.clone().ok_or_else(|| config_error("model.path", "is not set: the base model directory is needed".into()))?;
+        let out_dir = options.out_dir.clone();
+        let last_dir = out_dir.join("last");
+        let config_path = out_dir.join(CONFIG_FILE);
+        if options.resume {
+            recover_interrupted(&last_dir)?;
+            if !last_dir.join(crate::checkpoint::STATE_FILE).is_file() {
+                return Err(TrainError::checkpoint(&last_dir, "nothing to resume: no checkpoint with state.json here (the run saves last/ after each evaluation)"));
+            }
+            let saved = TrainConfig::load(&config_path, &[])?;
+            let differences = config_differences(&saved, config);
+            if !differences.is_empty() {
+                return Err(TrainError::checkpoint(&config_path, format!("the run was started with another config; differing keys: {}", differences.join(", "))));
+            }
+        } else if config_path.exists() || last_dir.exists() {
+            return Err(TrainError::checkpoint(&out_dir, "already holds a run: pass --resume to continue it, or choose another --out"));
+        }
+        std::fs::create_dir_all(&out_dir).map_err(|e| TrainError::io(&out_dir, e))?;
+        if !options.resume {
+            write_atomic(&config_path, config.to_toml().as_bytes())?;
+        }
+
+        let device = options.device.clone().autodiff();
+        let tokenizer = BertTokenizer::from_dir(&model_dir)?.with_max_len(config.data.max_len)?;
+        let data_dir = DataDir::resolve(config.data.dir.as_deref())?;
+        let tasks = load_task_data(config, &data_dir, &tokenizer)?;
+        let mut notes: Vec<String> = tasks.iter().flat_map(|t| t.notes.clone()).collect();
+        let task_configs: Vec<TaskConfig> = tasks.iter().map(|t| config.tasks.get(t.task).expect("loaded tasks are configured").clone()).collect();
+        let bs = config.train.batch_size;
+        let task_batches: Vec<usize> = tasks.iter().map(|t| t.train.len().div_ceil(bs)).collect();
+
+        let weights_path = model_dir.join("model.safetensors");
+        let base = BaseModel { path: std::fs::canonicalize(&model_dir).unwrap_or(model_dir.clone()), sha256: sha256_file(&weights_path)? };
+        let bert_config = BertConfig::from_hf_file(&model_dir.join("config.json"))?;
+        let lora = config.lora_config(Some(base.path.display().to_string()));
+        let precision = compute_precision(config.train.precision, config.train.cpu_half, &device);
+        notes.extend(precision.note.clone());
+
+        let (master, optim, state) = if options.resume {
+            let loaded = load_checkpoint_with_base(&last_dir, Some(&model_dir), &device)?;
+            let (state, tensors) = read_resume_state(&last_dir)?;
+            let sizes = param_infos(&loaded.model).into_iter().map(|p| (p.path, p.shape.iter().product())).collect();
+            let mut optim = AdamW::new(config.train.beta1, config.train.beta2, config.train.eps);
+            optim
+                .load_state(tensors, &sizes, &device)
+                .map_err(|m| TrainError::checkpoint(&last_dir.join(crate::checkpoint::OPTIMIZER_FILE), m))?;
+            (loaded.model, optim, state)
+        } else {
+            device.seed(config.train.seed);
+            let mut encoders = Vec::new();
+            for _ in 0..config.model.encoders {
+                let (_, mut encoder) = load_pretrained(&model_dir, &device)?;
+                if let Some(lora) = &lora {
+                    inject_adapter(&mut encoder, lora)?;
+                }
+                encoders.push(encoder);
+            }
+            if config.model.pooling == crate::config::Pooling::Pooler && encoders[0].pooler.is_none() {
+                return Err(config_error("model.pooling", format!("is \"pooler\", but {} has no pooler weights; use \"mean\" or \"cls\"", model_dir.display())));
+            }
+            let spec = ModelSpec::from_config(config, &bert_config);
+            let model = MultitaskModel::new(spec, encoders, &device);
+            let state = TrainState {
+                step: 0,
+                micro_step: 0,
+                epoch: 0,
+                epoch_batch: 0,
+                streams: vec![StreamPos::default(); tasks.len()],
+                seed: config.train.seed,
+                loss_scaler: (precision.compute == Precision::F16).then(|| LossScaler::new(config.train.loss_scale)),
+                best_score: None,
+                best_step: None,
+                evals_since_best: 0,
+                examples: vec![0; tasks.len()],
+                task_seconds: vec![0.0; tasks.len()],
+                elapsed_s: 0.0,
+                train_s: 0.0,
+                eval_s: 0.0,
+            };
+            (model, AdamW::new(config.train.beta1, config.train.beta2, config.train.eps), state)
+        };
+        let (mode, train_base) = (config.adapter.mode, config.adapter.train_base);
+        let master = set_trainable(master, |p| is_trainable(mode, train_base, None, p));
+        let infos = param_infos(&master);
+        let params = ParamCounts {
+            trainable: infos.iter().filter(|p| p.trainable).map(|p| p.shape.iter().product::<usize>()).sum(),
+            total: infos.iter().map(|p| p.shape.iter().product::<usize>()).sum(),
+        };
+
+        let steps_per_epoch = task_batches.iter().sum::<usize>().div_ceil(config.train.grad_accum);
+        let mut total_steps = steps_per_epoch * config.train.epochs;
+        if config.train.max_steps > 0 {
+            total_steps = total_steps.min(config.train.max_steps);
+        }
+        let warmup_steps =
+            if config.train.warmup_steps > 0 { config.train.warmup_steps } else { (config.train.warmup * total_steps as f64).round() as usize };
+
+        let metrics_path = out_dir.join(METRICS_FILE);
+        if options.resume {
+            truncate_metrics(&metrics_path, state.step)?;
+        }
+        let metrics = OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
+        let best = if options.resume { read_best(&out_dir.join("best"))? } else { None };
+
+        let num_tasks = tasks.len();
+        let run = Self {
+            config,
+            out_dir,
+            tasks,
+            task_configs,
+            task_batches,
+            compute: None,
+            dtype: half_dtype(precision.compute),
+            optim,
+            lora,
+            base,
+            precision,
+            params,
+            num_layers: bert_config.num_hidden_layers,
+            stage: None,
+            plans: vec![None; num_tasks],
+            acc: ParamMap::new(),
+            acc_count: 0,
+            total_steps,
+            warmup_steps,
+            progress,
+            metrics,
+            started,
+            loop_started: Instant::now(),
+            session_eval_s: 0.0,
+            task_seconds: state.task_seconds.clone(),
+            best,
+            last_scores: None,
+            last_eval_step: None,
+            window: (vec![0.0; num_tasks], vec![0; num_tasks], 0, Instant::now()),
+            last_grad_norm: f64::NAN,
+            notes,
+            master,
+            state,
+            device,
+        };
+        run.announce(options.resume, &data_dir);
+        Ok(run)
+    }
+
+    fn announce(&self, resumed: bool, data_dir: &DataDir) {
+        let c = self.config;
+        let p = &self.progress;
+        if resumed {
+            p.println(format!("resuming {} at step {} (epoch {}, batch {})", self.out_dir.display(), self.state.step, self.state.epoch + 1, self.state.epoch_batch));
+        }
+        p.println(format!(
+            "model {} ({} encoder(s), {} pooling), mode {}, data {}",
+            self.base.path.display(),
+            c.model.encoders,
+            serde_json::to_value(c.model.pooling).expect("serializes"),
+            c.adapter.mode.name(),
+            data_dir.path().display()
+        ));
+        for (t, n) in self.tasks.iter().zip(&self.task_batches) {
+            p.println(format!("  {}: {} train examples ({n} batches of {}), {} dev", t.task.name(), t.train.len(), c.train.batch_size, t.dev.len()));
+        }
+        p.println(format!(
+            "params: {} trainable of {} ({:.2}%); {} optimizer steps ({} warmup), precision {} (compute {})",
+            self.params.trainable,
+            self.params.total,
+            100.0 * self.params.trainable as f64 / self.params.total.max(1) as f64,
+            self.total_steps,
+            self.warmup_steps,
+            self.precision.requested.name(),
+            self.precision.compute.name()
+        ));
+        for note in &self.notes {
+            p.println(format!("note: {note}"));
+        }
+    }
+
+    fn run(mut self, pause_at: Option<usize>) -> Result<Trained, TrainError> {
+        let c = self.config;
+        self.loop_started = Instant::now();
+        let mut status = "completed";
+        'epochs: while self.state.epoch < c.train.epochs {
+            let epoch = self.state.epoch;
+            let order = epoch_tasks(c.train.schedule_tasks, &self.task_batches, epoch, c.train.epochs, c.train.seed);
+            self.apply_stage(epoch);
+            self.progress.start_epoch(epoch, c.train.epochs, order.len(), self.state.epoch_batch);
+            while self.state.epoch_batch < order.len() {
+                let t = order[self.state.epoch_batch];
+                self.batch(t)?;
+                self.state.epoch_batch += 1;
+                if self.acc_count == c.train.grad_accum || self.state.epoch_batch == order.len() {
+                    self.optimizer_step()?;
+                    let step = self.state.step;
+                    if step % c.train.log_every == 0 {
+                        self.log_train()?;
+                    }
+                    let at_max = c.train.max_steps > 0 && step >= c.train.max_steps;
+                    let epoch_done = self.state.epoch_batch == order.len();
+                    if epoch_done {
+                        self.state.epoch += 1;
+                        self.state.epoch_batch = 0;
+                    }
+                    if (c.train.eval_every > 0 && step % c.train.eval_every == 0) || (c.train.eval_every == 0 && epoch_done) {
+                        if self.evaluate()? {
+                            status = "early_stop";
+                            break 'epochs;
+                        }
+                    } else if c.train.save_every > 0 && step % c.train.save_every == 0 {
+                        self.save_last()?;
+                    }
+                    if at_max {
+                        status = "max_steps";
+                        break 'epochs;
+                    }
+                    if pause_at == Some(step) {
+                        self.save_last()?;
+                        self.progress.println(format!("paused at step {step}; continue with --resume"));
+                        let summary = self.summary("paused");
+                        return Ok(Trained { summary, model: self.master });
+                    }
+                    if epoch_done {
+                        continue 'epochs;
+                    }
+                }
+                self.update_progress();
+            }
+        }
+        self.progress.finish_epoch();
+        if self.last_eval_step != Some(self.state.step) && status != "early_stop" {
+            self.evaluate()?;
+        }
+        self.finish(status)
+    }
+
+    /// Sets the trainable parameters for `epoch`'s unfreezing stage (once per change).
+    fn apply_stage(&mut self, epoch: usize) {
+        let lowest = lowest_thawed_layer(self.config.train.unfreeze_layers, self.num_layers, epoch);
+        if self.stage == Some(lowest) {
+            return;
+        }
+        let (mode, train_base) = (self.config.adapter.mode, self.config.adapter.train_base);
+        self.master = set_trainable(self.master.clone(), |p| is_trainable(mode, train_base, lowest, p));
+        if let Some(dtype) = self.dtype {
+            self.compute = Some(cast_params(self.master.clone(), dtype));
+        }
+        if self.config.train.unfreeze_layers > 0 {
+            self.progress.println(match lowest {
+                Some(l) if l == self.num_layers => format!("epoch {}: training the heads only", epoch + 1),
+                Some(l) => format!("epoch {}: training the heads and encoder layers {l}..{}", epoch + 1, self.num_layers - 1),
+                None => format!("epoch {}: training everything the mode trains", epoch + 1),
+            });
+        }
+        self.stage = Some(lowest);
+    }
+
+    /// The example indices of task `t`'s next batch, advancing its stream.
+    fn next_indices(&mut self, t: usize) -> Result<Vec<usize>, TrainError> {
+        let c = &self.config.train;
+        let pos = self.state.streams[t];
+        let plan_pass = self.plans[t].as_ref().map(|(pass, _)| *pass);
+        if plan_pass != Some(pos.pass) {
+            // Each task shuffles with its own seed; each pass is a new shuffle.
+            let seed = c.seed.wrapping_add(1_000_003 * (self.tasks[t].task as u64 + 1));
+            let mut batching = BatchConfig::new(c.batch_size).shuffled(seed);
+            if self.config.data.bucket_batches > 0 {
+                batching = batching.bucketed(self.config.data.bucket_batches);
+            }
+            self.plans[t] = Some((pos.pass, self.tasks[t].train.plan(&batching, pos.pass)?));
+        }
+        let plan = &self.plans[t].as_ref().expect("planned above").1;
+        let indices = plan[pos.next].clone();
+        self.state.streams[t] = if pos.next + 1 == plan.len() { StreamPos { pass: pos.pass + 1, next: 0 } } else { StreamPos { pass: pos.pass, next: pos.next + 1 } };
+        Ok(indices)
+    }
+
+    /// Forward and backward of one batch of task `t`; its gradients join the accumulator.
+    fn batch(&mut self, t: usize) -> Result<(), TrainError> {
+        let started = Instant::now();
+        let task = self.tasks[t].task;
+        let indices = self.next_indices(t)?;
+        let batch = self.tasks[t].train.pad(&indices).to_device(&self.device);
+        self.device.seed(batch_seed(self.config.train.seed, self.state.micro_step));
+        let model = self.compute.as_ref().unwrap_or(&self.master);
+        let labels = batch.labels.as_ref().expect("training examples have labels");
+        let loss = task_loss(task, &self.task_configs[t], model.forward(task, &batch), labels);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        let loss_scale = self.state.loss_scaler.as_ref().map_or(1.0, |s| s.scale);
+        if !value.is_finite() && self.state.loss_scaler.is_none() {
+            return Err(TrainError::Diverged { step: self.state.step, what: "loss", value });
+        }
+        let grads = (loss * (self.task_configs[t].weight * loss_scale)).backward();
+        accumulate(&mut self.acc, collect_grads(model, &grads));
+        self.acc_count += 1;
+        self.state.micro_step += 1;
+        self.state.examples[t] += indices.len();
+        self.task_seconds[t] += started.elapsed().as_secs_f64();
+        if value.is_finite() {
+            self.window.0[t] += value;
+            self.window.1[t] += 1;
+        }
+        self.window.2 += indices.len();
+        Ok(())
+    }
+
+    /// Averages the accumulated gradients, checks and clips them, and updates the parameters.
+    fn optimizer_step(&mut self) -> Result<(), TrainError> {
+        let c = &self.config.train;
+        let loss_scale = self.state.loss_scaler.as_ref().map_or(1.0, |s| s.scale);
+        let mut grads = std::mem::take(&mut self.acc);
+        scale(&mut grads, 1.0 / (self.acc_count as f64 * loss_scale));
+        self.acc_count = 0;
+        let norm = global_norm(&grads);
+        self.last_grad_norm = norm;
+        let apply = match &mut self.state.loss_scaler {
+            Some(scaler) => scaler.update(norm.is_finite()),
+            None if !norm.is_finite() => return Err(TrainError::Diverged { step: self.state.step, what: "gradient norm", value: norm }),
+            None => true,
+        };
+        if apply {
+            clip_to(&mut grads, norm, c.clip_norm);
+            let lr = learning_rate(c.schedule, c.lr, self.state.step, self.warmup_steps, self.total_steps);
+            let heads: Vec<(String, f64, f64)> = self
+                .tasks
+                .iter()
+                .zip(&self.task_configs)
+                .map(|(t, tc)| (format!("{}.", t.task.name()), lr * tc.lr_mult, tc.weight_decay.unwrap_or(c.weight_decay)))
+                .collect();
+            let hyper = |path: &str| {
+                heads.iter().find(|(prefix, _, _)| path.starts_with(prefix.as_str())).map_or((lr, c.weight_decay), |(_, lr, wd)| (*lr, *wd))
+            };
+            let (master, updated) = self.optim.step(self.master.clone(), &grads, hyper);
+            self.master = master;
+            if let (Some(compute), Some(dtype)) = (self.compute.take(), self.dtype) {
+                self.compute = Some(set_values(compute, &updated, dtype));
+            }
+        }
+        self.state.step += 1;
+        Ok(())
+    }
+
+    /// Seconds of the whole run (earlier invocations included): wall clock, training loop
+    /// without evaluations, evaluations.
+    fn times(&self) -> (f64, f64, f64) {
+        let s = &self.state;
+        let train = s.train_s + self.loop_started.elapsed().as_secs_f64() - self.session_eval_s;
+        (s.elapsed_s + self.started.elapsed().as_secs_f64(), train, s.eval_s + self.session_eval_s)
+    }
+
+    fn loss_text(&self) -> String {
+        let (sums, counts, _, _) = &self.window;
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| counts[*i] > 0)
+            .map(|(i, t)| format!("{} {:.4}", t.task.name(), sums[i] / counts[i] as f64))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn update_progress(&mut self) {
+        let rate = self.window.2 as f64 / self.window.3.elapsed().as_secs_f64().max(1e-9);
+        let message = format!("loss {} | {rate:.1} ex/s", self.loss_text());
+        self.progress.update(self.state.epoch_batch, &message);
+    }
+
+    fn write_metrics(&mut self, value: serde_json::Value) -> Result<(), TrainError> {
+        let path = self.out_dir.join(METRICS_FILE);
+        writeln!(self.metrics, "{value}").and_then(|_| self.metrics.flush()).map_err(|e| TrainError::io(&path, e))
+    }
+
+    fn log_train(&mut self) -> Result<(), TrainError> {
+        let c = &self.config.train;
+        let (sums, counts, examples, since) = &self.window;
+        let losses: serde_json::Map<String, serde_json::Value> = self
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| counts[*i] > 0)
+            .map(|(i, t)| (t.task.name().to_string(), json!(sums[i] / counts[i] as f64)))
+            .collect();
+        let rate = *examples as f64 / since.elapsed().as_secs_f64().max(1e-9);
+        let lr = learning_rate(c.schedule, c.lr, self.state.step.saturating_sub(1), self.warmup_steps, self.total_steps);
+        let line = json!({
+            "type": "train",
+            "step": self.state.step,
+            "epoch": self.state.epoch + 1,
+            "lr": lr,
+            "loss": losses,
+            "grad_norm": finite_or_null(self.last_grad_norm),
+            "loss_scale": self.state.loss_scaler.as_ref().map(|s| s.scale),
+            "skipped_steps": self.state.loss_scaler.as_ref().map(|s| s.skipped_steps),
+            "examples_per_s": rate,
+            "wall_s": self.wall_s(),
+            "time": unix_time(),
+        });
+        self.write_metrics(line)?;
+        let n = self.tasks.len();
+        self.window = (vec![0.0; n], vec![0; n], 0, Instant::now());
+        Ok(())
+    }
+
+    fn wall_s(&self) -> f64 {
+        self.times().0
+    }
+
+    /// Scores the master model on dev, keeps `best/` and `last/`; returns whether to stop early.
+    fn evaluate(&mut self) -> Result<bool, TrainError> {
+        let started = Instant::now();
+        let datasets: Vec<(CourseTask, &minbert_data::EncodedDataset)> = self.tasks.iter().map(|t| (t.task, &t.dev)).collect();
+        let scores = evaluate(&self.master, &datasets, self.config.train.eval_batch_size);
+        let select = self.config.train.select;
+        let score = scores.get(select.name()).expect("select names a score");
+        let improved = match self.state.best_score {
+            None => self.best.is_none() || score.is_finite(),
+            Some(best) => score.is_finite() && score > best,
+        };
+        let epoch = self.state.epoch;
+        self.last_scores = Some(scores);
+        self.last_eval_step = Some(self.state.step);
+        if improved {
+            self.state.best_score = score.is_finite().then_some(score);
+            self.state.best_step = Some(self.state.step);
+            self.state.evals_since_best = 0;
+            self.best = Some(BestCheckpoint { step: self.state.step, epoch, scores });
+        } else {
+            self.state.evals_since_best += 1;
+        }
+        let eval_s = started.elapsed().as_secs_f64();
+        self.session_eval_s += eval_s;
+        self.progress.println(format!(
+            "eval step {} (epoch {}): sst_acc {} quora_acc {} sts_pearson {} overall {}{} [{}]",
+            self.state.step,
+            epoch.max(1),
+            fmt_score(scores.sst_acc),
+            fmt_score(scores.quora_acc),
+            fmt_score(scores.sts_pearson),
+            fmt_score(scores.overall),
+            if improved { " (best)" } else { "" },
+            format_duration(eval_s)
+        ));
+        let line = json!({
+            "type": "eval",
+            "step": self.state.step,
+            "epoch": epoch,
+            "scores": scores,
+            "best": improved,
+            "eval_s": eval_s,
+            "wall_s": self.wall_s(),
+            "time": unix_time(),
+        });
+        self.write_metrics(line)?;
+        if improved {
+            let meta = self.meta(Some(scores));
+            save_checkpoint(&self.out_dir.join("best"), &self.master, &meta, CheckpointExtras { lora: self.lora.as_ref(), resume: None })?;
+        }
+        self.save_last()?;
+        let patience = self.config.train.early_stop;
+        Ok(patience > 0 && self.state.evals_since_best >= patience)
+    }
+
+    fn save_last(&mut self) -> Result<(), TrainError> {
+        debug_assert_eq!(self.acc_count, 0, "checkpoints are taken between optimizer steps");
+        let (elapsed, train, eval) = self.times();
+        let state = TrainState { elapsed_s: elapsed, train_s: train, eval_s: eval, task_seconds: self.task_seconds.clone(), ..self.state.clone() };
+        let meta = self.meta(self.last_scores);
+        let extras = CheckpointExtras { lora: self.lora.as_ref(), resume: Some((self.optim.state_tensors(), &state)) };
+        save_checkpoint(&self.out_dir.join("last"), &self.master, &meta, extras)
+    }
+
+    fn meta(&self, scores: Option<Scores>) -> CheckpointMeta {
+        CheckpointMeta {
+            minbert_version: env!("CARGO_PKG_VERSION").to_string(),
+            base_model: self.base.clone(),
+            mode: self.config.adapter.mode,
+            train_base: self.config.adapter.train_base,
+            tasks: self.tasks.iter().map(|t| t.task).collect(),
+            model: self.master.spec.clone(),
+            precision: self.precision.clone(),
+            scores,
+            step: self.state.step,
+            epoch: self.state.epoch,
+            params: self.params,
+        }
+    }
+
+    fn finish(mut self, status: &str) -> Result<Trained, TrainError> {
+        self.save_last()?;
+        let summary = self.summary(status);
+        write_json(&self.out_dir.join(SUMMARY_FILE), &summary)?;
+        Ok(Trained { summary, model: self.master })
+    }
+
+    fn summary(&self, status: &str) -> RunSummary {
+        let (_, train_s, eval_s) = self.times();
+        let names = |i: usize| self.tasks[i].task.name().to_string();
+        let examples: BTreeMap<String, usize> = (0..self.tasks.len()).map(|i| (names(i), self.state.examples[i])).collect();
+        let examples_per_s =
+            (0..self.tasks.len()).map(|i| (names(i), self.state.examples[i] as f64 / self.task_seconds[i].max(1e-9))).collect();
+        RunSummary {
+            minbert_version: env!("CARGO_PKG_VERSION").to_string(),
+            status: status.to_string(),
+            steps: self.state.step,
+            epochs: self.state.epoch,
+            select: self.config.train.select.name().to_string(),
+            best: self.best.clone(),
+            last_scores: self.last_scores,
+            train_s,
+            eval_s,
+            wall_s: self.started.elapsed().as_secs_f64(),
+            train_examples_per_s: examples.values().sum::<usize>() as f64 / train_s.max(1e-9),
+            examples,
+            examples_per_s,
+            peak_rss_mib: peak_rss_mib(),
+            params: self.params,
+            precision: self.precision.clone(),
+            skipped_steps: self.state.loss_scaler.as_ref().map_or(0, |s| s.skipped_steps),
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+fn fmt_score(x: f64) -> String {
+    if x.is_nan() { "-".into() } else { format!("{x:.4}") }
+}
+
+fn finite_or_null(x: f64) -> serde_json::Value {
+    if x.is_finite() { json!(x) } else { serde_json::Value::Null }
+}
+
+fn unix_time() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Drops the lines a killed run logged after its last checkpoint (their steps are redone).
+fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s as usize <= step))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    write_atomic(path, kept.as_bytes())
+}
+
+/// The best checkpoint recorded in `best/meta.json`, if any.
+fn read_best(dir: &Path) -> Result<Option<BestCheckpoint>, TrainError> {
+    let path = dir.join(crate::checkpoint::META_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&path, format!("not a valid meta.json: {e}")))?;
+    Ok(meta.scores.map(|scores| BestCheckpoint { step: meta.step, epoch: meta.epoch, scores }))
+}
