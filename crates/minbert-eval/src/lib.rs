@@ -2,12 +2,12 @@
 //! checkpoints, and reports.
 
 pub mod ensemble;
-pub mod metrics;
 pub mod predictions;
 
 use std::path::{Path, PathBuf};
 
-pub use metrics::Scores;
+/// The metrics live with the trainer, which evaluates on dev while it trains.
+pub use minbert_train::metrics::{self, Scores};
 
 /// Why an evaluation step failed.
 #[derive(Debug, thiserror::Error)]
