@@ -28,6 +28,8 @@ enum Command {
     Info(commands::info::InfoArgs),
     /// Inspect the task data: counts, skipped rows, labels, token lengths.
     Data(commands::data::DataArgs),
+    /// Fine-tune on SST, Quora and STS at once (heads, full, LoRA or DoRA) from a TOML config.
+    Train(commands::train::TrainArgs),
     /// A model with a PEFT adapter as a merged Hugging Face checkpoint, or as a PEFT adapter.
     Export(commands::export::ExportArgs),
     /// The benchmark of docs/BENCHMARKS.md (same workload and JSON as the PyTorch reference).
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Embed(args) => commands::embed::run(args),
         Command::Info(args) => commands::info::run(args),
         Command::Data(args) => commands::data::run(args),
+        Command::Train(args) => commands::train::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

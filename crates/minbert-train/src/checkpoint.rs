@@ -103,6 +103,8 @@ pub struct TrainState {
     pub best_score: Option<f64>,
     pub best_step: Option<usize>,
     pub evals_since_best: usize,
+    /// The step of the last evaluation (its scores are in `meta.json`).
+    pub last_eval_step: Option<usize>,
     /// Training examples seen per task, in `meta.tasks` order, and the seconds their forward
     /// and backward passes took.
     pub examples: Vec<usize>,

@@ -426,7 +426,8 @@ pub struct TrainingConfig {
     pub precision: Precision,
     /// Run bf16 / f16 compute on the flex CPU backend too. Off by default: there, half
     /// precision measured slower than f32 (all-MiniLM-L6-v2 forward + backward, 16 x 48 tokens,
-    /// 2 threads: bf16 1.2x, f16 1.6x the f32 time), so such runs compute in f32 and say so.
+    /// 2 threads: bf16 1.2x, f16 1.6x the f32 time; `examples/precision_probe.rs`), so such
+    /// runs compute in f32 and say so.
     #[serde(default)]
     pub cpu_half: bool,
     /// Initial f16 loss scale (a power of two).

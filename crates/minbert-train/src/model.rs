@@ -13,7 +13,6 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{DType, Device, Tensor};
-use burn_peft::AdaptableModel;
 use minbert_data::{Batch, CourseTask, PairMode, TensorSide};
 use minbert_model::{BertConfig, BertModel};
 use serde::{Deserialize, Serialize};
@@ -259,9 +258,4 @@ pub fn cosine(u: Tensor<2>, v: Tensor<2>) -> Tensor<2> {
     let dot = (u.clone() * v.clone()).sum_dim(1);
     let norms = u.square().sum_dim(1).sqrt() * v.square().sum_dim(1).sqrt();
     dot / norms.clamp_min(1e-8)
-}
-
-/// The HF module paths of every encoder's linear layers, as `(encoder index, path)`.
-pub fn encoder_linear_paths(model: &MultitaskModel) -> Vec<(usize, String)> {
-    model.encoders.iter().enumerate().flat_map(|(i, e)| e.linear_paths().into_iter().map(move |p| (i, p))).collect()
 }

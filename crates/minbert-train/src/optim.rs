@@ -186,11 +186,6 @@ impl AdamW {
         decayed - step.mul_scalar(lr)
     }
 
-    /// Paths with state.
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.states.keys().map(String::as_str)
-    }
-
     /// The state as tensors named `{path}.exp_avg`, `{path}.exp_avg_sq` and `{path}.step` (the
     /// step count as a one-element f32, exact below 2^24 steps).
     pub fn state_tensors(&self) -> Vec<HfTensor> {

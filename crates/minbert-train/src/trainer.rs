@@ -97,7 +97,8 @@ pub struct RunSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BestCheckpoint {
     pub step: usize,
-    pub epoch: usize,
+    /// Epochs done (a fraction when evaluated within an epoch).
+    pub epoch: f64,
     pub scores: Scores,
 }
 
@@ -218,6 +219,8 @@ struct Run<'a> {
     precision: PrecisionInfo,
     params: ParamCounts,
     num_layers: usize,
+    /// Batches in the current epoch.
+    epoch_len: usize,
     /// The unfreezing stage in force (`lowest_thawed_layer`).
     stage: Option<Option<usize>>,
     /// Cached batch plan of each task's current pass.
@@ -236,10 +239,11 @@ struct Run<'a> {
     task_seconds: Vec<f64>,
     best: Option<BestCheckpoint>,
     last_scores: Option<Scores>,
-    last_eval_step: Option<usize>,
     /// Since the last log line: loss sums and counts per task, examples, time.
     window: (Vec<f64>, Vec<usize>, usize, Instant),
     last_grad_norm: f64,
+    /// Per task, a moving average of the loss for the progress display.
+    shown_loss: Vec<Option<f64>>,
     notes: Vec<String>,
 }
 
@@ -265,11 +269,6 @@ impl<'a> Run<'a> {
         } else if config_path.exists() || last_dir.exists() {
             return Err(TrainError::checkpoint(&out_dir, "already holds a run: pass --resume to continue it, or choose another --out"));
         }
-        std::fs::create_dir_all(&out_dir).map_err(|e| TrainError::io(&out_dir, e))?;
-        if !options.resume {
-            write_atomic(&config_path, config.to_toml().as_bytes())?;
-        }
-
         let device = options.device.clone().autodiff();
         let tokenizer = BertTokenizer::from_dir(&model_dir)?.with_max_len(config.data.max_len)?;
         let data_dir = DataDir::resolve(config.data.dir.as_deref())?;
@@ -321,6 +320,7 @@ impl<'a> Run<'a> {
                 best_score: None,
                 best_step: None,
                 evals_since_best: 0,
+                last_eval_step: None,
                 examples: vec![0; tasks.len()],
                 task_seconds: vec![0.0; tasks.len()],
                 elapsed_s: 0.0,
@@ -345,12 +345,19 @@ impl<'a> Run<'a> {
         let warmup_steps =
             if config.train.warmup_steps > 0 { config.train.warmup_steps } else { (config.train.warmup * total_steps as f64).round() as usize };
 
+        // Written only now that the data and model loaded: a run that fails to start leaves
+        // nothing that would block starting it again.
+        std::fs::create_dir_all(&out_dir).map_err(|e| TrainError::io(&out_dir, e))?;
+        if !options.resume {
+            write_atomic(&config_path, config.to_toml().as_bytes())?;
+        }
         let metrics_path = out_dir.join(METRICS_FILE);
         if options.resume {
             truncate_metrics(&metrics_path, state.step)?;
         }
         let metrics = OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
         let best = if options.resume { read_best(&out_dir.join("best"))? } else { None };
+        let last_scores = if options.resume { read_best(&last_dir)?.map(|b| b.scores) } else { None };
 
         let num_tasks = tasks.len();
         let run = Self {
@@ -367,6 +374,7 @@ impl<'a> Run<'a> {
             precision,
             params,
             num_layers: bert_config.num_hidden_layers,
+            epoch_len: 0,
             stage: None,
             plans: vec![None; num_tasks],
             acc: ParamMap::new(),
@@ -380,10 +388,10 @@ impl<'a> Run<'a> {
             session_eval_s: 0.0,
             task_seconds: state.task_seconds.clone(),
             best,
-            last_scores: None,
-            last_eval_step: None,
+            last_scores,
             window: (vec![0.0; num_tasks], vec![0; num_tasks], 0, Instant::now()),
             last_grad_norm: f64::NAN,
+            shown_loss: vec![None; num_tasks],
             notes,
             master,
             state,
@@ -428,11 +436,15 @@ impl<'a> Run<'a> {
     fn run(mut self, pause_at: Option<usize>) -> Result<Trained, TrainError> {
         let c = self.config;
         self.loop_started = Instant::now();
-        let mut status = "completed";
-        'epochs: while self.state.epoch < c.train.epochs {
+        let max_steps = if c.train.max_steps > 0 { c.train.max_steps } else { usize::MAX };
+        // A resumed run may have ended already.
+        let stopped_early = c.train.early_stop > 0 && self.state.evals_since_best >= c.train.early_stop;
+        let mut status = if stopped_early { "early_stop" } else if self.state.step >= max_steps { "max_steps" } else { "completed" };
+        'epochs: while self.state.epoch < c.train.epochs && self.state.step < max_steps && !stopped_early {
             let epoch = self.state.epoch;
             let order = epoch_tasks(c.train.schedule_tasks, &self.task_batches, epoch, c.train.epochs, c.train.seed);
             self.apply_stage(epoch);
+            self.epoch_len = order.len();
             self.progress.start_epoch(epoch, c.train.epochs, order.len(), self.state.epoch_batch);
             while self.state.epoch_batch < order.len() {
                 let t = order[self.state.epoch_batch];
@@ -476,7 +488,7 @@ impl<'a> Run<'a> {
             }
         }
         self.progress.finish_epoch();
-        if self.last_eval_step != Some(self.state.step) && status != "early_stop" {
+        if self.state.last_eval_step != Some(self.state.step) && status != "early_stop" {
             self.evaluate()?;
         }
         self.finish(status)
@@ -547,6 +559,7 @@ impl<'a> Run<'a> {
         if value.is_finite() {
             self.window.0[t] += value;
             self.window.1[t] += 1;
+            self.shown_loss[t] = Some(self.shown_loss[t].map_or(value, |avg| 0.9 * avg + 0.1 * value));
         }
         self.window.2 += indices.len();
         Ok(())
@@ -596,20 +609,11 @@ impl<'a> Run<'a> {
         (s.elapsed_s + self.started.elapsed().as_secs_f64(), train, s.eval_s + self.session_eval_s)
     }
 
-    fn loss_text(&self) -> String {
-        let (sums, counts, _, _) = &self.window;
-        self.tasks
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| counts[*i] > 0)
-            .map(|(i, t)| format!("{} {:.4}", t.task.name(), sums[i] / counts[i] as f64))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
     fn update_progress(&mut self) {
         let rate = self.window.2 as f64 / self.window.3.elapsed().as_secs_f64().max(1e-9);
-        let message = format!("loss {} | {rate:.1} ex/s", self.loss_text());
+        let losses: Vec<String> =
+            self.tasks.iter().zip(&self.shown_loss).filter_map(|(t, l)| l.map(|l| format!("{} {l:.3}", t.task.name()))).collect();
+        let message = format!("loss {} | {rate:.1} ex/s", losses.join(" "));
         self.progress.update(self.state.epoch_batch, &message);
     }
 
@@ -633,7 +637,7 @@ impl<'a> Run<'a> {
         let line = json!({
             "type": "train",
             "step": self.state.step,
-            "epoch": self.state.epoch + 1,
+            "epoch": self.epochs_done(),
             "lr": lr,
             "loss": losses,
             "grad_norm": finite_or_null(self.last_grad_norm),
@@ -647,6 +651,11 @@ impl<'a> Run<'a> {
         let n = self.tasks.len();
         self.window = (vec![0.0; n], vec![0; n], 0, Instant::now());
         Ok(())
+    }
+
+    /// Epochs done, with the fraction of the current one.
+    fn epochs_done(&self) -> f64 {
+        self.state.epoch as f64 + self.state.epoch_batch as f64 / self.epoch_len.max(1) as f64
     }
 
     fn wall_s(&self) -> f64 {
@@ -664,9 +673,9 @@ impl<'a> Run<'a> {
             None => self.best.is_none() || score.is_finite(),
             Some(best) => score.is_finite() && score > best,
         };
-        let epoch = self.state.epoch;
+        let epoch = self.epochs_done();
         self.last_scores = Some(scores);
-        self.last_eval_step = Some(self.state.step);
+        self.state.last_eval_step = Some(self.state.step);
         if improved {
             self.state.best_score = score.is_finite().then_some(score);
             self.state.best_step = Some(self.state.step);
@@ -678,9 +687,9 @@ impl<'a> Run<'a> {
         let eval_s = started.elapsed().as_secs_f64();
         self.session_eval_s += eval_s;
         self.progress.println(format!(
-            "eval step {} (epoch {}): sst_acc {} quora_acc {} sts_pearson {} overall {}{} [{}]",
+            "eval step {} (epoch {:.2}): sst_acc {} quora_acc {} sts_pearson {} overall {}{} [{}]",
             self.state.step,
-            epoch.max(1),
+            epoch,
             fmt_score(scores.sst_acc),
             fmt_score(scores.quora_acc),
             fmt_score(scores.sts_pearson),
@@ -794,7 +803,7 @@ fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
     write_atomic(path, kept.as_bytes())
 }
 
-/// The best checkpoint recorded in `best/meta.json`, if any.
+/// The scores recorded in a checkpoint's `meta.json`, if any.
 fn read_best(dir: &Path) -> Result<Option<BestCheckpoint>, TrainError> {
     let path = dir.join(crate::checkpoint::META_FILE);
     if !path.is_file() {
@@ -802,5 +811,5 @@ fn read_best(dir: &Path) -> Result<Option<BestCheckpoint>, TrainError> {
     }
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
     let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&path, format!("not a valid meta.json: {e}")))?;
-    Ok(meta.scores.map(|scores| BestCheckpoint { step: meta.step, epoch: meta.epoch, scores }))
+    Ok(meta.scores.map(|scores| BestCheckpoint { step: meta.step, epoch: meta.epoch as f64, scores }))
 }

@@ -4,3 +4,4 @@ pub mod embed;
 pub mod export;
 pub mod info;
 pub mod tokenize;
+pub mod train;

@@ -1,0 +1,137 @@
+//! `minbert train`: the multitask trainer of minbert-train, from a TOML config.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use minbert_data::DataDir;
+use minbert_train::progress::{ProgressMode, format_duration};
+use minbert_train::trainer::CONFIG_FILE;
+use minbert_train::{RunSummary, TrainConfig, TrainOptions, train};
+
+use crate::backend::DeviceArgs;
+use crate::model_dir::ModelArgs;
+use crate::output::write_json;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The run's TOML config (see configs/); with --resume, defaults to the run's config.toml.
+    #[arg(long, value_name = "FILE", required_unless_present = "resume")]
+    pub config: Option<PathBuf>,
+    /// Override a config key, like train.lr=1e-4 or adapter.targets=all-linear (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The run directory [default: runs/<config name>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its last/ checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Folder with the course files; overrides data.dir [default: data.dir, else
+    /// MINBERT_DATA_DIR, else data/ if it holds them, else ../shared/data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Compute threads on the CPU (Burn's global rayon pool) [default: RAYON_NUM_THREADS, else
+    /// every core]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Progress display: a bar on a terminal, plain lines otherwise (auto), or none.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressArg,
+    /// Also write the run's summary to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// The base model; overrides model.path.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Bar,
+    Plain,
+    Quiet,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("setting up the compute thread pool")?;
+    }
+    let out = match (&args.out, &args.config) {
+        (Some(out), _) => out.clone(),
+        (None, Some(config)) => Path::new("runs").join(config.file_stem().context("--config names no file")?),
+        (None, None) => bail!("--resume needs --out DIR (the run to continue)"),
+    };
+    let config_path = args.config.clone().unwrap_or_else(|| out.join(CONFIG_FILE));
+    let mut config = TrainConfig::load(&config_path, &args.set)?;
+    resolve_paths(&mut config, &args)?;
+    let options = TrainOptions {
+        out_dir: out.clone(),
+        resume: args.resume,
+        device: args.device.device()?,
+        progress: match args.progress {
+            ProgressArg::Auto => ProgressMode::Auto,
+            ProgressArg::Bar => ProgressMode::Bar,
+            ProgressArg::Plain => ProgressMode::Plain,
+            ProgressArg::Quiet => ProgressMode::Quiet,
+        },
+        pause_at_step: None,
+    };
+    let trained = train(&config, &options).with_context(|| format!("training run {}", out.display()))?;
+    print_summary(&trained.summary, &out);
+    if let Some(path) = &args.json {
+        write_json(path, &serde_json::to_value(&trained.summary)?)?;
+    }
+    Ok(())
+}
+
+/// Fills in the base model and data folders (absolute), so the run's config.toml says exactly
+/// what was used: `--model` (or MINBERT_MODEL) over `model.path` over the default model;
+/// `--data-dir` over `data.dir` over minbert-data's lookup.
+fn resolve_paths(config: &mut TrainConfig, args: &TrainArgs) -> Result<()> {
+    let model = match (&args.model.model, &config.model.path) {
+        (Some(_), _) | (None, None) => args.model.resolve()?,
+        (None, Some(path)) => {
+            if !path.is_dir() {
+                bail!("model.path: {} is not a directory", path.display());
+            }
+            path.clone()
+        }
+    };
+    config.model.path = Some(std::fs::canonicalize(&model).with_context(|| format!("model directory {}", model.display()))?);
+    let data = DataDir::resolve(args.data_dir.as_deref().or(config.data.dir.as_deref()))?;
+    config.data.dir = Some(data.path().to_path_buf());
+    Ok(())
+}
+
+fn print_summary(s: &RunSummary, out: &Path) {
+    println!("run {} {} after {} steps ({} epochs)", out.display(), s.status, s.steps, s.epochs);
+    if let Some(best) = &s.best {
+        // Tasks the run did not train score NaN: left out.
+        let scores: Vec<String> = ["sst_acc", "quora_acc", "sts_pearson", "overall"]
+            .iter()
+            .filter_map(|name| best.scores.get(name).filter(|v| !v.is_nan()).map(|v| format!("{name} {v:.4}")))
+            .collect();
+        println!("best ({} at step {}): {}", s.select, best.step, scores.join("  "));
+    }
+    let speeds: Vec<String> = s.examples_per_s.iter().map(|(task, v)| format!("{task} {v:.1}")).collect();
+    println!(
+        "time: training {}, evaluation {}; examples/s (forward + backward) {}; overall {:.1}",
+        format_duration(s.train_s),
+        format_duration(s.eval_s),
+        speeds.join(", "),
+        s.train_examples_per_s
+    );
+    println!(
+        "params: {} trainable of {}; peak memory {}; precision {} (compute {}){}",
+        s.params.trainable,
+        s.params.total,
+        s.peak_rss_mib.map_or("?".into(), |m| format!("{m:.0} MiB")),
+        s.precision.requested.name(),
+        s.precision.compute.name(),
+        if s.skipped_steps > 0 { format!(", {} f16 steps skipped", s.skipped_steps) } else { String::new() }
+    );
+}
