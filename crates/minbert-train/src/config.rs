@@ -135,9 +135,10 @@ impl Mode {
 }
 
 /// Which linear layers get adapters: a preset or a list of PEFT `target_modules` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Targets {
     /// `attention.self.{query,key,value}`.
+    #[default]
     Attn,
     /// `attn` plus `attention.output.dense`.
     AttnOut,
@@ -145,12 +146,6 @@ pub enum Targets {
     AllLinear,
     /// PEFT's `target_modules`: a module path, or a suffix of one starting after a dot.
     Modules(Vec<String>),
-}
-
-impl Default for Targets {
-    fn default() -> Self {
-        Targets::Attn
-    }
 }
 
 const TARGET_PRESETS: &str = "\"attn\", \"attn-out\", \"all-linear\" or a list of module names";
@@ -754,7 +749,7 @@ impl TrainConfig {
                 return err(key, format!("must be in [0, 1), got {beta}"));
             }
         }
-        if !(tr.eps > 0.0) {
+        if tr.eps.is_nan() || tr.eps <= 0.0 {
             return err("train.eps", format!("must be a positive number, got {}", tr.eps));
         }
         if !(0.0..1.0).contains(&tr.warmup) {
@@ -763,7 +758,7 @@ impl TrainConfig {
         if !tr.clip_norm.is_finite() || tr.clip_norm < 0.0 {
             return err("train.clip_norm", format!("must be a non-negative number (0: off), got {}", tr.clip_norm));
         }
-        if !(tr.loss_scale >= 1.0) || tr.loss_scale.log2().fract() != 0.0 {
+        if tr.loss_scale.is_nan() || tr.loss_scale < 1.0 || tr.loss_scale.log2().fract() != 0.0 {
             return err("train.loss_scale", format!("must be a power of two of at least 1, got {}", tr.loss_scale));
         }
         if tr.unfreeze_layers > 0 && self.adapter.mode == Mode::Heads {

@@ -453,7 +453,7 @@ impl<'a> Run<'a> {
                 if self.acc_count == c.train.grad_accum || self.state.epoch_batch == order.len() {
                     self.optimizer_step()?;
                     let step = self.state.step;
-                    if step % c.train.log_every == 0 {
+                    if step.is_multiple_of(c.train.log_every) {
                         self.log_train()?;
                     }
                     let at_max = c.train.max_steps > 0 && step >= c.train.max_steps;
@@ -462,12 +462,12 @@ impl<'a> Run<'a> {
                         self.state.epoch += 1;
                         self.state.epoch_batch = 0;
                     }
-                    if (c.train.eval_every > 0 && step % c.train.eval_every == 0) || (c.train.eval_every == 0 && epoch_done) {
+                    if (c.train.eval_every > 0 && step.is_multiple_of(c.train.eval_every)) || (c.train.eval_every == 0 && epoch_done) {
                         if self.evaluate()? {
                             status = "early_stop";
                             break 'epochs;
                         }
-                    } else if c.train.save_every > 0 && step % c.train.save_every == 0 {
+                    } else if c.train.save_every > 0 && step.is_multiple_of(c.train.save_every) {
                         self.save_last()?;
                     }
                     if at_max {

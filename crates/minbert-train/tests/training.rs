@@ -210,3 +210,31 @@ fn two_encoders_cosine_heads_and_separate_pairs_reload_exactly() {
     assert_same_values(&values(&loaded.model), &values(&trained.model), "loaded vs trained");
     assert!(loaded.model.head(CourseTask::Para).unwrap().out.is_none());
 }
+
+#[test]
+fn progressive_unfreezing_thaws_the_top_layers_epoch_by_epoch() {
+    let _serial = serial();
+    let dir = TempDir::new().unwrap();
+    let (model, data) = (tiny_model(dir.path()), small_data(dir.path(), 16, 8));
+    let (_, base) = minbert_model::load_pretrained(&model, &Device::flex()).unwrap();
+    let base: BTreeMap<String, Vec<f32>> = values(&base).into_iter().map(|(p, v)| (format!("encoders.0.{p}"), v)).collect();
+    // 2 batches per task, 6 steps per epoch; 2 layers, one more thawed per epoch.
+    let config = config(&model, &data, ALL_TASKS, &["adapter.mode=full", "train.epochs=3", "train.batch_size=8", "train.lr=1e-2", "train.unfreeze_layers=1"]);
+    let out = dir.path().join("run");
+    let mut opts = options(&out);
+    let changed = |trained: &minbert_train::Trained, part: &str| {
+        let [encoder, _, _] = groups(values(&trained.model));
+        encoder.iter().filter(|(p, _)| p.contains(part)).any(|(p, v)| base[p] != *v)
+    };
+    opts.pause_at_step = Some(6);
+    let epoch1 = train(&config, &opts).unwrap();
+    assert!(!changed(&epoch1, "encoders.0."), "epoch 1 trains the heads only");
+    opts.resume = true;
+    opts.pause_at_step = Some(12);
+    let epoch2 = train(&config, &opts).unwrap();
+    assert!(changed(&epoch2, "layer.1.") && !changed(&epoch2, "layer.0.") && !changed(&epoch2, "embeddings."), "epoch 2 thaws the top layer");
+    opts.pause_at_step = None;
+    let epoch3 = train(&config, &opts).unwrap();
+    assert!(changed(&epoch3, "layer.0.") && changed(&epoch3, "embeddings."), "epoch 3 trains everything");
+    assert_eq!(epoch3.summary.params.trainable, epoch3.summary.params.total);
+}
