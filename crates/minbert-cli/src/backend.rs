@@ -1,7 +1,7 @@
 //! The compute device, chosen by `--device` among the backends compiled in (cargo features
 //! `flex`, `ndarray`, `cuda`).
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::Args;
 
@@ -71,4 +71,12 @@ pub fn compiled_backends() -> Vec<&'static str> {
         names.push("cuda");
     }
     names
+}
+
+/// Sizes the global rayon pool that Burn's CPU backends compute on; call before any tensor op.
+pub fn set_compute_threads(threads: usize) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("setting up the compute thread pool")
 }

@@ -1,12 +1,7 @@
-//! What the process used, from Linux's `/proc` (None elsewhere).
+//! What the process used, from Linux's `/proc` (None elsewhere). Peak memory is the trainer's
+//! `minbert_train::progress::peak_rss_mib`, which its run summary needs too.
 
-/// Peak resident set size (`VmHWM`), in MiB: the same quantity as `ru_maxrss`.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
+pub use minbert_train::progress::peak_rss_mib;
 
 /// User + system CPU seconds of the whole process.
 pub fn cpu_seconds() -> Option<f64> {

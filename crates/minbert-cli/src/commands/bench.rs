@@ -87,10 +87,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.batch == 0 || args.seq < 2 || args.steps == 0 {
         bail!("--batch and --steps must be at least 1 and --seq at least 2");
     }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build_global()
-        .context("setting up the compute thread pool")?;
+    crate::backend::set_compute_threads(args.threads)?;
     let dir = args.model.resolve()?;
     let device = args.device.device()?;
     let train = args.mode != BenchMode::Infer;

@@ -58,7 +58,7 @@ pub enum ProgressArg {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("setting up the compute thread pool")?;
+        crate::backend::set_compute_threads(threads)?;
     }
     let out = match (&args.out, &args.config) {
         (Some(out), _) => out.clone(),
