@@ -6,6 +6,7 @@ mod commands;
 mod model_dir;
 mod output;
 mod process_stats;
+mod scoring;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,12 @@ enum Command {
     Data(commands::data::DataArgs),
     /// Fine-tune on SST, Quora and STS at once (heads, full, LoRA or DoRA) from a TOML config.
     Train(commands::train::TrainArgs),
+    /// The course's scores of a checkpoint on dev: a table, and JSON with --json.
+    Eval(commands::eval::EvalArgs),
+    /// The course's prediction files of a checkpoint for dev or test.
+    Predict(commands::predict::PredictArgs),
+    /// Combine checkpoints by averaging their predictions; greedy member selection on dev.
+    Ensemble(commands::ensemble::EnsembleArgs),
     /// A model with a PEFT adapter as a merged Hugging Face checkpoint, or as a PEFT adapter.
     Export(commands::export::ExportArgs),
     /// The benchmark of docs/BENCHMARKS.md (same workload and JSON as the PyTorch reference).
@@ -44,6 +51,9 @@ fn main() -> ExitCode {
         Command::Info(args) => commands::info::run(args),
         Command::Data(args) => commands::data::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+        Command::Ensemble(args) => commands::ensemble::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

@@ -4,8 +4,9 @@
 
 use crate::EvalError;
 
-/// What one model predicts on one split, aligned by example id.
-#[derive(Debug, Clone, PartialEq)]
+/// What one model predicts on one split, aligned by example id. A task the model was not
+/// asked about has no ids.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskOutputs {
     pub sst_ids: Vec<String>,
     /// Softmax over the 5 sentiment classes, one row per SST example.

@@ -6,6 +6,7 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use crate::EvalError;
+use crate::ensemble::TaskOutputs;
 
 /// Which of the three prediction files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,4 +78,27 @@ pub fn read(path: &Path, task: PredictionTask) -> Result<Vec<(String, f64)>, Eva
             Ok((id.to_string(), value))
         })
         .collect()
+}
+
+/// Writes the prediction file of every task that `outputs` covers into `dir` (created if
+/// needed), named for `split`: SST classes, Quora labels (probability above 0.5), STS scores.
+/// Returns the paths written.
+pub fn write_outputs(dir: &Path, split: &str, outputs: &TaskOutputs) -> Result<Vec<PathBuf>, EvalError> {
+    std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
+    let pairs = |ids: &[String], values: Vec<String>| ids.iter().cloned().zip(values).collect::<Vec<_>>();
+    let files = [
+        (PredictionTask::Sst, pairs(&outputs.sst_ids, outputs.sst_classes().iter().map(usize::to_string).collect())),
+        (PredictionTask::Para, pairs(&outputs.para_ids, outputs.para_labels().iter().map(usize::to_string).collect())),
+        (PredictionTask::Sts, pairs(&outputs.sts_ids, outputs.sts_scores.iter().map(f64::to_string).collect())),
+    ];
+    let mut written = Vec::new();
+    for (task, predictions) in files {
+        if predictions.is_empty() {
+            continue;
+        }
+        let path = dir.join(task.file_name(split));
+        write(&path, task, &predictions)?;
+        written.push(path);
+    }
+    Ok(written)
 }

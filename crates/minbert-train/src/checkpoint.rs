@@ -74,6 +74,8 @@ pub struct CheckpointMeta {
     pub tasks: Vec<CourseTask>,
     /// Pooling, encoders and each task's head, pair encoding and loss.
     pub model: ModelSpec,
+    /// How its inputs were encoded, so it is scored on the same terms.
+    pub data: DataSpec,
     pub precision: PrecisionInfo,
     /// Dev scores of this checkpoint (`null` before the first evaluation).
     pub scores: Option<Scores>,
@@ -81,6 +83,18 @@ pub struct CheckpointMeta {
     pub step: usize,
     pub epoch: usize,
     pub params: ParamCounts,
+}
+
+/// The input side of a checkpoint: what [`CheckpointMeta::model`] does not say about how texts
+/// become batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSpec {
+    /// Tokens per sequence (per pair with joint encoding), special tokens included.
+    pub max_len: usize,
+    /// The course's own text preprocessing (`data.course_preprocessing`).
+    pub course_preprocessing: bool,
+    /// The dev sample (`data.dev_subset`, 0: all of dev) that `scores` were computed on.
+    pub dev_subset: usize,
 }
 
 /// The trainer's counters (`state.json` in `last/`): with the seed, everything a resumed run
@@ -297,6 +311,15 @@ pub struct LoadedCheckpoint {
     pub lora: Option<LoraConfig>,
 }
 
+/// The `meta.json` of the checkpoint directory `dir`.
+pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, TrainError> {
+    let meta_path = dir.join(META_FILE);
+    if !meta_path.is_file() {
+        return Err(TrainError::checkpoint(dir, format!("not a checkpoint directory: no {META_FILE}")));
+    }
+    read_json(&meta_path)
+}
+
 /// Rebuilds the multitask model of `dir` (a `best/` or `last/`) on `device`, on the base model
 /// recorded in `meta.json`.
 pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, TrainError> {
@@ -307,12 +330,15 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, 
 /// instead of the recorded path. Where the base weights are used (heads, lora, dora) their
 /// sha256 must match the recorded one.
 pub fn load_checkpoint_with_base(dir: &Path, base_model: Option<&Path>, device: &Device) -> Result<LoadedCheckpoint, TrainError> {
+    let meta = read_meta(dir)?;
     let meta_path = dir.join(META_FILE);
-    if !meta_path.is_file() {
-        return Err(TrainError::checkpoint(dir, format!("not a checkpoint directory: no {META_FILE}")));
-    }
-    let meta: CheckpointMeta = read_json(&meta_path)?;
     let base = base_model.map(Path::to_path_buf).unwrap_or_else(|| meta.base_model.path.clone());
+    if !base.join("config.json").is_file() {
+        return Err(TrainError::checkpoint(&meta_path, format!(
+            "base model {} is not here (no config.json); pass the directory of the base model it was trained on",
+            base.display()
+        )));
+    }
     let uses_base_weights = meta.mode != Mode::Full && !meta.train_base;
     if uses_base_weights {
         let weights = base.join("model.safetensors");

@@ -44,23 +44,30 @@ pub fn load_task_data(config: &TrainConfig, data_dir: &DataDir, tokenizer: &Bert
         }
         let mut dev = encoded.pop().expect("two splits");
         let mut train = encoded.pop().expect("two splits");
-        // The dev subset does not depend on the run's seed, so runs with different seeds are
-        // scored on the same examples.
-        for (set, n, seed, purpose, name) in
-            [(&mut train, config.data.subset, config.train.seed, TRAIN_SUBSET, "train"), (&mut dev, config.data.dev_subset, 0, DEV_SUBSET, "dev")]
-        {
+        for (set, n, name) in [(&train, config.data.subset, "train"), (&dev, config.data.dev_subset, "dev")] {
             if n > 0 && n < set.len() {
                 notes.push(format!("{}: {name} subset of {n} of {} examples", task.name(), set.len()));
-                subset(set, n, seed, purpose, task);
             }
         }
+        if config.data.subset > 0 && config.data.subset < train.len() {
+            sample(&mut train, config.data.subset, config.train.seed, TRAIN_SUBSET, task);
+        }
+        dev_subset(&mut dev, config.data.dev_subset, task);
         out.push(TaskData { task, train, dev, notes });
     }
     Ok(out)
 }
 
+/// Cuts a dev set to the `n` examples the trainer scores with `data.dev_subset = n` (the same
+/// sample whatever the run's seed, so runs with different seeds are scored alike), so a checkpoint can be re-scored on exactly its dev subset.
+pub fn dev_subset(set: &mut EncodedDataset, n: usize, task: CourseTask) {
+    if n > 0 && n < set.len() {
+        sample(set, n, 0, DEV_SUBSET, task);
+    }
+}
+
 /// Keeps a seeded random sample of `n` examples, in file order.
-fn subset(set: &mut EncodedDataset, n: usize, seed: u64, purpose: u64, task: CourseTask) {
+fn sample(set: &mut EncodedDataset, n: usize, seed: u64, purpose: u64, task: CourseTask) {
     let mut rng = rng(seed, purpose, task as u64);
     // A partial Fisher-Yates: the first n positions end up a uniform sample.
     let mut order: Vec<usize> = (0..set.len()).collect();

@@ -186,11 +186,10 @@ impl MultitaskModel {
         }
     }
 
-    /// The course's predictions from raw outputs `[batch, k]` of `task`.
-    pub fn predict(&self, task: CourseTask, output: Tensor<2>) -> Prediction {
+    /// The course's predictions from raw outputs of `task`, [`num_outputs`] values per example
+    /// (row-major, as [`outputs_to_vec`] reads a `[batch, k]` output).
+    pub fn predict(&self, task: CourseTask, values: &[f32]) -> Prediction {
         let spec = self.spec.task(task).unwrap_or_else(|| panic!("the model has no {task} head"));
-        let values: Vec<f32> =
-            output.cast(DType::F32).into_data().try_to_vec::<f32>().expect("f32 outputs read back as f32");
         match task {
             CourseTask::Sst => Prediction::Classes(
                 values
@@ -199,17 +198,33 @@ impl MultitaskModel {
                     .collect(),
             ),
             CourseTask::Para => {
-                // A logit is a paraphrase above 0; a cosine above the midpoint between the
-                // contrastive loss's targets (distance 0 and `margin`).
-                let threshold = if spec.head == HeadKind::Cosine { 1.0 - spec.margin as f32 / 2.0 } else { 0.0 };
+                let threshold = spec.para_threshold() as f32;
                 Prediction::Classes(values.iter().map(|&v| usize::from(v > threshold)).collect())
             }
             CourseTask::Sts => {
-                let scale = if spec.head == HeadKind::Cosine { 5.0 } else { 1.0 };
+                let scale = spec.sts_scale() as f32;
                 Prediction::Scores(values.iter().map(|&v| f64::from(v * scale)).collect())
             }
         }
     }
+}
+
+impl TaskSpec {
+    /// The raw Quora output above which a pair is a paraphrase: a logit above 0; a cosine above
+    /// the midpoint between the contrastive loss's targets (distance 0 and `margin`).
+    pub fn para_threshold(&self) -> f64 {
+        if self.head == HeadKind::Cosine { 1.0 - self.margin / 2.0 } else { 0.0 }
+    }
+
+    /// What maps a raw STS output to the 0-5 scale: a cosine is scaled by 5.
+    pub fn sts_scale(&self) -> f64 {
+        if self.head == HeadKind::Cosine { 5.0 } else { 1.0 }
+    }
+}
+
+/// The values of a model output (any float dtype) as f32, row-major.
+pub fn outputs_to_vec(output: Tensor<2>) -> Vec<f32> {
+    output.cast(DType::F32).into_data().try_to_vec::<f32>().expect("f32 outputs read back as f32")
 }
 
 /// Predicted labels of one batch.

@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use minbert_data::{CourseTask, EncodedDataset, Label};
 
 use crate::metrics::Scores;
-use crate::model::{MultitaskModel, Prediction};
+use crate::model::{MultitaskModel, Prediction, num_outputs, outputs_to_vec};
 
 /// One task's predictions over a dataset, in the dataset's order.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,22 +16,36 @@ pub struct TaskPredictions {
     pub predicted: Prediction,
 }
 
-/// Predicts every example of `dataset` with `model` (which should be in inference mode:
-/// `model.valid()`), `batch_size` at a time. Batches group examples of similar length, so
-/// little is padded; the results come back in the dataset's order.
-pub fn predict_dataset(model: &MultitaskModel, task: CourseTask, dataset: &EncodedDataset, batch_size: usize, device: &Device) -> TaskPredictions {
+/// The raw outputs of `model` (which should be in inference mode: `model.valid()`) for every
+/// example of `dataset`, [`num_outputs`] values per example, in the dataset's order. Batches of
+/// `batch_size` group examples of similar length, so little is padded; `on_batch` hears how many
+/// examples each batch held.
+pub fn dataset_outputs(
+    model: &MultitaskModel,
+    task: CourseTask,
+    dataset: &EncodedDataset,
+    batch_size: usize,
+    device: &Device,
+    on_batch: &mut dyn FnMut(usize),
+) -> Vec<f32> {
+    let k = num_outputs(task);
     let mut order: Vec<usize> = (0..dataset.len()).collect();
     order.sort_by_key(|&i| dataset.examples[i].len());
-    let mut classes = vec![0usize; dataset.len()];
-    let mut scores = vec![0f64; dataset.len()];
+    let mut values = vec![0f32; dataset.len() * k];
     for chunk in order.chunks(batch_size.max(1)) {
         let batch = dataset.pad(chunk).to_device(device);
-        match model.predict(task, model.forward(task, &batch)) {
-            Prediction::Classes(p) => chunk.iter().zip(p).for_each(|(&i, c)| classes[i] = c),
-            Prediction::Scores(p) => chunk.iter().zip(p).for_each(|(&i, s)| scores[i] = s),
+        let rows = outputs_to_vec(model.forward(task, &batch));
+        for (&i, row) in chunk.iter().zip(rows.chunks(k)) {
+            values[i * k..(i + 1) * k].copy_from_slice(row);
         }
+        on_batch(chunk.len());
     }
-    let predicted = if task == CourseTask::Sts { Prediction::Scores(scores) } else { Prediction::Classes(classes) };
+    values
+}
+
+/// The course's predictions of `model` for every example of `dataset` (see [`dataset_outputs`]).
+pub fn predict_dataset(model: &MultitaskModel, task: CourseTask, dataset: &EncodedDataset, batch_size: usize, device: &Device) -> TaskPredictions {
+    let predicted = model.predict(task, &dataset_outputs(model, task, dataset, batch_size, device, &mut |_| {}));
     TaskPredictions { task, ids: dataset.examples.iter().map(|e| e.id.clone()).collect(), predicted }
 }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::checkpoint::{
-    BaseModel, CheckpointExtras, CheckpointMeta, ParamCounts, PrecisionInfo, TrainState, load_checkpoint_with_base,
+    BaseModel, CheckpointExtras, CheckpointMeta, DataSpec, ParamCounts, PrecisionInfo, TrainState, load_checkpoint_with_base,
     read_resume_state, recover_interrupted, save_checkpoint, sha256_file, write_atomic, write_json,
 };
 use crate::config::{Mode, Precision, TaskConfig, TrainConfig};
@@ -734,6 +734,11 @@ impl<'a> Run<'a> {
             train_base: self.config.adapter.train_base,
             tasks: self.tasks.iter().map(|t| t.task).collect(),
             model: self.master.spec.clone(),
+            data: DataSpec {
+                max_len: self.config.data.max_len,
+                course_preprocessing: self.config.data.course_preprocessing,
+                dev_subset: self.config.data.dev_subset,
+            },
             precision: self.precision.clone(),
             scores,
             step: self.state.step,

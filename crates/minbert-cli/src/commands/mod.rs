@@ -1,7 +1,10 @@
 pub mod bench;
 pub mod data;
 pub mod embed;
+pub mod ensemble;
+pub mod eval;
 pub mod export;
 pub mod info;
+pub mod predict;
 pub mod tokenize;
 pub mod train;

@@ -1,0 +1,182 @@
+//! `minbert ensemble`: several checkpoints combined by averaging what they predict (SST class
+//! probabilities, Quora paraphrase probabilities, STS scores), scored on dev, optionally with
+//! greedy forward selection of the members and the course's prediction files.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use minbert_eval::Scores;
+use minbert_eval::ensemble::{TaskOutputs, average, greedy_select, normalise_weights};
+use minbert_eval::outputs::GoldLabels;
+use minbert_eval::predictions::write_outputs;
+use minbert_train::checkpoint::read_meta;
+use serde_json::json;
+
+use crate::commands::eval::{fmt_score, short_name};
+use crate::output::write_json;
+use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes};
+
+#[derive(Args, Debug)]
+pub struct EnsembleArgs {
+    /// A member's checkpoint directory (repeat for each member).
+    #[arg(long = "checkpoint", value_name = "DIR", required = true)]
+    pub checkpoints: Vec<PathBuf>,
+    /// Weights of the members, in --checkpoint order (normalised to sum to 1) [default: equal]
+    #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
+    pub weights: Option<Vec<f64>>,
+    /// Which members to combine: all of them, or a greedy forward selection on dev (start with
+    /// the best member, add the one that raises --metric most, while it rises).
+    #[arg(long, value_enum, default_value = "all")]
+    pub select: Select,
+    /// The dev score that greedy selection maximises.
+    #[arg(long, default_value = "overall")]
+    pub metric: String,
+    /// Score on a seeded sample of N dev examples per task (as data.dev_subset; 0: all).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub subset: usize,
+    /// Write the ensemble's prediction files for --split here.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// The split of the prediction files.
+    #[arg(long, value_enum, default_value = "dev", requires = "out_dir")]
+    pub split: SplitArg,
+    /// Also write the members' and the ensemble's scores to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Select {
+    All,
+    Greedy,
+}
+
+/// One member's outputs and scores on dev.
+struct Member {
+    name: String,
+    dev: TaskOutputs,
+    scores: Scores,
+}
+
+pub fn run(args: EnsembleArgs) -> Result<()> {
+    let n = args.checkpoints.len();
+    if let Some(weights) = &args.weights {
+        if weights.len() != n {
+            bail!("--weights: {} weights for {n} checkpoints; give one per --checkpoint", weights.len());
+        }
+        if args.select == Select::Greedy {
+            bail!("--weights and --select greedy exclude each other: greedy selection weighs the members it picks equally");
+        }
+        normalise_weights(weights).map_err(|e| anyhow::anyhow!("--weights: {e}"))?;
+    }
+    if Scores::compute((&[], &[]), (&[], &[]), (&[], &[])).get(&args.metric).is_none() {
+        bail!("--metric {}: not a score; expected overall, sst_acc, sst_macro_f1, quora_acc, quora_f1, sts_pearson or sts_spearman", args.metric);
+    }
+    // The members must answer the same questions: check before the slow part.
+    let first = read_meta(&args.checkpoints[0])?;
+    for dir in &args.checkpoints[1..] {
+        let meta = read_meta(dir)?;
+        if meta.tasks != first.tasks {
+            let names = |tasks: &[minbert_data::CourseTask]| tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
+            bail!(
+                "{} covers the tasks [{}] but {} covers [{}]: ensemble members must cover the same tasks",
+                dir.display(),
+                names(&meta.tasks),
+                args.checkpoints[0].display(),
+                names(&first.tasks)
+            );
+        }
+    }
+
+    let scorer = Scorer::new(args.scoring)?;
+    let predict_split = args.out_dir.as_ref().map(|_| args.split.split()).filter(|s| *s != minbert_data::Split::Dev);
+    let mut gold: Option<GoldLabels> = None;
+    let mut members = Vec::with_capacity(n);
+    for dir in &args.checkpoints {
+        let checkpoint = scorer.load(dir)?;
+        let (splits, _) = scorer.read_splits(&checkpoint, minbert_data::Split::Dev, args.subset, false)?;
+        if gold.is_none() {
+            print_notes(&splits);
+            gold = Some(GoldLabels::of(&splits)?);
+        }
+        let dev = scorer.outputs(&checkpoint, &splits, &format!("{} dev", dir.display()));
+        let scores = gold.as_ref().expect("set above").score(&dev);
+        members.push(Member { name: short_name(dir), dev, scores });
+    }
+    let gold = gold.expect("at least one checkpoint");
+
+    let dev: Vec<&TaskOutputs> = members.iter().map(|m| &m.dev).collect();
+    let (chosen, weights) = match (args.select, &args.weights) {
+        (Select::Greedy, _) => {
+            let chosen = greedy_select(&dev, |o| gold.score(o).get(&args.metric).expect("checked above"))?;
+            let k = chosen.len();
+            (chosen, vec![1.0 / k as f64; k])
+        }
+        (Select::All, Some(w)) => ((0..n).collect(), normalise_weights(w)?),
+        (Select::All, None) => ((0..n).collect(), vec![1.0 / n as f64; n]),
+    };
+    let ensemble = average(&pick(&dev, &chosen), Some(&weights))?;
+    let scores = gold.score(&ensemble);
+
+    println!("{:<32} {:>7} {:>9} {:>11} {:>8}", "model", "sst_acc", "quora_acc", "sts_pearson", "overall");
+    let row = |name: &str, s: &Scores| {
+        println!(
+            "{name:<32} {:>7} {:>9} {:>11} {:>8}",
+            fmt_score(s.sst_acc),
+            fmt_score(s.quora_acc),
+            fmt_score(s.sts_pearson),
+            fmt_score(s.overall)
+        )
+    };
+    for m in &members {
+        row(&m.name, &m.scores);
+    }
+    row(&format!("ensemble of {}", chosen.len()), &scores);
+    let described: Vec<String> = chosen.iter().zip(&weights).map(|(&i, w)| format!("{} ({w:.3})", members[i].name)).collect();
+    println!("members (weight): {}", described.join(", "));
+
+    if let Some(out_dir) = &args.out_dir {
+        let outputs = match predict_split {
+            // Only the chosen members run over the prediction split.
+            Some(split) => {
+                let mut predicted = Vec::with_capacity(chosen.len());
+                for &i in &chosen {
+                    let dir = &args.checkpoints[i];
+                    let checkpoint = scorer.load(dir)?;
+                    let (splits, missing) = scorer.read_splits(&checkpoint, split, 0, true)?;
+                    if predicted.is_empty() {
+                        for (task, why) in &missing {
+                            eprintln!("warning: no {} predictions for {}: {why}", split.name(), task.name());
+                        }
+                    }
+                    predicted.push(scorer.outputs(&checkpoint, &splits, &format!("{} {}", dir.display(), split.name())));
+                }
+                average(&predicted.iter().collect::<Vec<_>>(), Some(&weights))?
+            }
+            None => ensemble,
+        };
+        for path in write_outputs(out_dir, args.split.split().name(), &outputs)? {
+            println!("wrote {}", path.display());
+        }
+    }
+    if let Some(path) = &args.json {
+        let value = json!({
+            "metric": args.metric,
+            "members": members.iter().zip(&args.checkpoints).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
+            "ensemble": {
+                "checkpoints": chosen.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
+                "weights": weights,
+                "scores": scores,
+            },
+        });
+        write_json(path, &value)?;
+    }
+    Ok(())
+}
+
+fn pick<'a>(outputs: &[&'a TaskOutputs], chosen: &[usize]) -> Vec<&'a TaskOutputs> {
+    chosen.iter().map(|&i| outputs[i]).collect()
+}

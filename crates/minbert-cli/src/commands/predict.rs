@@ -1,0 +1,45 @@
+//! `minbert predict`: the course's prediction files of a checkpoint.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use minbert_eval::predictions::write_outputs;
+
+use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes};
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A checkpoint directory: a run's best/ or last/, or a released checkpoint.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// The split to predict.
+    #[arg(long, value_enum)]
+    pub split: SplitArg,
+    /// Where the files go (sst-<split>-output.csv, para-..., sts-...).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+}
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    let scorer = Scorer::new(args.scoring)?;
+    let checkpoint = scorer.load(&args.checkpoint)?;
+    let split = args.split.split();
+    // A split file that is not there (the course's Quora test file is not distributed here)
+    // skips its task rather than the others.
+    let (splits, missing) = scorer.read_splits(&checkpoint, split, 0, true)?;
+    print_notes(&splits);
+    for (task, why) in &missing {
+        eprintln!("warning: no {} predictions for {}: {why}", split.name(), task.name());
+    }
+    if splits.is_empty() {
+        bail!("no {} file for any task of {}", split.name(), args.checkpoint.display());
+    }
+    let outputs = scorer.outputs(&checkpoint, &splits, &format!("{} {}", args.checkpoint.display(), split.name()));
+    for path in write_outputs(&args.out_dir, split.name(), &outputs)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! `minbert eval`, `predict` and `ensemble` end to end, on checkpoints of tiny training runs over
+//! a small copy of the course data (the first 24 examples of each file).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use minbert_data::{CourseOptions, CourseTask, DataDir, Split};
+use minbert_eval::predictions::{PredictionTask, read};
+use serde_json::Value;
+use tempfile::TempDir;
+
+mod common;
+
+use common::*;
+
+const SCORES: [&str; 4] = ["sst_acc", "quora_acc", "sts_pearson", "overall"];
+
+struct Fixture {
+    _dir: TempDir,
+    root: PathBuf,
+    data: PathBuf,
+    /// LoRA, f32, separate pairs, a cosine STS head.
+    lora: PathBuf,
+    /// DoRA trained in bf16, joint Quora pairs, another max_len and seed.
+    dora_bf16: PathBuf,
+    /// SST only.
+    sst_only: PathBuf,
+}
+
+/// Trains the three runs once for all tests of this file.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = TempDir::new().unwrap();
+        let root = dir.path().to_path_buf();
+        let data = root.join("data");
+        std::fs::create_dir_all(data.join("partial")).unwrap();
+        for file in [
+            "ids-sst-train.csv",
+            "ids-sst-dev.csv",
+            "ids-sst-test-student.csv",
+            "partial/quora-train.first-14139-rows.csv",
+            "quora-dev.csv",
+            "sts-train.csv",
+            "sts-dev.csv",
+            "sts-test-student.csv",
+        ] {
+            let text = std::fs::read_to_string(shared().join("data").join(file)).unwrap();
+            let head: String = text.split_inclusive('\n').take(25).collect();
+            std::fs::write(data.join(file), head).unwrap();
+        }
+        let config = root.join("tiny.toml");
+        std::fs::write(
+            &config,
+            "[model]\npooling = \"mean\"\n[adapter]\nmode = \"lora\"\nr = 2\n[data]\nmax_len = 32\n\
+             [tasks.sst]\n[tasks.para]\npair = \"separate\"\n\
+             [tasks.sts]\npair = \"separate\"\nhead = \"cosine\"\nloss = \"cosent\"\n\
+             [train]\nepochs = 1\nbatch_size = 8\nlr = 1e-3\n",
+        )
+        .unwrap();
+        let sst_config = root.join("sst.toml");
+        std::fs::write(&sst_config, "[adapter]\nmode = \"lora\"\nr = 2\n[data]\nmax_len = 32\n[tasks.sst]\n[train]\nepochs = 1\nbatch_size = 8\n").unwrap();
+        let model = model_dir();
+        let train = |name: &str, config: &Path, sets: &[&str]| {
+            let out = root.join(name);
+            let mut args = vec![
+                "train", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(),
+                "--model", model.to_str().unwrap(), "--data-dir", data.to_str().unwrap(),
+                "--progress", "quiet",
+            ];
+            for set in sets {
+                args.extend(["--set", set]);
+            }
+            ok(&args);
+            out.join("best")
+        };
+        let lora = train("lora", &config, &[]);
+        let dora_bf16 = train(
+            "dora-bf16",
+            &config,
+            &["adapter.mode=dora", "train.precision=bf16", "tasks.para.pair=joint", "data.max_len=40", "train.seed=7"],
+        );
+        let sst_only = train("sst-only", &sst_config, &[]);
+        Fixture { _dir: dir, root, data, lora, dora_bf16, sst_only }
+    })
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `minbert eval` of `checkpoint` on the small dev set, as JSON.
+fn eval(checkpoint: &Path) -> Value {
+    let f = fixture();
+    let out = f.root.join(format!("eval-{}.json", checkpoint.parent().unwrap().file_name().unwrap().to_str().unwrap()));
+    ok(&["eval", "--checkpoint", arg(checkpoint), "--data-dir", arg(&f.data), "--json", arg(&out)]);
+    json(&out)
+}
+
+fn assert_close(a: &Value, b: &Value, what: &str) {
+    let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+    assert!((a - b).abs() < 1e-6, "{what}: {a} vs {b}");
+}
+
+#[test]
+fn eval_reproduces_the_trainers_dev_scores() {
+    let f = fixture();
+    let stdout = ok(&["eval", "--checkpoint", arg(&f.lora), "--data-dir", arg(&f.data)]);
+    assert!(stdout.contains("lora mode, r=2") && stdout.contains("sts      Spearman") && stdout.contains("overall"), "{stdout}");
+    let scores = eval(&f.lora);
+    let meta = json(&f.lora.join("meta.json"));
+    for key in SCORES.into_iter().chain(["sst_macro_f1", "quora_f1", "sts_spearman"]) {
+        assert_close(&scores[key], &meta["scores"][key], key);
+    }
+    assert_eq!(scores["split"], "dev");
+    assert_eq!(scores["examples"]["para"], 24);
+}
+
+/// Gold labels of the small dev set, by id.
+fn gold(task: CourseTask) -> Vec<(String, f64)> {
+    let data = DataDir::resolve(Some(&fixture().data)).unwrap();
+    let dataset = data.read(task, Split::Dev, &CourseOptions::default()).unwrap();
+    dataset.examples.iter().map(|e| (e.id.clone(), f64::from(e.label.unwrap().as_score()))).collect()
+}
+
+#[test]
+fn predict_writes_the_course_files_that_score_as_eval_does() {
+    let f = fixture();
+    let out = f.root.join("predict-dev");
+    let stdout = ok(&["predict", "--checkpoint", arg(&f.lora), "--split", "dev", "--out-dir", arg(&out), "--data-dir", arg(&f.data)]);
+    assert_eq!(stdout.matches("wrote ").count(), 3, "{stdout}");
+    let text = std::fs::read_to_string(out.join("sst-dev-output.csv")).unwrap();
+    assert!(text.starts_with("id \t Predicted_Sentiment \n") && text.ends_with(" \n"), "{text}");
+    let scores = eval(&f.lora);
+    for (task, file, key) in [(CourseTask::Sst, PredictionTask::Sst, "sst_acc"), (CourseTask::Para, PredictionTask::Para, "quora_acc")] {
+        let predicted = read(&out.join(file.file_name("dev")), file).unwrap();
+        let gold = gold(task);
+        assert_eq!(predicted.iter().map(|p| &p.0).collect::<Vec<_>>(), gold.iter().map(|g| &g.0).collect::<Vec<_>>(), "{key} ids");
+        let right = predicted.iter().zip(&gold).filter(|(p, g)| p.1 == g.1).count();
+        assert_close(&Value::from(right as f64 / gold.len() as f64), &scores[key], key);
+    }
+    let sts = read(&out.join("sts-dev-output.csv"), PredictionTask::Sts).unwrap();
+    assert_eq!(sts.len(), 24);
+    assert!(sts.iter().all(|(_, s)| (-5.0..=5.0).contains(s)), "{sts:?}");
+
+    // The course's Quora test file is not here: SST and STS are written, Quora is named.
+    let out = f.root.join("predict-test");
+    let result = minbert(&["predict", "--checkpoint", arg(&f.lora), "--split", "test", "--out-dir", arg(&out), "--data-dir", arg(&f.data)]);
+    assert!(result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("no test predictions for para") && stderr.contains("quora-test-student.csv"), "{stderr}");
+    assert!(out.join("sst-test-output.csv").is_file() && out.join("sts-test-output.csv").is_file());
+    assert!(!out.join("para-test-output.csv").exists());
+    assert_eq!(read(&out.join("sts-test-output.csv"), PredictionTask::Sts).unwrap().len(), 24);
+}
+
+fn ensemble(name: &str, extra: &[&str]) -> (Value, PathBuf, String) {
+    let f = fixture();
+    let json_path = f.root.join(format!("{name}.json"));
+    let out = f.root.join(name);
+    let mut args = vec!["ensemble", "--data-dir", arg(&f.data), "--json", arg(&json_path), "--out-dir", arg(&out)];
+    args.extend(extra);
+    let stdout = ok(&args);
+    (json(&json_path), out, stdout)
+}
+
+fn same_files(a: &Path, b: &Path) {
+    for task in PredictionTask::ALL {
+        let name = task.file_name("dev");
+        assert_eq!(std::fs::read(a.join(&name)).unwrap(), std::fs::read(b.join(&name)).unwrap(), "{name}");
+    }
+}
+
+#[test]
+fn an_ensemble_of_one_or_of_two_identical_members_equals_the_member() {
+    let f = fixture();
+    let single = eval(&f.lora);
+    let member_files = f.root.join("member-files");
+    ok(&["predict", "--checkpoint", arg(&f.lora), "--split", "dev", "--out-dir", arg(&member_files), "--data-dir", arg(&f.data)]);
+    for (name, members) in [("one", vec!["--checkpoint", arg(&f.lora)]), ("twice", vec!["--checkpoint", arg(&f.lora), "--checkpoint", arg(&f.lora)])] {
+        let (report, out, stdout) = ensemble(name, &members);
+        for key in SCORES {
+            assert_close(&report["ensemble"]["scores"][key], &single[key], key);
+        }
+        assert!(stdout.contains("ensemble of"), "{stdout}");
+        same_files(&out, &member_files);
+    }
+}
+
+#[test]
+fn members_of_other_precisions_and_encodings_combine_with_normalised_weights() {
+    let f = fixture();
+    let (report, _, stdout) = ensemble("weighted", &["--checkpoint", arg(&f.lora), "--checkpoint", arg(&f.dora_bf16), "--weights", "3,1"]);
+    assert_eq!(report["ensemble"]["weights"], serde_json::json!([0.75, 0.25]));
+    let dora = eval(&f.dora_bf16);
+    for key in SCORES {
+        assert_close(&report["members"][1]["scores"][key], &dora[key], key);
+    }
+    assert!(stdout.contains("dora-bf16/best"), "{stdout}");
+
+    let (report, _, _) = ensemble("greedy", &["--checkpoint", arg(&f.lora), "--checkpoint", arg(&f.dora_bf16), "--select", "greedy"]);
+    let chosen = report["ensemble"]["checkpoints"].as_array().unwrap();
+    assert!(!chosen.is_empty() && chosen.len() <= 2);
+    let best_member = report["members"].as_array().unwrap().iter().map(|m| m["scores"]["overall"].as_f64().unwrap()).fold(f64::MIN, f64::max);
+    assert!(report["ensemble"]["scores"]["overall"].as_f64().unwrap() >= best_member - 1e-12, "{report}");
+}
+
+#[test]
+fn bad_checkpoints_and_splits_are_clear_errors() {
+    let f = fixture();
+    let data = arg(&f.data);
+    let broken = f.root.join("broken");
+    std::fs::create_dir_all(broken.join("adapter")).unwrap();
+    for file in ["meta.json", "heads.safetensors", "adapter/adapter_config.json", "adapter/adapter_model.safetensors"] {
+        std::fs::copy(f.lora.join(file), broken.join(file)).unwrap();
+    }
+    std::fs::remove_file(broken.join("heads.safetensors")).unwrap();
+    let msg = fails(&["eval", "--checkpoint", arg(&broken), "--data-dir", data]);
+    assert!(msg.contains("heads.safetensors") && msg.contains("broken"), "{msg}");
+    std::fs::copy(f.lora.join("heads.safetensors"), broken.join("heads.safetensors")).unwrap();
+    std::fs::remove_file(broken.join("adapter/adapter_model.safetensors")).unwrap();
+    let msg = fails(&["eval", "--checkpoint", arg(&broken), "--data-dir", data]);
+    assert!(msg.contains("adapter_model.safetensors"), "{msg}");
+
+    let msg = fails(&["eval", "--checkpoint", arg(&f.data), "--data-dir", data]);
+    assert!(msg.contains("not a checkpoint directory: no meta.json"), "{msg}");
+
+    let msg = fails(&["ensemble", "--checkpoint", arg(&f.lora), "--checkpoint", arg(&f.sst_only), "--data-dir", data]);
+    assert!(msg.contains("sst-only") && msg.contains("must cover the same tasks"), "{msg}");
+
+    let msg = fails(&["eval", "--checkpoint", arg(&f.lora), "--split", "test", "--data-dir", data]);
+    assert!(msg.contains("--split test") && msg.contains("minbert predict"), "{msg}");
+
+    // clap rejects a split that does not exist (exit code 2), listing the ones that do.
+    let out = minbert(&["eval", "--checkpoint", arg(&f.lora), "--split", "validation"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("'validation'") && stderr.contains("dev"), "{stderr}");
+
+    let msg = fails(&["ensemble", "--checkpoint", arg(&f.lora), "--weights", "1,2", "--data-dir", data]);
+    assert!(msg.contains("--weights: 2 weights for 1 checkpoints"), "{msg}");
+}
