@@ -1,7 +1,7 @@
 //! Prediction files round-trip in the course's exact format; ensembles average as promised.
 
 use minbert_eval::ensemble::{TaskOutputs, average, greedy_select, normalise_weights};
-use minbert_eval::predictions::{PredictionTask, read, render, write};
+use minbert_eval::predictions::{PredictionTask, read, render, write, write_outputs};
 
 #[test]
 fn prediction_files_use_the_course_format_and_parse_back() {
@@ -76,4 +76,26 @@ fn greedy_selection_adds_members_only_while_the_score_rises() {
     let mut chosen = greedy_select(&refs, |o| -(o.sts_scores[0] - 1.1).abs()).unwrap();
     chosen.sort();
     assert_eq!(chosen, vec![0, 1]);
+}
+
+#[test]
+fn outputs_become_the_files_of_the_tasks_they_cover() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = dir.path().join("predictions");
+    let mut outputs = member(0.25);
+    let written = write_outputs(&out, "test", &outputs).unwrap();
+    assert_eq!(written.len(), 3);
+    // Argmax of the class probabilities, paraphrase above 0.5, scores as they are.
+    let sst = read(&out.join("sst-test-output.csv"), PredictionTask::Sst).unwrap();
+    assert_eq!(sst, vec![("s1".to_string(), 0.0), ("s2".to_string(), 0.0)]);
+    assert_eq!(read(&out.join("para-test-output.csv"), PredictionTask::Para).unwrap(), vec![("p1".to_string(), 1.0)]);
+    assert_eq!(read(&out.join("sts-test-output.csv"), PredictionTask::Sts).unwrap(), vec![("t1".to_string(), 1.25), ("t2".to_string(), 4.0)]);
+
+    // A task without outputs (no test file) gets no file.
+    outputs.para_ids.clear();
+    outputs.para_probs.clear();
+    let again = dir.path().join("again");
+    let written = write_outputs(&again, "test", &outputs).unwrap();
+    assert_eq!(written.len(), 2);
+    assert!(!again.join("para-test-output.csv").exists());
 }
