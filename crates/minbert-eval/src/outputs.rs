@@ -8,7 +8,7 @@ use minbert_train::LoadedCheckpoint;
 use minbert_train::config::HeadKind;
 use minbert_train::data::dev_subset;
 use minbert_train::model::num_outputs;
-use minbert_train::predict::dataset_outputs;
+use minbert_train::predict::{dataset_outputs, inference_model};
 
 use crate::ensemble::TaskOutputs;
 use crate::{EvalError, Scores};
@@ -59,7 +59,7 @@ pub fn read_task_split(
 }
 
 /// The checkpoint's probabilities and scores on `splits` (tasks without a split stay empty),
-/// computed in inference mode, `batch_size` examples at a time; `on_batch` hears how many
+/// computed on an [`inference_model`] copy, `batch_size` examples at a time; `on_batch` hears how many
 /// examples each batch held.
 ///
 /// SST: the softmax of the 5 logits. Quora: the sigmoid of the logit; a cosine head's cosine is
@@ -71,7 +71,7 @@ pub fn checkpoint_outputs(
     batch_size: usize,
     on_batch: &mut dyn FnMut(usize),
 ) -> TaskOutputs {
-    let model = checkpoint.model.valid();
+    let model = inference_model(&checkpoint.model);
     let device = model.devices().into_iter().next().expect("a model with parameters");
     let mut out = TaskOutputs::default();
     for split in splits {

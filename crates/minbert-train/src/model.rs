@@ -12,7 +12,7 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::{DType, Device, Int, Tensor};
 use minbert_data::{Batch, CourseTask, PairMode, TensorSide};
 use minbert_model::{BertConfig, BertModel};
 use serde::{Deserialize, Serialize};
@@ -170,12 +170,11 @@ impl MultitaskModel {
         let spec = self.spec.task(task).unwrap_or_else(|| panic!("the model has no {task} head"));
         let head = self.head(task).expect("a head per task spec");
         let encoder = &self.encoders[spec.encoder];
-        let embed = |side: &TensorSide| encode(encoder, side, self.spec.pooling);
         match spec.pair {
-            PairMode::Joint => head.forward(embed(&batch.first)),
+            PairMode::Joint => head.forward(encode(encoder, &batch.first, self.spec.pooling)),
             PairMode::Separate => {
                 let second = batch.second.as_ref().expect("separate pairs have a second side");
-                let (u, v) = (embed(&batch.first), embed(second));
+                let (u, v) = encode_pair(encoder, &batch.first, second, self.spec.pooling);
                 let cos = cosine(u.clone(), v.clone());
                 if spec.head == HeadKind::Cosine {
                     return cos;
@@ -266,6 +265,29 @@ pub fn encode(bert: &BertModel, side: &TensorSide, pooling: Pooling) -> Tensor<2
             summed / mask.sum_dim(1).reshape([batch, 1]).clamp_min(1.0)
         }
     }
+}
+
+/// The pooled embeddings `u`, `v` `[batch, hidden]` of both sides of separate pairs, computed
+/// as one batch of `2 * batch` sequences (the shorter side padded to the longer): one pass
+/// through the encoder instead of two, with larger matrix products. Padding is masked, so the
+/// result is [`encode`] of each side, to float rounding.
+pub fn encode_pair(bert: &BertModel, first: &TensorSide, second: &TensorSide, pooling: Pooling) -> (Tensor<2>, Tensor<2>) {
+    let [batch, first_len] = first.input_ids.dims();
+    let second_len = second.input_ids.dims()[1];
+    let seq = first_len.max(second_len);
+    // Padding cells are masked out of attention and pooling, so their ids do not matter.
+    let widen = |t: &Tensor<2, Int>| {
+        let len = t.dims()[1];
+        if len == seq { t.clone() } else { Tensor::cat(vec![t.clone(), Tensor::zeros([batch, seq - len], &t.device())], 1) }
+    };
+    let stack = |a: &Tensor<2, Int>, b: &Tensor<2, Int>| Tensor::cat(vec![widen(a), widen(b)], 0);
+    let both = TensorSide {
+        input_ids: stack(&first.input_ids, &second.input_ids),
+        attention_mask: stack(&first.attention_mask, &second.attention_mask),
+        token_type_ids: stack(&first.token_type_ids, &second.token_type_ids),
+    };
+    let pooled = encode(bert, &both, pooling);
+    (pooled.clone().narrow(0, 0, batch), pooled.narrow(0, batch, batch))
 }
 
 /// Cosine similarity of matching rows, `[batch, 1]`.

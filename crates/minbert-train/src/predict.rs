@@ -16,7 +16,7 @@ pub struct TaskPredictions {
     pub predicted: Prediction,
 }
 
-/// The raw outputs of `model` (which should be in inference mode: `model.valid()`) for every
+/// The raw outputs of `model` (which should be an [`inference_model`]) for every
 /// example of `dataset`, [`num_outputs`] values per example, in the dataset's order. Batches of
 /// `batch_size` group examples of similar length, so little is padded; `on_batch` hears how many
 /// examples each batch held.
@@ -49,10 +49,19 @@ pub fn predict_dataset(model: &MultitaskModel, task: CourseTask, dataset: &Encod
     TaskPredictions { task, ids: dataset.examples.iter().map(|e| e.id.clone()).collect(), predicted }
 }
 
-/// The dev scores of `model` on the given datasets (tasks left out score NaN). The model is
-/// switched to inference mode (no dropout, no autodiff) for the duration.
+/// A copy of `model` for inference: no autodiff, no dropout, and adapters merged into the base
+/// weights, so a forward pass costs what the base model's costs (DoRA's weight norms are
+/// computed once, not per batch). Outputs agree with the unmerged model to float rounding.
+pub fn inference_model(model: &MultitaskModel) -> MultitaskModel {
+    let mut model = model.valid();
+    model.encoders.iter_mut().for_each(burn_peft::merge_adapters);
+    model
+}
+
+/// The dev scores of `model` on the given datasets (tasks left out score NaN), computed on an
+/// [`inference_model`] copy.
 pub fn evaluate(model: &MultitaskModel, datasets: &[(CourseTask, &EncodedDataset)], batch_size: usize) -> Scores {
-    let model = model.valid();
+    let model = inference_model(model);
     let device = model.devices().into_iter().next().expect("a model with parameters");
     let mut sst = (Vec::new(), Vec::new());
     let mut quora = (Vec::new(), Vec::new());

@@ -238,3 +238,28 @@ fn progressive_unfreezing_thaws_the_top_layers_epoch_by_epoch() {
     assert!(changed(&epoch3, "layer.0.") && changed(&epoch3, "embeddings."), "epoch 3 trains everything");
     assert_eq!(epoch3.summary.params.trainable, epoch3.summary.params.total);
 }
+
+#[test]
+fn separate_pairs_in_one_pass_equal_each_side_encoded_alone() {
+    use minbert_data::{CourseOptions, DataDir, PairMode, Split, encode_dataset};
+    use minbert_train::config::Pooling;
+    use minbert_train::model::{encode, encode_pair};
+
+    let dir = TempDir::new().unwrap();
+    let (model, data) = (tiny_model(dir.path()), small_data(dir.path(), 4, 12));
+    let device = Device::flex();
+    let (_, bert) = minbert_model::load_pretrained(&model, &device).unwrap();
+    let raw = DataDir::at(&data).read(CourseTask::Sts, Split::Dev, &CourseOptions::default()).unwrap();
+    let dataset = encode_dataset(&raw, &tokenizer(&model), PairMode::Separate).unwrap();
+    let batch = dataset.pad(&(0..dataset.len()).collect::<Vec<_>>()).to_device(&device);
+    let second = batch.second.as_ref().unwrap();
+    assert_ne!(batch.first.input_ids.dims()[1], second.input_ids.dims()[1], "the sides are padded to other lengths");
+    for pooling in [Pooling::Mean, Pooling::Cls, Pooling::Pooler] {
+        let (u, v) = encode_pair(&bert, &batch.first, second, pooling);
+        for (pair, alone) in [(u, encode(&bert, &batch.first, pooling)), (v, encode(&bert, second, pooling))] {
+            assert_eq!(pair.dims(), alone.dims());
+            let diff: f32 = (pair - alone).abs().max().into_scalar();
+            assert!(diff < 1e-5, "{pooling:?}: max difference {diff}");
+        }
+    }
+}
