@@ -3,6 +3,7 @@
 
 pub mod ensemble;
 pub mod predictions;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,21 @@ pub enum EvalError {
     PredictionFile { path: PathBuf, line: usize, message: String },
     #[error("ensemble: {0}")]
     Ensemble(String),
+    /// A directory given as a run that is none (and holds none).
+    #[error("{path}: not a training run ({reason}); expected a run directory with config.toml and metrics.jsonl, or a folder of them", path = .path.display())]
+    NotARun { path: PathBuf, reason: String },
+    /// A line of a run's `metrics.jsonl` that is not what the trainer writes.
+    #[error("{path}:{line}: {message}", path = .path.display())]
+    Metrics { path: PathBuf, line: usize, message: String },
+    /// A JSON file of a run (`summary.json`, `meta.json`) that does not parse as one.
+    #[error("{path}: {message}", path = .path.display())]
+    Json { path: PathBuf, message: String },
+    /// A run's `config.toml` that does not load (the message names the file, line and key).
+    #[error(transparent)]
+    Config(#[from] minbert_train::TrainError),
+    /// Drawing a report plot failed.
+    #[error("plot {file}: {message}")]
+    Plot { file: String, message: String },
 }
 
 impl EvalError {
