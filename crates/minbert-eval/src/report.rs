@@ -303,7 +303,7 @@ fn best_from_metrics(metrics: &[MetricsLine], select: &str) -> Option<BestScores
             _ => None,
         })
     };
-    if let Some((_, flagged)) = evals().filter(|(best, _)| *best).last() {
+    if let Some((_, flagged)) = evals().rfind(|(best, _)| *best) {
         return Some(flagged);
     }
     let score = |b: &BestScores| b.scores.get(select).filter(|v| v.is_finite());
@@ -374,7 +374,12 @@ pub fn markdown_table(runs: &[RunReport]) -> String {
 fn table_row(run: &RunReport) -> Vec<String> {
     let mode = if run.train_base { format!("{}+base", run.mode) } else { run.mode.clone() };
     let trainable = match (run.trainable_params, run.total_params) {
-        (Some(t), Some(total)) if total > 0 => format!("{} ({:.2}%)", thousands(t), 100.0 * t as f64 / total as f64),
+        (Some(t), Some(total)) if total > 0 => {
+            // Adapters train well under 0.1% of a model: keep a significant digit or two.
+            let percent = 100.0 * t as f64 / total as f64;
+            let decimals = if percent < 0.1 { 3 } else { 2 };
+            format!("{} ({percent:.decimals$}%)", thousands(t))
+        }
         (Some(t), _) => thousands(t),
         (None, _) => MISSING.into(),
     };
@@ -405,7 +410,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -151,7 +151,7 @@ fn scores_of_untrained_tasks_and_missing_adapters_show_a_dash() {
     );
     let run = read_run(&dir).unwrap();
     assert_eq!(run.r, None, "heads mode has no adapter rank");
-    let cells = markdown_table(&[run.clone()]).lines().nth(2).unwrap().to_string();
+    let cells = markdown_table(std::slice::from_ref(&run)).lines().nth(2).unwrap().to_string();
     let cells: Vec<&str> = cells.trim_matches('|').split(" | ").map(str::trim).collect();
     assert_eq!((cells[2], cells[3], cells[4]), ("–", "–", "–"));
     assert_eq!((cells[10], cells[11], cells[12], cells[13]), ("0.4000", "–", "–", "0.4000"));

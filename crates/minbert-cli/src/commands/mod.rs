@@ -3,5 +3,6 @@ pub mod data;
 pub mod embed;
 pub mod export;
 pub mod info;
+pub mod report;
 pub mod tokenize;
 pub mod train;
