@@ -41,6 +41,8 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// The benchmark of docs/BENCHMARKS.md (same workload and JSON as the PyTorch reference).
     Bench(commands::bench::BenchArgs),
+    /// Markdown table and plots of training runs.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Ensemble(args) => commands::ensemble::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 pub mod ensemble;
 pub mod outputs;
 pub mod predictions;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 
@@ -25,12 +26,26 @@ pub enum EvalError {
     NoTask { task: CourseTask },
     #[error("{task} example {id} has no label: only the train and dev splits can be scored (minbert predict writes test predictions)")]
     NoLabels { task: CourseTask, id: String },
+    /// A checkpoint or a run's `config.toml` that does not load (the message names the file
+    /// and key).
     #[error(transparent)]
     Train(#[from] minbert_train::TrainError),
     #[error(transparent)]
     Data(#[from] minbert_data::DataError),
     #[error(transparent)]
     Tokenizer(#[from] minbert_data::TokenizerError),
+    /// A directory given as a run that is none (and holds none).
+    #[error("{path}: not a training run ({reason}); expected a run directory with config.toml and metrics.jsonl, or a folder of them", path = .path.display())]
+    NotARun { path: PathBuf, reason: String },
+    /// A line of a run's `metrics.jsonl` that is not what the trainer writes.
+    #[error("{path}:{line}: {message}", path = .path.display())]
+    Metrics { path: PathBuf, line: usize, message: String },
+    /// A JSON file of a run (`summary.json`, `meta.json`) that does not parse as one.
+    #[error("{path}: {message}", path = .path.display())]
+    Json { path: PathBuf, message: String },
+    /// Drawing a report plot failed.
+    #[error("plot {file}: {message}")]
+    Plot { file: String, message: String },
 }
 
 impl EvalError {

@@ -717,6 +717,9 @@ impl TrainConfig {
             if t.head == HeadKind::Cosine && t.pair != PairMode::Separate {
                 return err(&key("head"), "\"cosine\" compares two sentence embeddings: set pair = \"separate\"".into());
             }
+            if t.head == HeadKind::Cosine && a.mode == Mode::Heads {
+                return err(&key("head"), "\"cosine\" has no weights, so in mode \"heads\" the task would not train; use head = \"linear\" or \"mlp\"".into());
+            }
             let needs_cosine = matches!(loss, Loss::Cosine | Loss::Contrastive);
             if needs_cosine != (t.head == HeadKind::Cosine) && (needs_cosine || *task == CourseTask::Para) {
                 return err(&key("head"), format!(

@@ -550,8 +550,12 @@ impl<'a> Run<'a> {
         if !value.is_finite() && self.state.loss_scaler.is_none() {
             return Err(TrainError::Diverged { step: self.state.step, what: "loss", value });
         }
-        let grads = (loss * (self.task_configs[t].weight * loss_scale)).backward();
-        accumulate(&mut self.acc, collect_grads(model, &grads));
+        // A task with nothing trainable yet (a cosine head while progressive unfreezing has
+        // thawed only the heads) adds no gradient.
+        if loss.is_tracked() {
+            let grads = (loss * (self.task_configs[t].weight * loss_scale)).backward();
+            accumulate(&mut self.acc, collect_grads(model, &grads));
+        }
         self.acc_count += 1;
         self.state.micro_step += 1;
         self.state.examples[t] += indices.len();

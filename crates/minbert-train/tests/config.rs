@@ -34,6 +34,8 @@ fn a_wrong_type_or_value_names_the_key() {
     assert!(err.contains("unknown targets \"attention\", expected \"attn\", \"attn-out\", \"all-linear\""), "{err}");
     let err = parse("[tasks.sst]\n[adapter]\nr = 0\n", &[]).unwrap_err();
     assert_eq!(err, "run.toml: adapter.r: must be at least 1 for mode \"lora\", got 0");
+    let err = parse("[adapter]\nmode = \"heads\"\n[tasks.sts]\npair = \"separate\"\nhead = \"cosine\"\nloss = \"cosent\"\n", &[]).unwrap_err();
+    assert!(err.contains("tasks.sts.head: \"cosine\" has no weights, so in mode \"heads\" the task would not train"), "{err}");
     // Rank is not checked where there are no adapters.
     assert!(parse("[tasks.sst]\n[adapter]\nmode = \"full\"\nr = 0\n", &[]).is_ok());
     let err = parse("[tasks.sst]\nloss = \"mse\"\n", &[]).unwrap_err();

@@ -6,5 +6,6 @@ pub mod eval;
 pub mod export;
 pub mod info;
 pub mod predict;
+pub mod report;
 pub mod tokenize;
 pub mod train;
