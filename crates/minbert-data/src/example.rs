@@ -146,4 +146,18 @@ impl Dataset {
     pub fn is_empty(&self) -> bool {
         self.examples.is_empty()
     }
+
+    /// What a user should know about the file: which one was chosen, and the rows skipped.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self.note.iter().cloned().collect();
+        if let Some(first) = self.skipped.first() {
+            notes.push(format!(
+                "{}: skipped {} rows without a numeric label (first: line {})",
+                self.path.display(),
+                self.skipped.len(),
+                first.line
+            ));
+        }
+        notes
+    }
 }

@@ -41,15 +41,7 @@ pub fn read_task_split(
     let spec = checkpoint.meta.model.task(task).ok_or(EvalError::NoTask { task })?;
     let options = CourseOptions { course_preprocessing: checkpoint.meta.data.course_preprocessing, ..CourseOptions::default() };
     let raw = data_dir.read(task, split, &options)?;
-    let mut notes: Vec<String> = raw.note.iter().cloned().collect();
-    if !raw.skipped.is_empty() {
-        notes.push(format!(
-            "{}: skipped {} rows without a numeric label (first: line {})",
-            raw.path.display(),
-            raw.skipped.len(),
-            raw.skipped[0].line
-        ));
-    }
+    let mut notes = raw.notes();
     let mut dataset = encode_dataset(&raw, tokenizer, spec.pair)?;
     if subset > 0 && subset < dataset.len() {
         notes.push(format!("{}: {} subset of {subset} of {} examples", task.name(), split.name(), dataset.len()));

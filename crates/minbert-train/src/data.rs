@@ -31,15 +31,7 @@ pub fn load_task_data(config: &TrainConfig, data_dir: &DataDir, tokenizer: &Bert
         let mut encoded = Vec::new();
         for split in [Split::Train, Split::Dev] {
             let dataset = data_dir.read(task, split, &options)?;
-            notes.extend(dataset.note.clone());
-            if !dataset.skipped.is_empty() {
-                notes.push(format!(
-                    "{}: skipped {} rows without a numeric label (first: line {})",
-                    dataset.path.display(),
-                    dataset.skipped.len(),
-                    dataset.skipped[0].line
-                ));
-            }
+            notes.extend(dataset.notes());
             encoded.push(encode_dataset(&dataset, tokenizer, task_config.pair)?);
         }
         let mut dev = encoded.pop().expect("two splits");
