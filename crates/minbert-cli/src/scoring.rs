@@ -41,6 +41,9 @@ pub struct ScoringArgs {
     pub device: DeviceArgs,
 }
 
+/// Tasks whose split file is not there, with the reason.
+pub type MissingSplits = Vec<(CourseTask, String)>;
+
 /// A split of the course data, as a flag.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SplitArg {
@@ -106,7 +109,7 @@ impl Scorer {
         split: Split,
         subset: usize,
         skip_missing: bool,
-    ) -> Result<(Vec<TaskSplit>, Vec<(CourseTask, String)>)> {
+    ) -> Result<(Vec<TaskSplit>, MissingSplits)> {
         let tokenizer = checkpoint_tokenizer(checkpoint)?;
         let mut splits = Vec::new();
         let mut missing = Vec::new();
