@@ -244,3 +244,26 @@ fn bad_checkpoints_and_splits_are_clear_errors() {
     let msg = fails(&["ensemble", "--checkpoint", arg(&f.lora), "--weights", "1,2", "--data-dir", data]);
     assert!(msg.contains("--weights: 2 weights for 1 checkpoints"), "{msg}");
 }
+
+/// The released LoRA r=1 checkpoint (`checkpoints/lora-r1`) scores what its `meta.json` says on
+/// the dev sample it was scored on, from this clone and the shared base model and data.
+#[test]
+fn the_released_lora_r1_checkpoint_reproduces_its_dev_scores() {
+    let checkpoint = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints/lora-r1");
+    let meta = json(&checkpoint.join("meta.json"));
+    let subset = meta["data"]["dev_subset"].as_u64().unwrap().to_string();
+    let out = TempDir::new().unwrap();
+    let scores = out.path().join("scores.json");
+    let model = model_dir();
+    ok(&[
+        "eval", "--checkpoint", arg(&checkpoint), "--subset", &subset, "--model", arg(&model),
+        "--data-dir", arg(&shared().join("data")), "--json", arg(&scores),
+    ]);
+    let scores = json(&scores);
+    // Another CPU's kernels may round differently: allow one borderline example of the 300 per
+    // task to flip (here they agree to 1e-7).
+    for (key, tolerance) in [("sst_acc", 0.004), ("quora_acc", 0.004), ("sts_pearson", 1e-4), ("overall", 0.003)] {
+        let (got, want) = (scores[key].as_f64().unwrap(), meta["scores"][key].as_f64().unwrap());
+        assert!((got - want).abs() <= tolerance, "{key}: {got} vs {want} in meta.json");
+    }
+}
