@@ -148,3 +148,10 @@ pub fn print_notes(splits: &[TaskSplit]) {
         eprintln!("note: {note}");
     }
 }
+
+/// Warns, on stderr, of each task left out of `split` because its file is not there.
+pub fn warn_missing(split: Split, missing: &MissingSplits) {
+    for (task, why) in missing {
+        eprintln!("warning: no {} predictions for {}: {why}", split.name(), task.name());
+    }
+}

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::commands::eval::{fmt_score, short_name};
 use crate::output::write_json;
-use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes};
+use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes, warn_missing};
 
 #[derive(Args, Debug)]
 pub struct EnsembleArgs {
@@ -148,9 +148,7 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
                     let checkpoint = scorer.load(dir)?;
                     let (splits, missing) = scorer.read_splits(&checkpoint, split, 0, true)?;
                     if predicted.is_empty() {
-                        for (task, why) in &missing {
-                            eprintln!("warning: no {} predictions for {}: {why}", split.name(), task.name());
-                        }
+                        warn_missing(split, &missing);
                     }
                     predicted.push(scorer.outputs(&checkpoint, &splits, &format!("{} {}", dir.display(), split.name())));
                 }

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use minbert_eval::predictions::write_outputs;
 
-use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes};
+use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes, warn_missing};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -31,9 +31,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     // skips its task rather than the others.
     let (splits, missing) = scorer.read_splits(&checkpoint, split, 0, true)?;
     print_notes(&splits);
-    for (task, why) in &missing {
-        eprintln!("warning: no {} predictions for {}: {why}", split.name(), task.name());
-    }
+    warn_missing(split, &missing);
     if splits.is_empty() {
         bail!("no {} file for any task of {}", split.name(), args.checkpoint.display());
     }
