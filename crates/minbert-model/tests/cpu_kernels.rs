@@ -1,0 +1,103 @@
+//! The CPU backend's element-wise kernels that BERT leans on, as patched in vendor/burn-flex
+//! (vendor/README.md): GELU with a rational erf, element-wise maps split across threads, and
+//! random tensors drawn in parallel chunks. Sizes above the 16,384-element chunk take the
+//! parallel paths; sizes below it the serial ones.
+
+use burn::tensor::{Device, Distribution, Tensor, TensorData, activation::gelu};
+
+const PARALLEL: usize = 200_001;
+
+fn exact_gelu(x: f64) -> f64 {
+    0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))
+}
+
+fn exact_gelu_grad(x: f64) -> f64 {
+    let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)) + x * pdf
+}
+
+/// `n` points evenly over [-8, 8].
+fn grid(n: usize) -> Vec<f32> {
+    (0..n).map(|i| -8.0 + 16.0 * i as f32 / (n - 1) as f32).collect()
+}
+
+fn floats(t: Tensor<1>) -> Vec<f32> {
+    t.into_data().to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn gelu_is_within_2e6_of_the_exact_erf_gelu() {
+    let device = Device::flex();
+    let xs = grid(PARALLEL);
+    let ys = floats(gelu(Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device)));
+    let worst = xs
+        .iter()
+        .zip(&ys)
+        .map(|(&x, &y)| (y as f64 - exact_gelu(x as f64)).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 2e-6, "max |gelu - exact| = {worst:e}");
+}
+
+#[test]
+fn gelu_gradient_is_within_2e6_of_the_exact_derivative() {
+    let device = Device::flex().autodiff();
+    let xs = grid(PARALLEL);
+    let x = Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device).require_grad();
+    let grads = gelu(x.clone()).sum().backward();
+    let gs = floats(x.grad(&grads).unwrap());
+    let worst = xs
+        .iter()
+        .zip(&gs)
+        .map(|(&x, &g)| (g as f64 - exact_gelu_grad(x as f64)).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 2e-6, "max |gelu' - exact| = {worst:e}");
+}
+
+#[test]
+fn parallel_gelu_equals_serial_gelu_bit_for_bit() {
+    let device = Device::flex();
+    let xs = grid(PARALLEL);
+    let whole = floats(gelu(Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device)));
+    let pieces: Vec<f32> = xs
+        .chunks(1000)
+        .flat_map(|c| floats(gelu(Tensor::<1>::from_data(TensorData::new(c.to_vec(), [c.len()]), &device))))
+        .collect();
+    assert_eq!(whole, pieces);
+}
+
+#[test]
+fn parallel_binary_ops_equal_serial_ones_bit_for_bit() {
+    let device = Device::flex();
+    let a = grid(PARALLEL);
+    let b: Vec<f32> = a.iter().map(|x| x.sin() + 2.0).collect();
+    let t = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+    // powf has no SIMD kernel, so it runs the generic element-wise path.
+    let whole = floats(t(&b).powf(t(&a)));
+    let serial: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| y.powf(x)).collect();
+    assert_eq!(whole, serial);
+}
+
+#[test]
+fn seeded_random_tensors_repeat_and_have_the_right_distribution() {
+    let device = Device::flex();
+    let draw = |seed: u64, n: usize| {
+        device.seed(seed);
+        floats(Tensor::<1>::random([n], Distribution::Bernoulli(0.9), &device))
+    };
+    for n in [1000, PARALLEL] {
+        let first = draw(7, n);
+        assert_eq!(first, draw(7, n), "same seed, n = {n}");
+        assert_ne!(first, draw(8, n), "other seed, n = {n}");
+        assert!(first.iter().all(|&v| v == 0.0 || v == 1.0));
+        let mean = first.iter().sum::<f32>() / n as f32;
+        assert!((mean - 0.9).abs() < 0.03, "n = {n}: mean {mean}");
+    }
+    // Successive draws after one seed differ (chunks do not repeat one another either).
+    device.seed(7);
+    let a = floats(Tensor::<1>::random([PARALLEL], Distribution::Default, &device));
+    let b = floats(Tensor::<1>::random([PARALLEL], Distribution::Default, &device));
+    assert_ne!(a, b);
+    assert_ne!(a[..16_384], a[16_384..32_768]);
+    let mean = a.iter().sum::<f32>() / a.len() as f32;
+    assert!((mean - 0.5).abs() < 0.01, "uniform mean {mean}");
+}
