@@ -3,7 +3,10 @@
 //! random tensors drawn in parallel chunks. Sizes above the 16,384-element chunk take the
 //! parallel paths; sizes below it the serial ones.
 
+mod common;
+
 use burn::tensor::{Device, Distribution, Tensor, TensorData, activation::gelu};
+use common::values as floats;
 
 const PARALLEL: usize = 200_001;
 
@@ -19,10 +22,6 @@ fn exact_gelu_grad(x: f64) -> f64 {
 /// `n` points evenly over [-8, 8].
 fn grid(n: usize) -> Vec<f32> {
     (0..n).map(|i| -8.0 + 16.0 * i as f32 / (n - 1) as f32).collect()
-}
-
-fn floats(t: Tensor<1>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().unwrap()
 }
 
 #[test]
