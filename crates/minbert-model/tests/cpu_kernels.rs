@@ -24,16 +24,20 @@ fn grid(n: usize) -> Vec<f32> {
     (0..n).map(|i| -8.0 + 16.0 * i as f32 / (n - 1) as f32).collect()
 }
 
+/// The largest |got - exact(x)| over the grid.
+fn worst_error(xs: &[f32], got: &[f32], exact: fn(f64) -> f64) -> f64 {
+    xs.iter()
+        .zip(got)
+        .map(|(&x, &y)| (y as f64 - exact(x as f64)).abs())
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn gelu_is_within_2e6_of_the_exact_erf_gelu() {
     let device = Device::flex();
     let xs = grid(PARALLEL);
     let ys = floats(gelu(Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device)));
-    let worst = xs
-        .iter()
-        .zip(&ys)
-        .map(|(&x, &y)| (y as f64 - exact_gelu(x as f64)).abs())
-        .fold(0.0, f64::max);
+    let worst = worst_error(&xs, &ys, exact_gelu);
     assert!(worst < 2e-6, "max |gelu - exact| = {worst:e}");
 }
 
@@ -44,11 +48,7 @@ fn gelu_gradient_is_within_2e6_of_the_exact_derivative() {
     let x = Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device).require_grad();
     let grads = gelu(x.clone()).sum().backward();
     let gs = floats(x.grad(&grads).unwrap());
-    let worst = xs
-        .iter()
-        .zip(&gs)
-        .map(|(&x, &g)| (g as f64 - exact_gelu_grad(x as f64)).abs())
-        .fold(0.0, f64::max);
+    let worst = worst_error(&xs, &gs, exact_gelu_grad);
     assert!(worst < 2e-6, "max |gelu' - exact| = {worst:e}");
 }
 
