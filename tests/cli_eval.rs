@@ -251,18 +251,18 @@ fn bad_checkpoints_and_splits_are_clear_errors() {
 fn the_released_lora_r1_checkpoint_reproduces_its_dev_scores() {
     let checkpoint = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints/lora-r1");
     let meta = json(&checkpoint.join("meta.json"));
-    let subset = meta["data"]["dev_subset"].as_u64().unwrap().to_string();
+    let subset = meta["data"]["dev_subset"].as_u64().unwrap();
     let out = TempDir::new().unwrap();
     let scores = out.path().join("scores.json");
     let model = model_dir();
     ok(&[
-        "eval", "--checkpoint", arg(&checkpoint), "--subset", &subset, "--model", arg(&model),
+        "eval", "--checkpoint", arg(&checkpoint), "--subset", &subset.to_string(), "--model", arg(&model),
         "--data-dir", arg(&shared().join("data")), "--json", arg(&scores),
     ]);
     let scores = json(&scores);
     // Another CPU's kernels may round differently: allow one borderline example per task to
     // flip (here they agree to 1e-7).
-    let one_example = 1.0 / meta["data"]["dev_subset"].as_f64().unwrap() + 1e-9;
+    let one_example = 1.0 / subset as f64 + 1e-9;
     for (key, tolerance) in [("sst_acc", one_example), ("quora_acc", one_example), ("sts_pearson", 1e-4), ("overall", one_example)] {
         let (got, want) = (scores[key].as_f64().unwrap(), meta["scores"][key].as_f64().unwrap());
         assert!((got - want).abs() <= tolerance, "{key}: {got} vs {want} in meta.json");

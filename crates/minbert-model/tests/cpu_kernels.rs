@@ -56,7 +56,11 @@ fn gelu_gradient_is_within_2e6_of_the_exact_derivative() {
 fn parallel_gelu_equals_serial_gelu_bit_for_bit() {
     let device = Device::flex();
     let xs = grid(PARALLEL);
-    let whole = floats(gelu(Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device)));
+    let input = Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device);
+    // A shared input cannot be overwritten: GELU then maps into a new buffer.
+    let shared = floats(gelu(input.clone()));
+    let whole = floats(gelu(input));
+    assert_eq!(shared, whole);
     let pieces: Vec<f32> = xs
         .chunks(1000)
         .flat_map(|c| floats(gelu(Tensor::<1>::from_data(TensorData::new(c.to_vec(), [c.len()]), &device))))
@@ -71,9 +75,12 @@ fn parallel_binary_ops_equal_serial_ones_bit_for_bit() {
     let b: Vec<f32> = a.iter().map(|x| x.sin() + 2.0).collect();
     let t = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
     // powf has no SIMD kernel, so it runs the generic element-wise path.
-    let whole = floats(t(&b).powf(t(&a)));
     let serial: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| y.powf(x)).collect();
-    assert_eq!(whole, serial);
+    let (base, exponent) = (t(&b), t(&a));
+    // Both operands shared: the result goes to a new buffer.
+    assert_eq!(floats(base.clone().powf(exponent.clone())), serial);
+    // Both unique: the result overwrites the base.
+    assert_eq!(floats(base.powf(exponent)), serial);
 }
 
 #[test]
