@@ -1,5 +1,5 @@
 //! The compute device, chosen by `--device` among the backends compiled in (cargo features
-//! `flex`, `ndarray`, `cuda`).
+//! `flex`, `ndarray`, `cuda`, `tch`).
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -7,8 +7,8 @@ use clap::Args;
 
 #[derive(Args, Debug, Clone)]
 pub struct DeviceArgs {
-    /// Compute device: `flex` (CPU), `ndarray` (CPU), `cuda` or `cuda:N`; `auto` takes a GPU
-    /// when one is compiled in, else the fastest CPU backend.
+    /// Compute device: `flex` (CPU), `ndarray` (CPU), `libtorch` (CPU), `cuda` or `cuda:N`;
+    /// `auto` takes a GPU when one is compiled in, else flex.
     #[arg(long, env = "MINBERT_DEVICE", default_value = "auto")]
     pub device: String,
 }
@@ -38,6 +38,9 @@ pub fn parse_device(name: &str) -> Result<Device> {
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(index)),
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        "libtorch" => Ok(Device::libtorch()),
         _ => {
             let _ = index;
             bail!("--device {name}: not available in this build (compiled in: {})", compiled_backends().join(", "))
@@ -53,9 +56,12 @@ fn auto_device() -> Result<Device> {
     #[cfg(all(not(feature = "cuda"), not(feature = "flex"), feature = "ndarray"))]
     #[allow(deprecated)]
     return Ok(Device::ndarray());
+    #[cfg(all(not(feature = "cuda"), not(feature = "flex"), not(feature = "ndarray"), feature = "tch"))]
+    #[allow(deprecated)]
+    return Ok(Device::libtorch());
     #[allow(unreachable_code)]
     {
-        bail!("this minbert was built without a backend: enable the `flex`, `ndarray` or `cuda` feature")
+        bail!("this minbert was built without a backend: enable the `flex`, `ndarray`, `cuda` or `tch` feature")
     }
 }
 
@@ -70,11 +76,17 @@ pub fn compiled_backends() -> Vec<&'static str> {
     if cfg!(feature = "cuda") {
         names.push("cuda");
     }
+    if cfg!(feature = "tch") {
+        names.push("libtorch");
+    }
     names
 }
 
-/// Sizes the global rayon pool that Burn's CPU backends compute on; call before any tensor op.
+/// Sizes the global rayon pool that Burn's CPU backends compute on (and LibTorch's own pool);
+/// call before any tensor op.
 pub fn set_compute_threads(threads: usize) -> Result<()> {
+    #[cfg(feature = "tch")]
+    tch::set_num_threads(i32::try_from(threads).context("--threads: too many threads")?);
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()

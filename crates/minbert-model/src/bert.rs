@@ -7,7 +7,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{DType, Device, Int, Tensor};
 use burn_peft::{AdaptableModel, AdaptedLinear, HfTensor, merged_linears};
 
 use crate::config::{BertConfig, HiddenAct};
@@ -149,6 +149,20 @@ impl BertPooler {
     }
 }
 
+/// HF's additive attention mask `[batch, 1, 1, seq]` from a `[batch, seq]` mask that is 1 on
+/// tokens: 0 on tokens, `dtype`'s most negative finite value on padding. It takes the weights'
+/// dtype so that half-precision models run (Burn does not promote mixed dtypes), and the dtype's
+/// own minimum, since f32's rounds to -inf in bf16 and `0 * -inf` is NaN.
+pub fn attention_mask_bias(attention_mask: Tensor<2, Int>, dtype: DType) -> Tensor<4> {
+    let [batch, seq] = attention_mask.dims();
+    let min = match dtype {
+        DType::F16 => burn::tensor::f16::MIN.to_f64(),
+        DType::BF16 => burn::tensor::bf16::MIN.to_f64(),
+        _ => f64::from(f32::MIN),
+    };
+    (attention_mask.float().cast(dtype).neg() + 1.0).mul_scalar(min).reshape([batch, 1, 1, seq])
+}
+
 /// Hugging Face's `BertModel`: embeddings, encoder, optional pooler.
 #[derive(Module, Debug)]
 pub struct BertModel {
@@ -170,8 +184,7 @@ impl BertModel {
     }
 
     fn run(&self, input: BertInput, keep_hidden: bool) -> BertOutput {
-        let [batch, seq] = input.input_ids.dims();
-        let mask_bias = (input.attention_mask.float().neg() + 1.0).mul_scalar(f32::MIN).reshape([batch, 1, 1, seq]);
+        let mask_bias = attention_mask_bias(input.attention_mask, self.dtype());
         let mut hidden = self.embeddings.forward(input.input_ids, input.token_type_ids);
         let mut hidden_states = Vec::new();
         for layer in &self.encoder.layer {
@@ -189,6 +202,11 @@ impl BertModel {
 
     pub fn num_params(&self) -> usize {
         Module::num_params(self)
+    }
+
+    /// The float dtype the weights are stored in (that of the word embeddings).
+    pub fn dtype(&self) -> DType {
+        self.embeddings.word_embeddings.weight.val().dtype()
     }
 
     /// The weights under Hugging Face's names and layouts (`model.safetensors` of a

@@ -15,7 +15,7 @@ use burn::tensor::Device;
 
 pub use bert::{
     BertAttention, BertEmbeddings, BertEncoder, BertInput, BertIntermediate, BertLayer, BertModel, BertOutput,
-    BertPooler, BertResidualOutput, BertSelfAttention, LAYER_LINEARS,
+    BertPooler, BertResidualOutput, BertSelfAttention, LAYER_LINEARS, attention_mask_bias,
 };
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use burn::tensor::DType;
 use burn_peft::{LoraConfig, TargetModules};
 use minbert_data::{CourseTask, PairMode, QuoraTrain};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -527,6 +528,26 @@ impl Precision {
             Precision::Bf16 => "bf16",
             Precision::F16 => "f16",
         }
+    }
+
+    /// The half dtype steps compute in; `None` for f32.
+    pub fn half_dtype(self) -> Option<DType> {
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16 => Some(DType::BF16),
+            Precision::F16 => Some(DType::F16),
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        [Precision::F32, Precision::Bf16, Precision::F16]
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| format!("unknown precision \"{name}\": expected f32, bf16 or f16"))
     }
 }
 

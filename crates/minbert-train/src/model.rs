@@ -14,7 +14,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{DType, Device, Int, Tensor};
 use minbert_data::{Batch, CourseTask, PairMode, TensorSide};
-use minbert_model::{BertConfig, BertModel};
+use minbert_model::{BertConfig, BertModel, attention_mask_bias};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{HeadKind, Loss, Pooling, TrainConfig};
@@ -237,20 +237,12 @@ pub enum Prediction {
 
 /// The pooled sentence embedding `[batch, hidden]` of one side of a batch.
 ///
-/// This runs the encoder's layers itself rather than `BertModel::forward`, which builds its
-/// attention mask in f32: here the mask takes the weights' dtype, so the same code runs in
-/// bf16 and f16 (Burn does not promote mixed dtypes).
+/// This runs the encoder's layers itself rather than `BertModel::forward`, to pool with the
+/// mask and skip the pooler when it is not used.
 pub fn encode(bert: &BertModel, side: &TensorSide, pooling: Pooling) -> Tensor<2> {
-    let dtype = bert.embeddings.word_embeddings.weight.val().dtype();
-    let [batch, seq] = side.input_ids.dims();
-    let mask = side.attention_mask.clone().float().cast(dtype);
-    // HF's additive mask: the dtype's most negative finite value on padding.
-    let min = match dtype {
-        DType::F16 => burn::tensor::f16::MIN.to_f64(),
-        DType::BF16 => burn::tensor::bf16::MIN.to_f64(),
-        _ => f64::from(f32::MIN),
-    };
-    let mask_bias = (mask.clone().neg() + 1.0).mul_scalar(min).reshape([batch, 1, 1, seq]);
+    let dtype = bert.dtype();
+    let [batch, _] = side.input_ids.dims();
+    let mask_bias = attention_mask_bias(side.attention_mask.clone(), dtype);
     let mut hidden = bert.embeddings.forward(side.input_ids.clone(), side.token_type_ids.clone());
     for layer in &bert.encoder.layer {
         hidden = layer.forward(hidden, mask_bias.clone());
@@ -260,7 +252,7 @@ pub fn encode(bert: &BertModel, side: &TensorSide, pooling: Pooling) -> Tensor<2
         Pooling::Pooler => bert.pooler.as_ref().expect("pooler pooling is checked against the checkpoint").forward(hidden),
         Pooling::Cls => hidden.narrow(1, 0, 1).reshape([batch, width]),
         Pooling::Mean => {
-            let mask: Tensor<3> = mask.unsqueeze_dim(2);
+            let mask: Tensor<3> = side.attention_mask.clone().float().cast(dtype).unsqueeze_dim(2);
             let summed = (hidden * mask.clone()).sum_dim(1).reshape([batch, width]);
             summed / mask.sum_dim(1).reshape([batch, 1]).clamp_min(1.0)
         }

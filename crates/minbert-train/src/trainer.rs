@@ -154,14 +154,6 @@ pub fn compute_precision(requested: Precision, cpu_half: bool, device: &Device) 
     PrecisionInfo { requested, compute: requested, note: Some(note.into()) }
 }
 
-fn half_dtype(precision: Precision) -> Option<DType> {
-    match precision {
-        Precision::F32 => None,
-        Precision::Bf16 => Some(DType::BF16),
-        Precision::F16 => Some(DType::F16),
-    }
-}
-
 /// A seed for the device RNG before batch `micro_step` (SplitMix64 of both).
 fn batch_seed(seed: u64, micro_step: usize) -> u64 {
     let mut z = seed ^ (micro_step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -367,7 +359,7 @@ impl<'a> Run<'a> {
             task_configs,
             task_batches,
             compute: None,
-            dtype: half_dtype(precision.compute),
+            dtype: precision.compute.half_dtype(),
             optim,
             lora,
             base,

@@ -9,10 +9,13 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use clap::{Args, ValueEnum};
 use burn_peft::{LoraConfig, ParamCount, TargetModules, count_params, inject_adapter};
 use minbert_model::{BertInput, BertModel, load_pretrained};
+use minbert_train::config::Precision;
+use minbert_train::optim::{AdamW, LossScaler, global_norm, scale};
+use minbert_train::params::{cast_params, collect_grads, set_values};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::json;
 
@@ -37,6 +40,10 @@ pub enum BenchMode {
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "infer")]
     pub mode: BenchMode,
+    /// Compute dtype: f32, bf16 or f16. Training in half precision keeps f32 master weights and
+    /// optimizer state (f16 adds dynamic loss scaling), as `minbert train` does.
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     #[arg(long, default_value_t = 64)]
@@ -108,6 +115,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.seq > config.max_position_embeddings {
         bail!("--seq {} exceeds the model's {} positions", args.seq, config.max_position_embeddings);
     }
+    let half = args.precision.half_dtype();
+    if let Some(dtype) = half.filter(|&d| !device.supports_dtype(d)) {
+        bail!("--precision {dtype:?}: not supported by --device {}", args.device.device);
+    }
 
     // Inputs as the reference makes them: ids uniform in [1000, 30000), [CLS] first, [SEP] last.
     let mut rng = StdRng::seed_from_u64(args.seed);
@@ -133,6 +144,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut optim = AdamWConfig::new().with_weight_decay(0.01).with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&model_device);
     let lr = if adapter.is_some() { 1e-4 } else { 1e-5 };
+    // Half precision: the trainer's mixed-precision step (a half copy computes, f32 master
+    // weights and AdamW state update), so the figures are those of `minbert train`.
+    let mut compute = half.map(|dtype| cast_params(model.clone(), dtype));
+    let mut master_optim = AdamW::new(0.9, 0.999, 1e-8);
+    let mut scaler = (args.precision == Precision::F16).then(|| LossScaler::new(65536.0));
 
     let mut step_ms = Vec::with_capacity(args.steps);
     let mut last_value = 0.0f64;
@@ -142,14 +158,29 @@ pub fn run(args: BenchArgs) -> Result<()> {
             timed_start = (Instant::now(), cpu_seconds());
         }
         let t0 = Instant::now();
-        if train {
+        let stepped = compute.as_ref().unwrap_or(&model);
+        if !train {
+            let out = stepped.bert.forward(input.clone());
+            last_value = out.last_hidden_state.sum().cast(DType::F32).into_scalar::<f32>() as f64;
+        } else if let (Some(working), Some(dtype)) = (compute.take(), half) {
+            let loss = loss_fn.forward(working.logits(input.clone()).cast(DType::F32), labels.clone());
+            last_value = loss.clone().into_scalar::<f32>() as f64;
+            let loss_scale = scaler.as_ref().map_or(1.0, |s| s.scale);
+            let mut grads = collect_grads(&working, &(loss * loss_scale).backward());
+            scale(&mut grads, 1.0 / loss_scale);
+            let finite = global_norm(&grads).is_finite();
+            compute = Some(if scaler.as_mut().is_none_or(|s| s.update(finite)) {
+                let (master, updated) = master_optim.step(model, &grads, |_| (lr, 0.01));
+                model = master;
+                set_values(working, &updated, dtype)
+            } else {
+                working
+            });
+        } else {
             let loss = loss_fn.forward(model.logits(input.clone()), labels.clone());
             last_value = loss.clone().into_scalar::<f32>() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
-        } else {
-            let out = model.bert.forward(input.clone());
-            last_value = out.last_hidden_state.sum().into_scalar::<f32>() as f64;
         }
         if step >= args.warmup {
             step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
@@ -164,7 +195,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let examples_per_s = (b * args.steps) as f64 / wall;
     let mode = format!("{:?}", args.mode).to_lowercase();
     println!(
-        "minbert bench {mode}: {examples_per_s:.1} ex/s, median step {median:.1} ms, peak RSS {} MiB, cpu_util {}, device {}",
+        "minbert bench {mode} {}: {examples_per_s:.1} ex/s, median step {median:.1} ms, peak RSS {} MiB, cpu_util {}, device {}",
+        args.precision.name(),
         peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}")),
         cpu.map_or("?".into(), |c| format!("{c:.2}")),
         args.device.device,
@@ -176,6 +208,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "burn": "0.22.1",
             "backend": args.device.device,
             "mode": mode,
+            "precision": args.precision.name(),
             "batch": b,
             "seq": s,
             "rank": adapter.as_ref().map(|a| a.r),
