@@ -2,7 +2,10 @@
 # minbert vs PyTorch + PEFT, back to back on this machine (../shared/docs/BENCHMARKS.md):
 # sets up the reference in ../bench-venv if missing, then per run and mode alternates the two
 # tools, each in its own process, and prints both tables and the ratio ours / PyTorch.
-# Usage: scripts/bench-vs-pytorch.sh [OUT_DIR]   (env: RUNS=3, MODES="infer full lora dora")
+# Usage: scripts/bench-vs-pytorch.sh [OUT_DIR]   (env: RUNS=3, MODES="infer full lora dora",
+# PRECISION=f32 for minbert; VENV=../bench-venv; MINBERT=binary, default: built here with the
+# default features; MINBERT_DEVICE=libtorch with a `scripts/build-tch.sh` binary and VENV=../tch-venv
+# compares both on the same libtorch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -11,22 +14,26 @@ runs=${RUNS:-3}
 modes=${MODES:-infer full lora dora}
 model=${MINBERT_MODEL:-../shared/models/all-MiniLM-L6-v2}
 ref=../shared/bench/pytorch
-venv=../bench-venv
+venv=${VENV:-../bench-venv}
+precision=${PRECISION:-f32}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/target-minbert}"
 
 if [[ ! -x $venv/bin/python ]]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r "$ref/requirements.txt"
 fi
-cargo build --release -p minbert-cli
-bin="$CARGO_TARGET_DIR/release/minbert"
+if [[ -z ${MINBERT:-} ]]; then
+  cargo build --release -p minbert-cli
+  MINBERT="$CARGO_TARGET_DIR/release/minbert"
+fi
+bin=$MINBERT
 mkdir -p "$out"
 { grep -m1 'model name' /proc/cpuinfo || true; nproc; uptime; } > "$out/machine.txt"
 for r in $(seq 1 "$runs"); do
   for m in $modes; do
     "$venv/bin/python" "$ref/bench_train.py" --model "$model" --mode "$m" --threads 2 \
       --json "$out/pytorch-$m-$r.json" 2> >(grep -v -e 'Loading weights' -e 'warnings.warn' >&2)
-    "$bin" bench --model "$model" --mode "$m" --threads 2 --json "$out/minbert-$m-$r.json"
+    "$bin" bench --model "$model" --mode "$m" --precision "$precision" --threads 2 --json "$out/minbert-$m-$r.json"
   done
 done
 uptime >> "$out/machine.txt"

@@ -8,7 +8,7 @@ use clap::Args;
 #[derive(Args, Debug, Clone)]
 pub struct DeviceArgs {
     /// Compute device: `flex` (CPU), `ndarray` (CPU), `libtorch` (CPU), `cuda` or `cuda:N`;
-    /// `auto` takes a GPU when one is compiled in, else flex.
+    /// `auto` takes a GPU when one is compiled in, else libtorch when compiled in, else flex.
     #[arg(long, env = "MINBERT_DEVICE", default_value = "auto")]
     pub device: String,
 }
@@ -51,14 +51,15 @@ pub fn parse_device(name: &str) -> Result<Device> {
 fn auto_device() -> Result<Device> {
     #[cfg(feature = "cuda")]
     return Ok(Device::cuda(0));
-    #[cfg(all(not(feature = "cuda"), feature = "flex"))]
-    return Ok(Device::flex());
-    #[cfg(all(not(feature = "cuda"), not(feature = "flex"), feature = "ndarray"))]
-    #[allow(deprecated)]
-    return Ok(Device::ndarray());
-    #[cfg(all(not(feature = "cuda"), not(feature = "flex"), not(feature = "ndarray"), feature = "tch"))]
+    // Where it is compiled in, LibTorch is the faster CPU backend (docs/BACKENDS.md).
+    #[cfg(all(not(feature = "cuda"), feature = "tch"))]
     #[allow(deprecated)]
     return Ok(Device::libtorch());
+    #[cfg(all(not(feature = "cuda"), not(feature = "tch"), feature = "flex"))]
+    return Ok(Device::flex());
+    #[cfg(all(not(feature = "cuda"), not(feature = "tch"), not(feature = "flex"), feature = "ndarray"))]
+    #[allow(deprecated)]
+    return Ok(Device::ndarray());
     #[allow(unreachable_code)]
     {
         bail!("this minbert was built without a backend: enable the `flex`, `ndarray`, `cuda` or `tch` feature")

@@ -420,10 +420,11 @@ pub struct TrainingConfig {
     pub schedule_tasks: TaskSchedule,
     #[serde(default)]
     pub precision: Precision,
-    /// Run bf16 / f16 compute on the flex CPU backend too. Off by default: there, half
-    /// precision measured slower than f32 (all-MiniLM-L6-v2 forward + backward, 16 x 48 tokens,
-    /// 2 threads: bf16 1.2x, f16 1.6x the f32 time; `examples/precision_probe.rs`), so such
-    /// runs compute in f32 and say so.
+    /// Run bf16 / f16 compute on a CPU backend (flex, libtorch) too. Off by default: there,
+    /// half precision measured slower than f32 (flex, all-MiniLM-L6-v2 forward + backward,
+    /// 16 x 48 tokens, 2 threads: bf16 1.2x, f16 1.6x the f32 time,
+    /// `examples/precision_probe.rs`; libtorch, `minbert bench`: bf16 1.1-1.4x), so such runs
+    /// compute in f32 and say so.
     #[serde(default)]
     pub cpu_half: bool,
     /// Initial f16 loss scale (a power of two).

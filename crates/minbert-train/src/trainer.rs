@@ -139,11 +139,12 @@ pub fn compute_precision(requested: Precision, cpu_half: bool, device: &Device) 
     if !device.supports_dtype(dtype) {
         return fallback(format!("{dtype:?} is not supported by this backend ({device:?}): computing in f32"));
     }
-    // Burn exposes no backend kind; the flex CPU backend is recognisable by its device name.
-    if format!("{device:?}").contains("Flex") && !cpu_half {
+    // Burn exposes no backend kind; the CPU backends are recognisable by their device names.
+    let name = format!("{device:?}");
+    if (name.contains("Flex") || name.contains("LibTorch(Cpu)")) && !cpu_half {
         return fallback(format!(
-            "{} compute is slower than f32 on the flex CPU backend (measured: bf16 1.2x, f16 1.6x the f32 time), \
-             so this run computes in f32; train.cpu_half = true forces it",
+            "{} compute is slower than f32 on this CPU backend (measured: flex bf16 1.2x and f16 1.6x, \
+             libtorch bf16 1.1-1.4x the f32 time), so this run computes in f32; train.cpu_half = true forces it",
             requested.name()
         ));
     }

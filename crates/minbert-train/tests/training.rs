@@ -263,3 +263,32 @@ fn separate_pairs_in_one_pass_equal_each_side_encoded_alone() {
         }
     }
 }
+
+#[test]
+fn half_precision_encoder_stays_close_to_f32_on_a_padded_batch() {
+    // The real model in bf16 and f16, one row padded: the additive mask must take the half
+    // dtype's own minimum (f32's is -inf in bf16, and padding then gives 0 * -inf = NaN).
+    use burn::tensor::{DType, Int, Tensor, TensorData};
+    use minbert_model::{BertInput, load_pretrained};
+    use minbert_train::params::cast_params;
+
+    let device = Device::flex();
+    let (_, bert) = load_pretrained(&real_model_dir(), &device).unwrap();
+    let ints = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [2, 6]), &device);
+    let input = BertInput {
+        input_ids: ints(vec![101, 7592, 2088, 2003, 2307, 102, 101, 2307, 102, 0, 0, 0]),
+        attention_mask: ints(vec![1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]),
+        token_type_ids: ints(vec![0; 12]),
+    };
+    let reference = data(bert.forward(input.clone()).last_hidden_state.into_data());
+    let scale = reference.iter().map(|v| v.abs()).sum::<f32>() / reference.len() as f32;
+    for (dtype, tolerance) in [(DType::BF16, 0.05), (DType::F16, 0.01)] {
+        let half = cast_params(bert.clone(), dtype);
+        let out = half.forward(input.clone()).last_hidden_state;
+        assert_eq!(out.dtype(), dtype);
+        let got = data(out.cast(DType::F32).into_data());
+        assert!(got.iter().all(|v| v.is_finite()), "{dtype:?}: non-finite hidden states");
+        let mean_err = got.iter().zip(&reference).map(|(a, b)| (a - b).abs()).sum::<f32>() / got.len() as f32;
+        assert!(mean_err <= tolerance * scale, "{dtype:?}: mean error {mean_err} against mean |h| {scale}");
+    }
+}
