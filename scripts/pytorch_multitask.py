@@ -10,7 +10,9 @@ peak memory can be compared side by side (scripts/real-data-vs-pytorch.sh):
 - Quora: each question encoded alone (both sides as one batch), features
   [u, v, |u - v|, u * v, cos(u, v)], dropout + Linear(4 * 384 + 1, 1), BCE with logits;
 - STS: cos(u, v), CoSENT with scale 20; predicted score 5 cos;
-- dynamic padding (each batch padded to its longest sequence), max_len truncation;
+- dynamic padding (each batch padded to its longest sequence), max_len truncation, and
+  minbert's length bucketing (`data.bucket_batches`, default 50: after the shuffle, examples are
+  sorted by their longest side within chunks of 50 batches, and the batches shuffled again);
 - each epoch every batch of every task once, tasks interleaved at random ("proportional");
 - AdamW (0.9, 0.999, eps 1e-8, weight decay 0.01 on matrices), linear warmup then linear decay,
   global gradient-norm clipping at 1.0.
@@ -68,6 +70,7 @@ def main():
     ap.add_argument("--dev-subset", type=int, default=600)
     ap.add_argument("--max-len", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--bucket-batches", type=int, default=50, help="0: no length bucketing")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--warmup", type=float, default=0.1)
@@ -157,10 +160,18 @@ def main():
                               lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
 
     def batches(task):
-        n = len(train[task][0])
+        first, second, _ = train[task]
+        n = len(first)
         order = list(range(n))
         rng.shuffle(order)
-        return [(task, order[i: i + args.batch]) for i in range(0, n, args.batch)]
+        if args.bucket_batches > 0:
+            longest = [max(len(first[i]), len(second[i]) if second else 0) for i in range(n)]
+            chunk = args.batch * args.bucket_batches
+            order = [i for c in range(0, n, chunk) for i in sorted(order[c: c + chunk], key=longest.__getitem__)]
+        out = [(task, order[i: i + args.batch]) for i in range(0, n, args.batch)]
+        if args.bucket_batches > 0:
+            rng.shuffle(out)
+        return out
 
     steps_per_epoch = sum(math.ceil(len(train[t][0]) / args.batch) for t in tasks)
     total = steps_per_epoch * args.epochs
@@ -212,6 +223,7 @@ def main():
         "subset": args.subset,
         "max_len": args.max_len,
         "batch": args.batch,
+        "bucket_batches": args.bucket_batches,
         "epochs": args.epochs,
         "threads": args.threads,
         "steps": total,

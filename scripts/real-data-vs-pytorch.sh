@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-data training, minbert vs PyTorch + PEFT, back to back on this machine: one epoch of
 # configs/quickstart.toml (2,500 examples per task, LoRA r=8 on every linear layer, dynamic
-# padding) with `minbert train`, and the same with scripts/pytorch_multitask.py; prints seconds
+# padding and length bucketing over 50 batches; BUCKET=0 turns bucketing off on both sides)
+# with `minbert train`, and the same with scripts/pytorch_multitask.py; prints seconds
 # per epoch, examples/s and peak RSS of each, and the ratios.
 # Usage: scripts/real-data-vs-pytorch.sh [OUT_DIR]
 # Env: RUNS=1; MODE=lora (lora, dora or full); MINBERT=binary (default: built here);
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 out=${1:-target/real-data-vs-pytorch/$(date +%F)}
 runs=${RUNS:-1}
 mode=${MODE:-lora}
+bucket=${BUCKET:-50}
 venv=${VENV:-../bench-venv}
 model=${MINBERT_MODEL:-../shared/models/all-MiniLM-L6-v2}
 data=${MINBERT_DATA_DIR:-../shared/data}
@@ -31,10 +33,10 @@ mkdir -p "$out"
 { grep -m1 'model name' /proc/cpuinfo || true; nproc; uptime; } > "$out/machine.txt"
 for r in $(seq 1 "$runs"); do
   rm -rf "$out/minbert-$mode-$r"
-  "$MINBERT" train --config configs/quickstart.toml "${sets[@]}" --set train.eval_every=0 \
+  "$MINBERT" train --config configs/quickstart.toml "${sets[@]}" --set train.eval_every=0 --set data.bucket_batches="$bucket" \
     --threads 2 --model "$model" --data-dir "$data" --out "$out/minbert-$mode-$r" --progress plain > "$out/minbert-$mode-$r.log" 2>&1
   "$venv/bin/python" scripts/pytorch_multitask.py --model "$model" --data "$data" "${args[@]}" \
-    --subset 2500 --dev-subset 600 --max-len 64 --batch 16 --json "$out/pytorch-$mode-$r.json" \
+    --subset 2500 --dev-subset 600 --max-len 64 --batch 16 --bucket-batches "$bucket" --json "$out/pytorch-$mode-$r.json" \
     > "$out/pytorch-$mode-$r.log" 2>&1
 done
 uptime >> "$out/machine.txt"
