@@ -130,10 +130,8 @@ pub fn is_trainable(mode: Mode, train_base: bool, lowest_layer: Option<usize>, p
 
 /// The precision steps compute in, given the request and the device.
 pub fn compute_precision(requested: Precision, cpu_half: bool, device: &Device) -> PrecisionInfo {
-    let dtype = match requested {
-        Precision::F32 => return PrecisionInfo { requested, compute: requested, note: None },
-        Precision::Bf16 => DType::BF16,
-        Precision::F16 => DType::F16,
+    let Some(dtype) = requested.half_dtype() else {
+        return PrecisionInfo { requested, compute: requested, note: None };
     };
     let fallback = |note: String| PrecisionInfo { requested, compute: Precision::F32, note: Some(note) };
     if !device.supports_dtype(dtype) {

@@ -117,7 +117,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let half = args.precision.half_dtype();
     if let Some(dtype) = half.filter(|&d| !device.supports_dtype(d)) {
-        bail!("--precision {dtype:?}: not supported by --device {}", args.device.device);
+        bail!("--precision {}: {dtype:?} is not supported by --device {}", args.precision.name(), args.device.device);
     }
 
     // Inputs as the reference makes them: ids uniform in [1000, 30000), [CLS] first, [SEP] last.
@@ -158,9 +158,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             timed_start = (Instant::now(), cpu_seconds());
         }
         let t0 = Instant::now();
-        let stepped = compute.as_ref().unwrap_or(&model);
         if !train {
-            let out = stepped.bert.forward(input.clone());
+            let out = compute.as_ref().unwrap_or(&model).bert.forward(input.clone());
             last_value = out.last_hidden_state.sum().cast(DType::F32).into_scalar::<f32>() as f64;
         } else if let (Some(working), Some(dtype)) = (compute.take(), half) {
             let loss = loss_fn.forward(working.logits(input.clone()).cast(DType::F32), labels.clone());
