@@ -7,7 +7,9 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
-use burn::tensor::{DType, Device, Int, Tensor};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, DType, Device, Int, Tensor};
 use burn_peft::{AdaptableModel, AdaptedLinear, HfTensor, merged_linears};
 
 use crate::config::{BertConfig, HiddenAct};
@@ -61,18 +63,47 @@ pub struct BertSelfAttention {
 }
 
 impl BertSelfAttention {
-    /// `mask_bias` is `[batch, 1, 1, seq]`: 0 on tokens, the f32 minimum on padding (as HF).
-    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
         let [batch, seq, width] = hidden.dims();
         let head_size = width / self.num_heads;
         let heads = |x: Tensor<3>| x.reshape([batch, seq, self.num_heads, head_size]).swap_dims(1, 2);
-        // Scaling q before q·k^T touches seq·head_size values per head instead of seq².
-        let q = heads(self.query.forward(hidden.clone())) * (1.0 / (head_size as f64).sqrt());
+        let q = heads(self.query.forward(hidden.clone()));
         let k = heads(self.key.forward(hidden.clone()));
         let v = heads(self.value.forward(hidden));
-        let scores = q.matmul(k.swap_dims(2, 3)) + mask_bias;
-        let probs = self.dropout.forward(softmax(scores, 3));
-        probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, width])
+        let context = match mask {
+            AttentionMask::Padding(padding) => attention(q, k, v, Some(padding.clone()), None, AttentionModuleOptions::default()),
+            AttentionMask::Bias(bias) => {
+                // Scaling q before q·k^T touches seq·head_size values per head instead of seq².
+                let q = q * (1.0 / (head_size as f64).sqrt());
+                let scores = q.matmul(k.swap_dims(2, 3)) + bias.clone();
+                self.dropout.forward(softmax(scores, 3)).matmul(v)
+            }
+        };
+        context.swap_dims(1, 2).reshape([batch, seq, width])
+    }
+}
+
+/// How self-attention masks padding, built once per batch for all layers.
+#[derive(Debug, Clone)]
+pub enum AttentionMask {
+    /// HF's additive mask `[batch, 1, 1, seq]` (0 on tokens, the dtype's minimum on padding), for the op-by-op
+    /// attention of a model that can train: attention dropout acts on the probabilities, which
+    /// Burn's fused attention op has no place for.
+    Bias(Tensor<4>),
+    /// `[batch, 1, seq, seq]`, true on padding keys, for Burn's fused attention op (one kernel
+    /// per backend: burn-flex's, libtorch's `scaled_dot_product_attention`), used for inference.
+    Padding(Tensor<4, Bool>),
+}
+
+impl AttentionMask {
+    /// From a `[batch, seq]` mask that is 1 on tokens: the fused form off an autodiff device,
+    /// where nothing trains and dropout is off; the additive form in `dtype` on one.
+    pub fn new(attention_mask: Tensor<2, Int>, dtype: DType) -> Self {
+        if attention_mask.device().is_autodiff() {
+            return Self::Bias(attention_mask_bias(attention_mask, dtype));
+        }
+        let [batch, seq] = attention_mask.dims();
+        Self::Padding(attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]).expand([batch, 1, seq, seq]))
     }
 }
 
@@ -123,8 +154,8 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        let context = self.attention.self_.forward(hidden.clone(), mask_bias);
+    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+        let context = self.attention.self_.forward(hidden.clone(), mask);
         let attended = self.attention.output.forward(context, hidden);
         let ffn = self.intermediate.forward(attended.clone());
         self.output.forward(ffn, attended)
@@ -153,7 +184,7 @@ impl BertPooler {
 /// tokens: 0 on tokens, `dtype`'s most negative finite value on padding. It takes the weights'
 /// dtype so that half-precision models run (Burn does not promote mixed dtypes), and the dtype's
 /// own minimum, since f32's rounds to -inf in bf16 and `0 * -inf` is NaN.
-pub fn attention_mask_bias(attention_mask: Tensor<2, Int>, dtype: DType) -> Tensor<4> {
+fn attention_mask_bias(attention_mask: Tensor<2, Int>, dtype: DType) -> Tensor<4> {
     let [batch, seq] = attention_mask.dims();
     let min = match dtype {
         DType::F16 => burn::tensor::f16::MIN.to_f64(),
@@ -184,14 +215,14 @@ impl BertModel {
     }
 
     fn run(&self, input: BertInput, keep_hidden: bool) -> BertOutput {
-        let mask_bias = attention_mask_bias(input.attention_mask, self.dtype());
+        let mask = AttentionMask::new(input.attention_mask, self.dtype());
         let mut hidden = self.embeddings.forward(input.input_ids, input.token_type_ids);
         let mut hidden_states = Vec::new();
         for layer in &self.encoder.layer {
             if keep_hidden {
                 hidden_states.push(hidden.clone());
             }
-            hidden = layer.forward(hidden, mask_bias.clone());
+            hidden = layer.forward(hidden, &mask);
         }
         if keep_hidden {
             hidden_states.push(hidden.clone());

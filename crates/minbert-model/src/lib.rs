@@ -14,8 +14,8 @@ use std::path::Path;
 use burn::tensor::Device;
 
 pub use bert::{
-    BertAttention, BertEmbeddings, BertEncoder, BertInput, BertIntermediate, BertLayer, BertModel, BertOutput,
-    BertPooler, BertResidualOutput, BertSelfAttention, LAYER_LINEARS, attention_mask_bias,
+    AttentionMask, BertAttention, BertEmbeddings, BertEncoder, BertInput, BertIntermediate, BertLayer, BertModel, BertOutput,
+    BertPooler, BertResidualOutput, BertSelfAttention, LAYER_LINEARS,
 };
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;

@@ -4,8 +4,9 @@
 
 mod common;
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use common::{Fixture, fixtures, masked_max_diff, max_abs_diff, model_dir, values};
+use common::{EvalMode, Fixture, fixtures, masked_max_diff, max_abs_diff, model_dir, values};
 use minbert_model::load_pretrained;
 
 #[test]
@@ -34,4 +35,30 @@ fn base_model_matches_transformers() {
     let diff = max_abs_diff(&values(pooled), &expected);
     println!("pooler_output: max abs diff {diff:.2e}");
     assert!(diff <= 1e-4, "pooler_output: max abs diff {diff}");
+}
+
+/// Inference uses Burn's fused attention op with a boolean padding mask; a model on an autodiff
+/// device (which may train, with attention dropout) uses matmul, the additive mask and softmax,
+/// here in eval mode.
+/// Both meet transformers on the padded fixture, and they agree with each other on every
+/// position, padding included.
+#[test]
+fn fused_attention_equals_the_op_by_op_path() {
+    let fixture = Fixture::read(&fixtures().join("base.safetensors"));
+    let (_, mask) = fixture.ints("attention_mask");
+    assert!(mask.contains(&0), "the fixture has padding, so the masks are exercised");
+    let last_hidden = |device: &Device| {
+        let (_, model) = load_pretrained(&model_dir(), device).unwrap();
+        values::<3>(model.map(&mut EvalMode).forward(fixture.input(device)).last_hidden_state)
+    };
+    let fused = last_hidden(&Device::flex());
+    let op_by_op = last_hidden(&Device::flex().autodiff());
+    let (_, expected) = fixture.floats("last_hidden_state");
+    for (name, got) in [("fused", &fused), ("op by op", &op_by_op)] {
+        let diff = masked_max_diff(got, &expected, &mask, 384);
+        assert!(diff <= 1e-4, "{name}: max abs diff to transformers {diff}");
+    }
+    let diff = max_abs_diff(&fused, &op_by_op);
+    println!("fused vs op by op, all positions: max abs diff {diff:.2e}");
+    assert!(diff <= 1e-4, "fused vs op by op: max abs diff {diff}");
 }

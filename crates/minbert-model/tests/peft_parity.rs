@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use burn::module::{Flag, Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
@@ -17,7 +17,7 @@ use burn_peft::{
     ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, AdaptableModel, HfTensor, count_params, load_adapter,
     merge_adapters, merged_linears, read_safetensors, save_adapter, unmerge_adapters,
 };
-use common::{Fixture, fixtures, masked_max_diff, max_abs_diff, model_dir, values};
+use common::{EvalMode, Fixture, fixtures, masked_max_diff, max_abs_diff, model_dir, values};
 use minbert_model::{BertModel, load_pretrained};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -34,15 +34,6 @@ fn adapted(variant: &str, device: &Device) -> BertModel {
     let expected: Vec<String> = serde_json::from_value(manifest[variant]["adapted_modules"].clone()).unwrap();
     assert_eq!(paths, expected, "{variant}: adapted modules");
     model
-}
-
-/// PyTorch's `model.eval()` on an autodiff device: dropout off, gradients still tracked.
-struct EvalMode;
-
-impl ModuleMapper for EvalMode {
-    fn map_flag(&mut self, flag: Param<Flag>) -> Param<Flag> {
-        flag.with_value(false)
-    }
 }
 
 /// Checks the last hidden state (all positions) and the pooler output against `prefix`-ed

@@ -14,7 +14,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{DType, Device, Int, Tensor};
 use minbert_data::{Batch, CourseTask, PairMode, TensorSide};
-use minbert_model::{BertConfig, BertModel, attention_mask_bias};
+use minbert_model::{AttentionMask, BertConfig, BertModel};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{HeadKind, Loss, Pooling, TrainConfig};
@@ -242,10 +242,10 @@ pub enum Prediction {
 pub fn encode(bert: &BertModel, side: &TensorSide, pooling: Pooling) -> Tensor<2> {
     let dtype = bert.dtype();
     let [batch, _] = side.input_ids.dims();
-    let mask_bias = attention_mask_bias(side.attention_mask.clone(), dtype);
+    let mask = AttentionMask::new(side.attention_mask.clone(), dtype);
     let mut hidden = bert.embeddings.forward(side.input_ids.clone(), side.token_type_ids.clone());
     for layer in &bert.encoder.layer {
-        hidden = layer.forward(hidden, mask_bias.clone());
+        hidden = layer.forward(hidden, &mask);
     }
     let width = hidden.dims()[2];
     match pooling {

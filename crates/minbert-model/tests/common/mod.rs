@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::module::{Flag, ModuleMapper, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use minbert_model::BertInput;
 use safetensors::{Dtype, SafeTensors};
@@ -89,4 +90,13 @@ pub fn masked_max_diff(got: &[f32], expected: &[f32], mask: &[i64], row_len: usi
         }
     }
     max
+}
+
+/// PyTorch's `model.eval()` on an autodiff device: dropout off, gradients still tracked.
+pub struct EvalMode;
+
+impl ModuleMapper for EvalMode {
+    fn map_flag(&mut self, flag: Param<Flag>) -> Param<Flag> {
+        flag.with_value(false)
+    }
 }

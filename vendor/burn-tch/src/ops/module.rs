@@ -497,11 +497,13 @@ impl ModuleOps<Self> for LibTorch {
             return attention_fallback::<Self>(query, key, value, mask, attn_bias, options);
         }
 
+        // Burn's boolean mask is true where a score is masked out; PyTorch's `attn_mask` is true
+        // where one takes part, hence the negation (minbert patch, vendor/README.md).
         TchTensor::new(tch::Tensor::scaled_dot_product_attention(
             &query.tensor,
             &key.tensor,
             &value.tensor,
-            mask.map(|m| m.tensor),
+            mask.map(|m| m.tensor.logical_not()),
             0.,
             options.is_causal,
             options.scale,
