@@ -5,6 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A score for tables: four decimals, `-` for NaN (a task not trained or not scored).
+pub fn fmt_score(x: f64) -> String {
+    if x.is_nan() { "-".into() } else { format!("{x:.4}") }
+}
+
 /// Fraction of equal pairs; NaN for no examples.
 pub fn accuracy<T: PartialEq>(predicted: &[T], gold: &[T]) -> f64 {
     assert_eq!(predicted.len(), gold.len(), "predictions and labels differ in length");

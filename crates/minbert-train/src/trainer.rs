@@ -28,7 +28,7 @@ use crate::config::{Mode, Precision, TaskConfig, TrainConfig};
 use crate::data::{TaskData, load_task_data};
 use crate::error::TrainError;
 use crate::losses::task_loss;
-use crate::metrics::Scores;
+use crate::metrics::{Scores, fmt_score};
 use crate::model::{HEAD_NAMES, ModelSpec, MultitaskModel};
 use crate::optim::{AdamW, LossScaler, accumulate, clip_to, global_norm, scale};
 use crate::params::{ParamMap, cast_params, collect_grads, param_infos, set_trainable, set_values};
@@ -776,10 +776,6 @@ impl<'a> Run<'a> {
             notes: self.notes.clone(),
         }
     }
-}
-
-fn fmt_score(x: f64) -> String {
-    if x.is_nan() { "-".into() } else { format!("{x:.4}") }
 }
 
 fn finite_or_null(x: f64) -> serde_json::Value {

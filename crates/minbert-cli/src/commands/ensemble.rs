@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use minbert_eval::Scores;
+use minbert_eval::metrics::fmt_score;
 use minbert_eval::ensemble::{TaskOutputs, average, greedy_select, normalise_weights};
 use minbert_eval::outputs::GoldLabels;
 use minbert_eval::predictions::write_outputs;
 use minbert_train::checkpoint::read_meta;
 use serde_json::json;
 
-use crate::commands::eval::{fmt_score, short_name};
+use crate::commands::eval::short_name;
 use crate::output::write_json;
 use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes, warn_missing};
 

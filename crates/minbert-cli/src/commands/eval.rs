@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::Args;
 use minbert_eval::Scores;
+use minbert_eval::metrics::fmt_score;
 use minbert_eval::outputs::GoldLabels;
 use serde_json::json;
 
@@ -84,10 +85,6 @@ pub fn score_table(scores: &Scores, examples: &serde_json::Map<String, serde_jso
     }
     out += &format!("{:<8} {:<10} {:>8}\n", "overall", "", fmt_score(scores.overall));
     out
-}
-
-pub fn fmt_score(v: f64) -> String {
-    if v.is_nan() { "NaN".into() } else { format!("{v:.4}") }
 }
 
 /// `dir`'s display name for tables: the run and checkpoint (`runs/x/best` → `x/best`).
