@@ -22,9 +22,13 @@ pub fn fixture() -> PathBuf {
     shared().join("fixtures/hf-parity/base.safetensors")
 }
 
+/// Runs the binary with the shared course data as its default data directory (the tests run in
+/// the crate's folder, where `data/` and `../shared/data` are not).
 pub fn minbert(args: &[&str]) -> Output {
+    let data = std::env::var_os("MINBERT_DATA_DIR").map_or_else(|| shared().join("data"), PathBuf::from);
     Command::new(env!("CARGO_BIN_EXE_minbert"))
         .args(args)
+        .env("MINBERT_DATA_DIR", data)
         .env_remove("MINBERT_MODEL")
         .env("MINBERT_DEVICE", "auto")
         .output()
