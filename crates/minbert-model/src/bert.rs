@@ -86,9 +86,9 @@ impl BertSelfAttention {
 /// How self-attention masks padding, built once per batch for all layers.
 #[derive(Debug, Clone)]
 pub enum AttentionMask {
-    /// HF's additive mask `[batch, 1, 1, seq]` (0 on tokens, the dtype's minimum on padding), for the op-by-op
-    /// attention of a model that can train: attention dropout acts on the probabilities, which
-    /// Burn's fused attention op has no place for.
+    /// HF's additive mask `[batch, 1, 1, seq]` (0 on tokens, the dtype's minimum on padding),
+    /// for the op-by-op attention of a model that can train: attention dropout acts on the
+    /// probabilities, which Burn's fused attention op has no place for.
     Bias(Tensor<4>),
     /// `[batch, 1, seq, seq]`, true on padding keys, for Burn's fused attention op (one kernel
     /// per backend: burn-flex's, libtorch's `scaled_dot_product_attention`), used for inference.

@@ -39,9 +39,8 @@ fn base_model_matches_transformers() {
 
 /// Inference uses Burn's fused attention op with a boolean padding mask; a model on an autodiff
 /// device (which may train, with attention dropout) uses matmul, the additive mask and softmax,
-/// here in eval mode.
-/// Both meet transformers on the padded fixture, and they agree with each other on every
-/// position, padding included.
+/// here in eval mode. Both meet transformers on the padded fixture, and they agree with each
+/// other on every position, padding included.
 #[test]
 fn fused_attention_equals_the_op_by_op_path() {
     let fixture = Fixture::read(&fixtures().join("base.safetensors"));
