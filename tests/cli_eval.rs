@@ -207,6 +207,14 @@ fn members_of_other_precisions_and_encodings_combine_with_normalised_weights() {
     assert!(!chosen.is_empty() && chosen.len() <= 2);
     let best_member = report["members"].as_array().unwrap().iter().map(|m| m["scores"]["overall"].as_f64().unwrap()).fold(f64::MIN, f64::max);
     assert!(report["ensemble"]["scores"]["overall"].as_f64().unwrap() >= best_member - 1e-12, "{report}");
+
+    // Exhaustive selection tries both members alone and together: at least as good as greedy.
+    let (best, _, _) = ensemble("best", &["--checkpoint", arg(&f.lora), "--checkpoint", arg(&f.dora_bf16), "--select", "best"]);
+    assert_eq!(best["select"], "best");
+    let overall = |r: &Value| r["ensemble"]["scores"]["overall"].as_f64().unwrap();
+    assert!(overall(&best) >= overall(&report) - 1e-12, "{best}");
+    let msg = fails(&["ensemble", "--checkpoint", arg(&f.lora), "--weights", "1", "--select", "best", "--data-dir", arg(&f.data)]);
+    assert!(msg.contains("--select best"), "{msg}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Combining models: a weighted average of what each member predicts (SST class
-//! probabilities, Quora paraphrase probabilities, STS scores), and greedy forward selection of
-//! members on dev (Caruana et al. 2004, without replacement).
+//! probabilities, Quora paraphrase probabilities, STS scores), and two ways to choose the
+//! members on dev: greedy forward selection (Caruana et al. 2004, without replacement) and an
+//! exhaustive search over subsets, for the handful of members a study has.
 
 use crate::EvalError;
 
@@ -124,4 +125,36 @@ pub fn greedy_select(
         return Err(EvalError::Ensemble("no member gives a finite score".into()));
     }
     Ok(chosen)
+}
+
+/// The most members [`best_subset_select`] searches over (2^16 - 1 subsets).
+pub const MAX_EXHAUSTIVE_MEMBERS: usize = 16;
+
+/// Exhaustive selection: the equally weighted subset of `members` with the highest `score`,
+/// among all non-empty subsets. Greedy selection can miss it (it starts from the best single
+/// member, which need not belong to the best pair). On a tie the smaller subset, then the one
+/// with the lower indices, wins. Returns the chosen member indices in ascending order.
+pub fn best_subset_select(
+    members: &[&TaskOutputs],
+    score: impl Fn(&TaskOutputs) -> f64,
+) -> Result<Vec<usize>, EvalError> {
+    if members.len() > MAX_EXHAUSTIVE_MEMBERS {
+        return Err(EvalError::Ensemble(format!(
+            "{} members: an exhaustive search takes at most {MAX_EXHAUSTIVE_MEMBERS} (2^n subsets); use greedy selection",
+            members.len()
+        )));
+    }
+    // Smaller subsets first, then in lexicographic order, so the first of equal scores wins.
+    let mut subsets: Vec<Vec<usize>> =
+        (1..1u32 << members.len()).map(|mask| (0..members.len()).filter(|i| mask & (1 << i) != 0).collect()).collect();
+    subsets.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    let mut best: Option<(Vec<usize>, f64)> = None;
+    for chosen in subsets {
+        let trial: Vec<&TaskOutputs> = chosen.iter().map(|&i| members[i]).collect();
+        let s = score(&average(&trial, None)?);
+        if s.is_finite() && best.as_ref().is_none_or(|(_, b)| s > *b) {
+            best = Some((chosen, s));
+        }
+    }
+    best.map(|(chosen, _)| chosen).ok_or_else(|| EvalError::Ensemble("no subset of the members gives a finite score".into()))
 }

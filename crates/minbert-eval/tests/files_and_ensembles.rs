@@ -1,6 +1,6 @@
 //! Prediction files round-trip in the course's exact format; ensembles average as promised.
 
-use minbert_eval::ensemble::{TaskOutputs, average, greedy_select, normalise_weights};
+use minbert_eval::ensemble::{MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, normalise_weights};
 use minbert_eval::predictions::{PredictionTask, read, render, write, write_outputs};
 
 #[test]
@@ -76,6 +76,27 @@ fn greedy_selection_adds_members_only_while_the_score_rises() {
     let mut chosen = greedy_select(&refs, |o| -(o.sts_scores[0] - 1.1).abs()).unwrap();
     chosen.sort();
     assert_eq!(chosen, vec![0, 1]);
+}
+
+#[test]
+fn exhaustive_selection_finds_the_best_pair_that_greedy_misses() {
+    // First STS scores 1.0, 1.3 and 0.8; the score wants 1.05. Member 0 alone misses by 0.05
+    // and greedy, starting there, finds no pair or triple with it that does better; members
+    // 1 and 2 average to exactly 1.05.
+    let members = [member(0.0), member(0.3), member(-0.2)];
+    let refs: Vec<&TaskOutputs> = members.iter().collect();
+    let score = |o: &TaskOutputs| -(o.sts_scores[0] - 1.05).abs();
+    assert_eq!(greedy_select(&refs, score).unwrap(), vec![0]);
+    assert_eq!(best_subset_select(&refs, score).unwrap(), vec![1, 2]);
+    // Ties go to the smallest subset: every subset holding only copies of one member scores the same.
+    let copies = [member(0.0), member(0.0), member(0.0)];
+    let refs: Vec<&TaskOutputs> = copies.iter().collect();
+    assert_eq!(best_subset_select(&refs, |o| o.sts_scores[0]).unwrap(), vec![0]);
+    // No finite score, or too many members to try every subset: errors.
+    assert!(best_subset_select(&refs, |_| f64::NAN).is_err());
+    let many: Vec<&TaskOutputs> = std::iter::repeat_n(&members[0], MAX_EXHAUSTIVE_MEMBERS + 1).collect();
+    let err = best_subset_select(&many, score).unwrap_err().to_string();
+    assert!(err.contains("greedy"), "{err}");
 }
 
 #[test]

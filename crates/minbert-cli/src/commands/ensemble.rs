@@ -1,6 +1,6 @@
 //! `minbert ensemble`: several checkpoints combined by averaging what they predict (SST class
 //! probabilities, Quora paraphrase probabilities, STS scores), scored on dev, optionally with
-//! greedy forward selection of the members and the course's prediction files.
+//! the choice of members on dev (greedy or exhaustive) and the course's prediction files.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use minbert_eval::Scores;
 use minbert_eval::metrics::fmt_score;
-use minbert_eval::ensemble::{TaskOutputs, average, greedy_select, normalise_weights};
+use minbert_eval::ensemble::{MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, normalise_weights};
 use minbert_eval::outputs::GoldLabels;
 use minbert_eval::predictions::write_outputs;
 use minbert_train::checkpoint::read_meta;
@@ -26,11 +26,12 @@ pub struct EnsembleArgs {
     /// Weights of the members, in --checkpoint order (normalised to sum to 1) [default: equal]
     #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
     pub weights: Option<Vec<f64>>,
-    /// Which members to combine: all of them, or a greedy forward selection on dev (start with
-    /// the best member, add the one that raises --metric most, while it rises).
+    /// Which members to combine: all of them; `greedy`, a forward selection on dev (start with
+    /// the best member, add the one that raises --metric most, while it rises); or `best`, the
+    /// subset with the highest --metric on dev among all subsets (at most 16 members).
     #[arg(long, value_enum, default_value = "all")]
     pub select: Select,
-    /// The dev score that greedy selection maximises.
+    /// The dev score that `--select greedy` and `--select best` maximise.
     #[arg(long, default_value = "overall")]
     pub metric: String,
     /// Score on a seeded sample of N dev examples per task (as data.dev_subset; 0: all).
@@ -53,6 +54,8 @@ pub struct EnsembleArgs {
 pub enum Select {
     All,
     Greedy,
+    /// Every non-empty subset tried; the one with the highest --metric on dev.
+    Best,
 }
 
 /// One member's outputs and scores on dev.
@@ -68,10 +71,14 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
         if weights.len() != n {
             bail!("--weights: {} weights for {n} checkpoints; give one per --checkpoint", weights.len());
         }
-        if args.select == Select::Greedy {
-            bail!("--weights and --select greedy exclude each other: greedy selection weighs the members it picks equally");
+        if args.select != Select::All {
+            let select = args.select.to_possible_value().expect("no skipped variants");
+            bail!("--weights and --select {0} exclude each other: {0} selection weighs the members it picks equally", select.get_name());
         }
         normalise_weights(weights).map_err(|e| anyhow::anyhow!("--weights: {e}"))?;
+    }
+    if args.select == Select::Best && n > MAX_EXHAUSTIVE_MEMBERS {
+        bail!("--select best: {n} checkpoints, but an exhaustive search takes at most {MAX_EXHAUSTIVE_MEMBERS}; use --select greedy");
     }
     if Scores::compute((&[], &[]), (&[], &[]), (&[], &[])).get(&args.metric).is_none() {
         bail!("--metric {}: not a score; expected overall, sst_acc, sst_macro_f1, quora_acc, quora_f1, sts_pearson or sts_spearman", args.metric);
@@ -111,8 +118,9 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
 
     let dev: Vec<&TaskOutputs> = members.iter().map(|m| &m.dev).collect();
     let (chosen, weights) = match (args.select, &args.weights) {
-        (Select::Greedy, _) => {
-            let chosen = greedy_select(&dev, |o| gold.score(o).get(&args.metric).expect("checked above"))?;
+        (Select::Greedy | Select::Best, _) => {
+            let score = |o: &TaskOutputs| gold.score(o).get(&args.metric).expect("checked above");
+            let chosen = if args.select == Select::Greedy { greedy_select(&dev, score)? } else { best_subset_select(&dev, score)? };
             let k = chosen.len();
             (chosen, vec![1.0 / k as f64; k])
         }
@@ -164,6 +172,7 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let value = json!({
             "metric": args.metric,
+            "select": args.select.to_possible_value().expect("no skipped variants").get_name(),
             "members": members.iter().zip(&args.checkpoints).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
             "ensemble": {
                 "checkpoints": chosen.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
