@@ -215,6 +215,21 @@ fn members_of_other_precisions_and_encodings_combine_with_normalised_weights() {
     assert!(overall(&best) >= overall(&report) - 1e-12, "{best}");
     let msg = fails(&["ensemble", "--checkpoint", arg(&f.lora), "--weights", "1", "--select", "best", "--data-dir", arg(&f.data)]);
     assert!(msg.contains("--select best"), "{msg}");
+
+    // Members chosen per task: each task's score is the best any subset gets on it, so at
+    // least the one-set-for-all ensemble's and every member's.
+    let (per_task, _, _) = ensemble("per-task", &["--checkpoint", arg(&f.lora), "--checkpoint", arg(&f.dora_bf16), "--select", "best", "--per-task"]);
+    assert_eq!(per_task["per_task"], true);
+    for (task, key) in [("sst", "sst_acc"), ("para", "quora_acc"), ("sts", "sts_pearson")] {
+        let score = per_task["ensemble"]["scores"][key].as_f64().unwrap();
+        assert!(score >= best["ensemble"]["scores"][key].as_f64().unwrap() - 1e-12, "{key}: {per_task}");
+        for member in per_task["members"].as_array().unwrap() {
+            assert!(score >= member["scores"][key].as_f64().unwrap() - 1e-12, "{key}: {per_task}");
+        }
+        assert!(!per_task["ensemble"]["tasks"][task]["checkpoints"].as_array().unwrap().is_empty(), "{per_task}");
+    }
+    let msg = fails(&["ensemble", "--checkpoint", arg(&f.lora), "--per-task", "--data-dir", arg(&f.data)]);
+    assert!(msg.contains("--per-task") && msg.contains("--select"), "{msg}");
 }
 
 #[test]

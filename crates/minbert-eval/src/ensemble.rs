@@ -96,6 +96,19 @@ pub fn average(members: &[&TaskOutputs], weights: Option<&[f64]>) -> Result<Task
     Ok(out)
 }
 
+/// One output from three: `sst`'s SST predictions, `para`'s Quora predictions and `sts`'s STS
+/// predictions (an ensemble whose members differ by task).
+pub fn merge_tasks(sst: TaskOutputs, para: TaskOutputs, sts: TaskOutputs) -> TaskOutputs {
+    TaskOutputs {
+        sst_ids: sst.sst_ids,
+        sst_probs: sst.sst_probs,
+        para_ids: para.para_ids,
+        para_probs: para.para_probs,
+        sts_ids: sts.sts_ids,
+        sts_scores: sts.sts_scores,
+    }
+}
+
 /// Greedy forward selection: starting from the best single member, add the member that
 /// raises `score` most, while it rises. Returns the chosen member indices in order of addition.
 pub fn greedy_select(

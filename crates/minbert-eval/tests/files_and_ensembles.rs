@@ -1,6 +1,6 @@
 //! Prediction files round-trip in the course's exact format; ensembles average as promised.
 
-use minbert_eval::ensemble::{MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, normalise_weights};
+use minbert_eval::ensemble::{MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, merge_tasks, normalise_weights};
 use minbert_eval::predictions::{PredictionTask, read, render, write, write_outputs};
 
 #[test]
@@ -97,6 +97,15 @@ fn exhaustive_selection_finds_the_best_pair_that_greedy_misses() {
     let many: Vec<&TaskOutputs> = std::iter::repeat_n(&members[0], MAX_EXHAUSTIVE_MEMBERS + 1).collect();
     let err = best_subset_select(&many, score).unwrap_err().to_string();
     assert!(err.contains("greedy"), "{err}");
+}
+
+#[test]
+fn merged_outputs_take_each_task_from_its_own_source() {
+    let (a, b, c) = (member(0.1), member(0.2), member(0.3));
+    let merged = merge_tasks(a.clone(), b.clone(), c.clone());
+    assert_eq!((merged.sst_ids, merged.sst_probs), (a.sst_ids, a.sst_probs));
+    assert_eq!((merged.para_ids, merged.para_probs), (b.para_ids, b.para_probs));
+    assert_eq!((merged.sts_ids, merged.sts_scores), (c.sts_ids, c.sts_scores));
 }
 
 #[test]

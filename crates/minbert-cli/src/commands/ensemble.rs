@@ -2,13 +2,16 @@
 //! probabilities, Quora paraphrase probabilities, STS scores), scored on dev, optionally with
 //! the choice of members on dev (greedy or exhaustive) and the course's prediction files.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use minbert_eval::Scores;
 use minbert_eval::metrics::fmt_score;
-use minbert_eval::ensemble::{MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, normalise_weights};
+use minbert_eval::ensemble::{
+    MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, merge_tasks, normalise_weights,
+};
 use minbert_eval::outputs::GoldLabels;
 use minbert_eval::predictions::write_outputs;
 use minbert_train::checkpoint::read_meta;
@@ -34,6 +37,10 @@ pub struct EnsembleArgs {
     /// The dev score that `--select greedy` and `--select best` maximise.
     #[arg(long, default_value = "overall")]
     pub metric: String,
+    /// Select each task's members on its own: SST's by sst_acc, Quora's by quora_acc and STS's
+    /// by sts_pearson (instead of one set of members for all tasks by --metric).
+    #[arg(long, conflicts_with = "metric")]
+    pub per_task: bool,
     /// Score on a seeded sample of N dev examples per task (as data.dev_subset; 0: all).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub subset: usize,
@@ -77,6 +84,9 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
         }
         normalise_weights(weights).map_err(|e| anyhow::anyhow!("--weights: {e}"))?;
     }
+    if args.per_task && args.select == Select::All {
+        bail!("--per-task chooses each task's members on dev: give it with --select greedy or --select best");
+    }
     if args.select == Select::Best && n > MAX_EXHAUSTIVE_MEMBERS {
         bail!("--select best: {n} checkpoints, but an exhaustive search takes at most {MAX_EXHAUSTIVE_MEMBERS}; use --select greedy");
     }
@@ -117,17 +127,20 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     let gold = gold.expect("at least one checkpoint");
 
     let dev: Vec<&TaskOutputs> = members.iter().map(|m| &m.dev).collect();
-    let (chosen, weights) = match (args.select, &args.weights) {
-        (Select::Greedy | Select::Best, _) => {
-            let score = |o: &TaskOutputs| gold.score(o).get(&args.metric).expect("checked above");
-            let chosen = if args.select == Select::Greedy { greedy_select(&dev, score)? } else { best_subset_select(&dev, score)? };
-            let k = chosen.len();
-            (chosen, vec![1.0 / k as f64; k])
-        }
-        (Select::All, Some(w)) => ((0..n).collect(), normalise_weights(w)?),
-        (Select::All, None) => ((0..n).collect(), vec![1.0 / n as f64; n]),
+    let select = |metric: &str| -> Result<Choice> {
+        let score = |o: &TaskOutputs| gold.score(o).get(metric).expect("checked above");
+        let members = if args.select == Select::Greedy { greedy_select(&dev, score)? } else { best_subset_select(&dev, score)? };
+        Ok(Choice::equal(members))
     };
-    let ensemble = average(&pick(&dev, &chosen), Some(&weights))?;
+    let plan = match (args.select, &args.weights) {
+        (Select::Greedy | Select::Best, _) if args.per_task => {
+            Plan { sst: select("sst_acc")?, para: select("quora_acc")?, sts: select("sts_pearson")? }
+        }
+        (Select::Greedy | Select::Best, _) => Plan::same(select(&args.metric)?),
+        (Select::All, Some(w)) => Plan::same(Choice { members: (0..n).collect(), weights: normalise_weights(w)? }),
+        (Select::All, None) => Plan::same(Choice::equal((0..n).collect())),
+    };
+    let ensemble = plan.apply(|i| dev[i])?;
     let scores = gold.score(&ensemble);
 
     println!("{:<32} {:>7} {:>9} {:>11} {:>8}", "model", "sst_acc", "quora_acc", "sts_pearson", "overall");
@@ -143,15 +156,23 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     for m in &members {
         row(&m.name, &m.scores);
     }
+    let chosen = plan.members();
     row(&format!("ensemble of {}", chosen.len()), &scores);
-    let described: Vec<String> = chosen.iter().zip(&weights).map(|(&i, w)| format!("{} ({w:.3})", members[i].name)).collect();
-    println!("members (weight): {}", described.join(", "));
+    let describe = |c: &Choice| c.members.iter().zip(&c.weights).map(|(&i, w)| format!("{} ({w:.3})", members[i].name)).collect::<Vec<_>>().join(", ");
+    match plan.uniform() {
+        Some(choice) => println!("members (weight): {}", describe(choice)),
+        None => {
+            for (task, choice) in plan.tasks() {
+                println!("{task} members (weight): {}", describe(choice));
+            }
+        }
+    }
 
     if let Some(out_dir) = &args.out_dir {
         let outputs = match predict_split {
             // Only the chosen members run over the prediction split.
             Some(split) => {
-                let mut predicted = Vec::with_capacity(chosen.len());
+                let mut predicted = BTreeMap::new();
                 for &i in &chosen {
                     let dir = &args.checkpoints[i];
                     let checkpoint = scorer.load(dir)?;
@@ -159,9 +180,9 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
                     if predicted.is_empty() {
                         warn_missing(split, &missing);
                     }
-                    predicted.push(scorer.outputs(&checkpoint, &splits, &format!("{} {}", dir.display(), split.name())));
+                    predicted.insert(i, scorer.outputs(&checkpoint, &splits, &format!("{} {}", dir.display(), split.name())));
                 }
-                average(&predicted.iter().collect::<Vec<_>>(), Some(&weights))?
+                plan.apply(|i| &predicted[&i])?
             }
             None => ensemble,
         };
@@ -174,9 +195,15 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
             "metric": args.metric,
             "select": args.select.to_possible_value().expect("no skipped variants").get_name(),
             "members": members.iter().zip(&args.checkpoints).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
+            "per_task": args.per_task,
             "ensemble": {
                 "checkpoints": chosen.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
-                "weights": weights,
+                // The same for every task unless --per-task chose differently; then see "tasks".
+                "weights": plan.uniform().map(|c| &c.weights),
+                "tasks": plan.tasks().map(|(task, c)| (task, json!({
+                    "checkpoints": c.members.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
+                    "weights": c.weights,
+                }))).into_iter().collect::<serde_json::Map<_, _>>(),
                 "scores": scores,
             },
         });
@@ -185,6 +212,50 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     Ok(())
 }
 
-fn pick<'a>(outputs: &[&'a TaskOutputs], chosen: &[usize]) -> Vec<&'a TaskOutputs> {
-    chosen.iter().map(|&i| outputs[i]).collect()
+/// The members (indices into `--checkpoint`) whose weighted average makes one task's predictions.
+#[derive(Debug, Clone, PartialEq)]
+struct Choice {
+    members: Vec<usize>,
+    weights: Vec<f64>,
+}
+
+impl Choice {
+    fn equal(members: Vec<usize>) -> Self {
+        let k = members.len();
+        Self { members, weights: vec![1.0 / k as f64; k] }
+    }
+}
+
+/// Each task's members: the same for all tasks, unless chosen `--per-task`.
+struct Plan {
+    sst: Choice,
+    para: Choice,
+    sts: Choice,
+}
+
+impl Plan {
+    fn same(choice: Choice) -> Self {
+        Self { sst: choice.clone(), para: choice.clone(), sts: choice }
+    }
+
+    /// By the names of the prediction files' tasks.
+    fn tasks(&self) -> [(String, &Choice); 3] {
+        [("sst".into(), &self.sst), ("para".into(), &self.para), ("sts".into(), &self.sts)]
+    }
+
+    fn uniform(&self) -> Option<&Choice> {
+        (self.sst == self.para && self.para == self.sts).then_some(&self.sst)
+    }
+
+    /// Every member some task uses, in `--checkpoint` order.
+    fn members(&self) -> Vec<usize> {
+        let used: BTreeSet<usize> = self.tasks().iter().flat_map(|(_, c)| c.members.iter().copied()).collect();
+        used.into_iter().collect()
+    }
+
+    /// The ensemble's predictions from the members' (`outputs(i)`: member i's).
+    fn apply<'a>(&self, outputs: impl Fn(usize) -> &'a TaskOutputs) -> Result<TaskOutputs> {
+        let average_of = |c: &Choice| average(&c.members.iter().map(|&i| outputs(i)).collect::<Vec<_>>(), Some(&c.weights));
+        Ok(merge_tasks(average_of(&self.sst)?, average_of(&self.para)?, average_of(&self.sts)?))
+    }
 }
