@@ -26,10 +26,11 @@ pub fn accumulate(sum: &mut ParamMap, grads: ParamMap) {
     }
 }
 
-/// Multiplies every gradient by `factor`.
+/// Multiplies every gradient by `factor`, in place where the backend can (each gradient is
+/// taken out of the map, so it is not shared while it is scaled).
 pub fn scale(grads: &mut ParamMap, factor: f64) {
-    for grad in grads.values_mut() {
-        *grad = grad.clone().mul_scalar(factor);
+    for (path, grad) in std::mem::take(grads) {
+        grads.insert(path, grad.mul_scalar(factor));
     }
 }
 
@@ -107,6 +108,10 @@ struct Moments {
 /// AdamW (Loshchilov and Hutter) with PyTorch's update:
 /// `p <- p (1 - lr wd) - lr m_hat / (sqrt(v_hat) + eps)`, bias corrections counted per
 /// parameter (a parameter unfrozen later starts its own count).
+///
+/// The update is ordered so that each op's left operand is a tensor nothing else holds, which
+/// backends update in place (LibTorch, flex): two new tensors per parameter and step instead of
+/// six. On the word embeddings (11.7M values) every new tensor is 47 MB of fresh pages.
 #[derive(Debug, Clone)]
 pub struct AdamW {
     pub beta1: f64,
@@ -122,13 +127,13 @@ impl AdamW {
 
     /// Updates every parameter that has a gradient in `grads`. `hyper(path)` gives its learning
     /// rate and weight decay; decay applies to matrices only (not to biases, LayerNorm or DoRA
-    /// magnitudes), as Hugging Face's Trainer does. Returns the model and the new values of the
-    /// updated parameters (flat f32).
-    pub fn step<M: Module>(&mut self, model: M, grads: &ParamMap, hyper: impl Fn(&str) -> (f64, f64)) -> (M, ParamMap) {
+    /// magnitudes), as Hugging Face's Trainer does. Consumes the gradients (their memory is
+    /// reused). Returns the model and the new values of the updated parameters (flat f32).
+    pub fn step<M: Module>(&mut self, model: M, grads: ParamMap, hyper: impl Fn(&str) -> (f64, f64)) -> (M, ParamMap) {
         struct Stepper<'a, F> {
             path: Vec<String>,
             optim: &'a mut AdamW,
-            grads: &'a ParamMap,
+            grads: ParamMap,
             hyper: F,
             updated: ParamMap,
         }
@@ -141,19 +146,20 @@ impl AdamW {
             }
             fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
                 let path = self.path.join(".");
-                let Some(grad) = self.grads.get(&path) else {
+                let Some(grad) = self.grads.remove(&path) else {
                     return param;
                 };
                 let (lr, weight_decay) = (self.hyper)(&path);
                 let weight_decay = if D >= 2 { weight_decay } else { 0.0 };
                 let optim = &mut *self.optim;
                 let mut new_value = None;
+                let mut grad = Some(grad);
                 let param = param.map(|old| {
                     let dims: [usize; D] = old.dims();
                     let (require_grad, autodiff) = (old.is_require_grad(), old.is_autodiff());
                     let value = old.inner();
                     let n = value.shape().num_elements();
-                    let updated = optim.update(&path, value.reshape([n]), grad.clone(), lr, weight_decay);
+                    let updated = optim.update(&path, value.reshape([n]), grad.take().expect("Param::map runs its closure once"), lr, weight_decay);
                     new_value = Some(updated.clone());
                     leaf(updated.reshape(dims), require_grad, autodiff)
                 });
@@ -168,22 +174,21 @@ impl AdamW {
 
     fn update(&mut self, path: &str, value: Tensor<1>, grad: Tensor<1>, lr: f64, weight_decay: f64) -> Tensor<1> {
         let (b1, b2) = (self.beta1, self.beta2);
-        let state = self.states.remove(path);
-        let (exp_avg, exp_avg_sq, steps) = match state {
-            Some(s) => (
-                s.exp_avg.mul_scalar(b1) + grad.clone().mul_scalar(1.0 - b1),
-                s.exp_avg_sq.mul_scalar(b2) + grad.square().mul_scalar(1.0 - b2),
-                s.steps + 1,
-            ),
-            None => (grad.clone().mul_scalar(1.0 - b1), grad.square().mul_scalar(1.0 - b2), 1),
+        // v first: it needs the gradient squared (a new tensor), m then takes the gradient itself.
+        let grad_sq = grad.clone().square().mul_scalar(1.0 - b2);
+        let grad = grad.mul_scalar(1.0 - b1);
+        let (exp_avg, exp_avg_sq, steps) = match self.states.remove(path) {
+            Some(s) => (s.exp_avg.mul_scalar(b1) + grad, s.exp_avg_sq.mul_scalar(b2) + grad_sq, s.steps + 1),
+            None => (grad, grad_sq, 1),
         };
         let bias1 = 1.0 - b1.powi(steps as i32);
         let bias2 = 1.0 - b2.powi(steps as i32);
-        let denom = exp_avg_sq.clone().div_scalar(bias2).sqrt().add_scalar(self.eps);
-        let step = exp_avg.clone().div_scalar(bias1) / denom;
+        // lr m_hat / (sqrt(v_hat) + eps), with the division as a product by the reciprocal so
+        // that the new denominator, not the kept moment, is the left operand.
+        let step = exp_avg_sq.clone().div_scalar(bias2).sqrt().add_scalar(self.eps).recip().mul(exp_avg.clone()).mul_scalar(lr / bias1);
         let decayed = if weight_decay > 0.0 { value.mul_scalar(1.0 - lr * weight_decay) } else { value };
         self.states.insert(path.to_string(), Moments { exp_avg, exp_avg_sq, steps });
-        decayed - step.mul_scalar(lr)
+        decayed - step
     }
 
     /// The state as tensors named `{path}.exp_avg`, `{path}.exp_avg_sq` and `{path}.step` (the

@@ -586,7 +586,7 @@ impl<'a> Run<'a> {
             let hyper = |path: &str| {
                 heads.iter().find(|(prefix, _, _)| path.starts_with(prefix.as_str())).map_or((lr, c.weight_decay), |(_, lr, wd)| (*lr, *wd))
             };
-            let (master, updated) = self.optim.step(self.master.clone(), &grads, hyper);
+            let (master, updated) = self.optim.step(self.master.clone(), grads, hyper);
             self.master = master;
             if let (Some(compute), Some(dtype)) = (self.compute.take(), self.dtype) {
                 self.compute = Some(set_values(compute, &updated, dtype));

@@ -115,11 +115,11 @@ fn adamw_matches_pytorch_by_hand() {
     let g = grads(&[("weight", &[0.5]), ("bias", &[0.5])]);
     let hyper = |_: &str| (0.1, 0.01);
     // Step 1: m_hat = 0.5, v_hat = 0.25, update 1; the matrix decays by lr * wd, the bias not.
-    let (linear, updated) = optim.step(linear, &g, hyper);
+    let (linear, updated) = optim.step(linear, g.clone(), hyper);
     close(f64::from(values(&updated, "weight")[0]), 1.0 * (1.0 - 0.001) - 0.1, 1e-6);
     close(f64::from(values(&updated, "bias")[0]), 0.9, 1e-6);
     // Step 2, same gradient: bias-corrected moments are the same again.
-    let (linear, updated) = optim.step(linear, &g, hyper);
+    let (linear, updated) = optim.step(linear, g.clone(), hyper);
     close(f64::from(values(&updated, "weight")[0]), 0.899 * 0.999 - 0.1, 1e-6);
     assert!(linear.weight.val().is_require_grad());
     // The state round-trips through its tensors.

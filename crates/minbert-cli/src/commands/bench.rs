@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use clap::{Args, ValueEnum};
 use burn_peft::{LoraConfig, ParamCount, TargetModules, count_params, inject_adapter};
@@ -141,13 +140,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut model = Classifier { bert, head };
     let ParamCount { trainable, total: total_params } = count_params(&model);
     let trainable_params = if train { trainable } else { 0 };
-    let mut optim = AdamWConfig::new().with_weight_decay(0.01).with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&model_device);
     let lr = if adapter.is_some() { 1e-4 } else { 1e-5 };
-    // Half precision: the trainer's mixed-precision step (a half copy computes, f32 master
-    // weights and AdamW state update), so the figures are those of `minbert train`.
+    // The trainer's AdamW, and in half precision its mixed-precision step (a half copy
+    // computes, f32 master weights and AdamW state update), so the figures are those of
+    // `minbert train`.
     let mut compute = half.map(|dtype| cast_params(model.clone(), dtype));
-    let mut master_optim = AdamW::new(0.9, 0.999, 1e-8);
+    let mut optim = AdamW::new(0.9, 0.999, 1e-8);
     let mut scaler = (args.precision == Precision::F16).then(|| LossScaler::new(65536.0));
 
     let mut step_ms = Vec::with_capacity(args.steps);
@@ -169,7 +168,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             scale(&mut grads, 1.0 / loss_scale);
             let finite = global_norm(&grads).is_finite();
             compute = Some(if scaler.as_mut().is_none_or(|s| s.update(finite)) {
-                let (master, updated) = master_optim.step(model, &grads, |_| (lr, 0.01));
+                let (master, updated) = optim.step(model, grads, |_| (lr, 0.01));
                 model = master;
                 set_values(working, &updated, dtype)
             } else {
@@ -178,8 +177,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         } else {
             let loss = loss_fn.forward(model.logits(input.clone()), labels.clone());
             last_value = loss.clone().into_scalar::<f32>() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
+            let grads = collect_grads(&model, &loss.backward());
+            model = optim.step(model, grads, |_| (lr, 0.01)).0;
         }
         if step >= args.warmup {
             step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
