@@ -110,8 +110,8 @@ struct Moments {
 /// parameter (a parameter unfrozen later starts its own count).
 ///
 /// The update is ordered so that each op's left operand is a tensor nothing else holds, which
-/// backends update in place (LibTorch, flex): two new tensors per parameter and step instead of
-/// six. On the word embeddings (11.7M values) every new tensor is 47 MB of fresh pages.
+/// LibTorch and flex then update in place: fewer full-size temporaries (47 MB each for the word
+/// embeddings) exist at once.
 #[derive(Debug, Clone)]
 pub struct AdamW {
     pub beta1: f64,
