@@ -129,6 +129,10 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     let dev: Vec<&TaskOutputs> = members.iter().map(|m| &m.dev).collect();
     let select = |metric: &str| -> Result<Choice> {
         let score = |o: &TaskOutputs| gold.score(o).get(metric).expect("checked above");
+        // A task the checkpoints do not cover scores NaN for every member: nothing to choose.
+        if args.per_task && !dev.iter().any(|o| score(o).is_finite()) {
+            return Ok(Choice::equal((0..n).collect()));
+        }
         let members = if args.select == Select::Greedy { greedy_select(&dev, score)? } else { best_subset_select(&dev, score)? };
         Ok(Choice::equal(members))
     };
