@@ -109,6 +109,12 @@ pub fn merge_tasks(sst: TaskOutputs, para: TaskOutputs, sts: TaskOutputs) -> Tas
     }
 }
 
+/// `score` of the equally weighted average of the members at `chosen`.
+fn subset_score(members: &[&TaskOutputs], chosen: &[usize], score: impl Fn(&TaskOutputs) -> f64) -> Result<f64, EvalError> {
+    let trial: Vec<&TaskOutputs> = chosen.iter().map(|&i| members[i]).collect();
+    Ok(score(&average(&trial, None)?))
+}
+
 /// Greedy forward selection: starting from the best single member, add the member that
 /// raises `score` most, while it rises. Returns the chosen member indices in order of addition.
 pub fn greedy_select(
@@ -120,8 +126,8 @@ pub fn greedy_select(
     loop {
         let mut round_best: Option<(usize, f64)> = None;
         for candidate in (0..members.len()).filter(|i| !chosen.contains(i)) {
-            let trial: Vec<&TaskOutputs> = chosen.iter().chain([&candidate]).map(|&i| members[i]).collect();
-            let s = score(&average(&trial, None)?);
+            let trial: Vec<usize> = chosen.iter().copied().chain([candidate]).collect();
+            let s = subset_score(members, &trial, &score)?;
             if round_best.is_none_or(|(_, b)| s > b) {
                 round_best = Some((candidate, s));
             }
@@ -163,8 +169,7 @@ pub fn best_subset_select(
     subsets.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
     let mut best: Option<(Vec<usize>, f64)> = None;
     for chosen in subsets {
-        let trial: Vec<&TaskOutputs> = chosen.iter().map(|&i| members[i]).collect();
-        let s = score(&average(&trial, None)?);
+        let s = subset_score(members, &chosen, &score)?;
         if s.is_finite() && best.as_ref().is_none_or(|(_, b)| s > *b) {
             best = Some((chosen, s));
         }

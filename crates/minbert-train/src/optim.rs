@@ -153,13 +153,12 @@ impl AdamW {
                 let weight_decay = if D >= 2 { weight_decay } else { 0.0 };
                 let optim = &mut *self.optim;
                 let mut new_value = None;
-                let mut grad = Some(grad);
                 let param = param.map(|old| {
                     let dims: [usize; D] = old.dims();
                     let (require_grad, autodiff) = (old.is_require_grad(), old.is_autodiff());
                     let value = old.inner();
                     let n = value.shape().num_elements();
-                    let updated = optim.update(&path, value.reshape([n]), grad.take().expect("Param::map runs its closure once"), lr, weight_decay);
+                    let updated = optim.update(&path, value.reshape([n]), grad, lr, weight_decay);
                     new_value = Some(updated.clone());
                     leaf(updated.reshape(dims), require_grad, autodiff)
                 });

@@ -74,13 +74,13 @@ struct Member {
 
 pub fn run(args: EnsembleArgs) -> Result<()> {
     let n = args.checkpoints.len();
+    let select_name = args.select.to_possible_value().expect("no skipped variants").get_name().to_string();
     if let Some(weights) = &args.weights {
         if weights.len() != n {
             bail!("--weights: {} weights for {n} checkpoints; give one per --checkpoint", weights.len());
         }
         if args.select != Select::All {
-            let select = args.select.to_possible_value().expect("no skipped variants");
-            bail!("--weights and --select {0} exclude each other: {0} selection weighs the members it picks equally", select.get_name());
+            bail!("--weights and --select {select_name} exclude each other: {select_name} selection weighs the members it picks equally");
         }
         normalise_weights(weights).map_err(|e| anyhow::anyhow!("--weights: {e}"))?;
     }
@@ -197,14 +197,14 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let value = json!({
             "metric": args.metric,
-            "select": args.select.to_possible_value().expect("no skipped variants").get_name(),
+            "select": select_name,
             "members": members.iter().zip(&args.checkpoints).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
             "per_task": args.per_task,
             "ensemble": {
                 "checkpoints": chosen.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
                 // The same for every task unless --per-task chose differently; then see "tasks".
                 "weights": plan.uniform().map(|c| &c.weights),
-                "tasks": plan.tasks().map(|(task, c)| (task, json!({
+                "tasks": plan.tasks().map(|(task, c)| (task.to_string(), json!({
                     "checkpoints": c.members.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
                     "weights": c.weights,
                 }))).into_iter().collect::<serde_json::Map<_, _>>(),
@@ -243,8 +243,8 @@ impl Plan {
     }
 
     /// By the names of the prediction files' tasks.
-    fn tasks(&self) -> [(String, &Choice); 3] {
-        [("sst".into(), &self.sst), ("para".into(), &self.para), ("sts".into(), &self.sts)]
+    fn tasks(&self) -> [(&'static str, &Choice); 3] {
+        [("sst", &self.sst), ("para", &self.para), ("sts", &self.sts)]
     }
 
     fn uniform(&self) -> Option<&Choice> {
