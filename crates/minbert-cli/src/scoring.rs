@@ -143,8 +143,8 @@ impl Scorer {
 }
 
 /// Prints the notes of the splits (skipped rows, subsets) to stderr.
-pub fn print_notes(splits: &[TaskSplit]) {
-    for note in splits.iter().flat_map(|s| &s.notes) {
+pub fn print_notes<'a>(splits: impl IntoIterator<Item = &'a TaskSplit>) {
+    for note in splits.into_iter().flat_map(|s| &s.notes) {
         eprintln!("note: {note}");
     }
 }

@@ -3,6 +3,8 @@
 //! members on dev: greedy forward selection (Caruana et al. 2004, without replacement) and an
 //! exhaustive search over subsets, for the handful of members a study has.
 
+use minbert_data::CourseTask;
+
 use crate::EvalError;
 
 /// What one model predicts on one split, aligned by example id. A task the model was not
@@ -30,6 +32,16 @@ impl TaskOutputs {
 
     pub fn para_labels(&self) -> Vec<usize> {
         self.para_probs.iter().map(|&p| usize::from(p > 0.5)).collect()
+    }
+
+    /// The predictions of `task` alone (the other tasks empty): what members that also cover
+    /// other tasks have in common when one task is averaged.
+    pub fn task_only(&self, task: CourseTask) -> TaskOutputs {
+        match task {
+            CourseTask::Sst => TaskOutputs { sst_ids: self.sst_ids.clone(), sst_probs: self.sst_probs.clone(), ..Default::default() },
+            CourseTask::Para => TaskOutputs { para_ids: self.para_ids.clone(), para_probs: self.para_probs.clone(), ..Default::default() },
+            CourseTask::Sts => TaskOutputs { sts_ids: self.sts_ids.clone(), sts_scores: self.sts_scores.clone(), ..Default::default() },
+        }
     }
 }
 

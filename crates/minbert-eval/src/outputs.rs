@@ -107,6 +107,13 @@ impl GoldLabels {
     /// The labels of `splits`; a split without labels (test) is an error naming the task.
     pub fn of(splits: &[TaskSplit]) -> Result<Self, EvalError> {
         let mut gold = Self::default();
+        gold.add(splits)?;
+        Ok(gold)
+    }
+
+    /// Takes the labels of `splits` (replacing those of the same tasks); a split without
+    /// labels (test) is an error naming the task.
+    pub fn add<'a>(&mut self, splits: impl IntoIterator<Item = &'a TaskSplit>) -> Result<(), EvalError> {
         for split in splits {
             let labels = split
                 .dataset
@@ -115,20 +122,24 @@ impl GoldLabels {
                 .map(|e| e.label.ok_or(EvalError::NoLabels { task: split.task, id: e.id.clone() }))
                 .collect::<Result<Vec<_>, _>>()?;
             match split.task {
-                CourseTask::Sst => gold.sst = labels.iter().map(|l| l.as_class() as usize).collect(),
-                CourseTask::Para => gold.para = labels.iter().map(|l| l.as_class() as usize).collect(),
-                CourseTask::Sts => gold.sts = labels.iter().map(|l| f64::from(l.as_score())).collect(),
+                CourseTask::Sst => self.sst = labels.iter().map(|l| l.as_class() as usize).collect(),
+                CourseTask::Para => self.para = labels.iter().map(|l| l.as_class() as usize).collect(),
+                CourseTask::Sts => self.sts = labels.iter().map(|l| f64::from(l.as_score())).collect(),
             }
         }
-        Ok(gold)
+        Ok(())
     }
 
-    /// The course's scores of `outputs` (tasks without labels score NaN).
+    /// The course's scores of `outputs` (tasks without labels, or without predictions, score NaN).
     pub fn score(&self, outputs: &TaskOutputs) -> Scores {
+        // A model that does not cover a task predicts none of its examples.
+        fn labels<'a, T>(gold: &'a [T], predicted: &[impl Sized]) -> &'a [T] {
+            if predicted.is_empty() { &[] } else { gold }
+        }
         Scores::compute(
-            (&outputs.sst_classes(), &self.sst),
-            (&outputs.para_labels(), &self.para),
-            (&outputs.sts_scores, &self.sts),
+            (&outputs.sst_classes(), labels(&self.sst, &outputs.sst_ids)),
+            (&outputs.para_labels(), labels(&self.para, &outputs.para_ids)),
+            (&outputs.sts_scores, labels(&self.sts, &outputs.sts_ids)),
         )
     }
 }

@@ -12,7 +12,8 @@ use minbert_eval::metrics::fmt_score;
 use minbert_eval::ensemble::{
     MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, merge_tasks, normalise_weights,
 };
-use minbert_eval::outputs::GoldLabels;
+use minbert_data::CourseTask;
+use minbert_eval::outputs::{GoldLabels, TaskSplit};
 use minbert_eval::predictions::write_outputs;
 use minbert_train::checkpoint::read_meta;
 use serde_json::json;
@@ -93,56 +94,76 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     if Scores::compute((&[], &[]), (&[], &[]), (&[], &[])).get(&args.metric).is_none() {
         bail!("--metric {}: not a score; expected overall, sst_acc, sst_macro_f1, quora_acc, quora_f1, sts_pearson or sts_spearman", args.metric);
     }
-    // The members must answer the same questions: check before the slow part.
-    let first = read_meta(&args.checkpoints[0])?;
-    for dir in &args.checkpoints[1..] {
-        let meta = read_meta(dir)?;
-        if meta.tasks != first.tasks {
-            let names = |tasks: &[minbert_data::CourseTask]| tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
+    // Which tasks each member answers; checked before the slow part. Members may differ (task
+    // specialists): each task is then averaged over the members that cover it.
+    let covers: Vec<Vec<CourseTask>> = args.checkpoints.iter().map(|dir| Ok(read_meta(dir)?.tasks)).collect::<Result<_>>()?;
+    if let Some(i) = covers.iter().position(|tasks| *tasks != covers[0]) {
+        if args.select != Select::All && !args.per_task {
+            let names = |tasks: &[CourseTask]| tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
             bail!(
-                "{} covers the tasks [{}] but {} covers [{}]: ensemble members must cover the same tasks",
-                dir.display(),
-                names(&meta.tasks),
+                "{} covers the tasks [{}] but {} covers [{}]: members that cover different tasks are chosen per task; add --per-task to --select {select_name}",
+                args.checkpoints[i].display(),
+                names(&covers[i]),
                 args.checkpoints[0].display(),
-                names(&first.tasks)
+                names(&covers[0])
             );
         }
     }
+    // The members (indices) that answer `task`.
+    let covering = |task: CourseTask| -> Vec<usize> { (0..n).filter(|&i| covers[i].contains(&task)).collect() };
+    let per_task = |choose: &dyn Fn(CourseTask) -> Result<Choice>| -> Result<Plan> {
+        Ok(Plan { sst: choose(CourseTask::Sst)?, para: choose(CourseTask::Para)?, sts: choose(CourseTask::Sts)? })
+    };
+    // Without selection the plan needs no outputs: a bad --weights fails before the slow part.
+    let fixed_plan = match &args.weights {
+        _ if args.select != Select::All => None,
+        Some(w) => Some(per_task(&|task| {
+            let members = covering(task);
+            let weights: Vec<f64> = members.iter().map(|&i| w[i]).collect();
+            if members.is_empty() {
+                return Ok(Choice { members, weights });
+            }
+            let weights = normalise_weights(&weights).map_err(|e| anyhow::anyhow!("--weights of the members that cover {task}: {e}"))?;
+            Ok(Choice { members, weights })
+        })?),
+        None => Some(per_task(&|task| Ok(Choice::equal(covering(task))))?),
+    };
 
     let scorer = Scorer::new(args.scoring)?;
     let predict_split = args.out_dir.as_ref().map(|_| args.split.split()).filter(|s| *s != minbert_data::Split::Dev);
-    let mut gold: Option<GoldLabels> = None;
+    // Each task's gold labels come from the first member that covers it.
+    let mut gold = GoldLabels::default();
+    let mut gold_tasks: Vec<CourseTask> = Vec::new();
     let mut members = Vec::with_capacity(n);
     for dir in &args.checkpoints {
         let checkpoint = scorer.load(dir)?;
         let (splits, _) = scorer.read_splits(&checkpoint, minbert_data::Split::Dev, args.subset, false)?;
-        if gold.is_none() {
-            print_notes(&splits);
-            gold = Some(GoldLabels::of(&splits)?);
-        }
+        let new: Vec<&TaskSplit> = splits.iter().filter(|s| !gold_tasks.contains(&s.task)).collect();
+        print_notes(new.iter().copied());
+        gold.add(new.iter().copied())?;
+        gold_tasks.extend(new.iter().map(|s| s.task));
         let dev = scorer.outputs(&checkpoint, &splits, &format!("{} dev", dir.display()));
-        let scores = gold.as_ref().expect("set above").score(&dev);
+        let scores = gold.score(&dev);
         members.push(Member { name: short_name(dir), dev, scores });
     }
-    let gold = gold.expect("at least one checkpoint");
 
     let dev: Vec<&TaskOutputs> = members.iter().map(|m| &m.dev).collect();
-    let select = |metric: &str| -> Result<Choice> {
+    // The best members among `candidates` by `metric` (greedy or exhaustive), judged on their
+    // predictions of `task` alone when one is given (members may differ on the other tasks).
+    let select = |candidates: Vec<usize>, task: Option<CourseTask>, metric: &str| -> Result<Choice> {
+        if candidates.is_empty() {
+            return Ok(Choice::equal(candidates));
+        }
         let score = |o: &TaskOutputs| gold.score(o).get(metric).expect("checked above");
-        // A task the checkpoints do not cover scores NaN for every member: nothing to choose.
-        if args.per_task && !dev.iter().any(|o| score(o).is_finite()) {
-            return Ok(Choice::equal((0..n).collect()));
-        }
-        let members = if args.select == Select::Greedy { greedy_select(&dev, score)? } else { best_subset_select(&dev, score)? };
-        Ok(Choice::equal(members))
+        let outputs: Vec<TaskOutputs> = candidates.iter().map(|&i| task.map_or_else(|| dev[i].clone(), |t| dev[i].task_only(t))).collect();
+        let outputs: Vec<&TaskOutputs> = outputs.iter().collect();
+        let chosen = if args.select == Select::Greedy { greedy_select(&outputs, score)? } else { best_subset_select(&outputs, score)? };
+        Ok(Choice::equal(chosen.into_iter().map(|k| candidates[k]).collect()))
     };
-    let plan = match (args.select, &args.weights) {
-        (Select::Greedy | Select::Best, _) if args.per_task => {
-            Plan { sst: select("sst_acc")?, para: select("quora_acc")?, sts: select("sts_pearson")? }
-        }
-        (Select::Greedy | Select::Best, _) => Plan::same(select(&args.metric)?),
-        (Select::All, Some(w)) => Plan::same(Choice { members: (0..n).collect(), weights: normalise_weights(w)? }),
-        (Select::All, None) => Plan::same(Choice::equal((0..n).collect())),
+    let plan = match fixed_plan {
+        Some(plan) => plan,
+        None if args.per_task => per_task(&|task| select(covering(task), Some(task), task_metric(task)))?,
+        None => Plan::same(select((0..n).collect(), None, &args.metric)?),
     };
     let ensemble = plan.apply(|i| dev[i])?;
     let scores = gold.score(&ensemble);
@@ -216,7 +237,17 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     Ok(())
 }
 
-/// The members (indices into `--checkpoint`) whose weighted average makes one task's predictions.
+/// The dev score that chooses `task`'s members with `--per-task`.
+fn task_metric(task: CourseTask) -> &'static str {
+    match task {
+        CourseTask::Sst => "sst_acc",
+        CourseTask::Para => "quora_acc",
+        CourseTask::Sts => "sts_pearson",
+    }
+}
+
+/// The members (indices into `--checkpoint`) whose weighted average makes one task's predictions
+/// (none for a task no member covers).
 #[derive(Debug, Clone, PartialEq)]
 struct Choice {
     members: Vec<usize>,
@@ -258,8 +289,19 @@ impl Plan {
     }
 
     /// The ensemble's predictions from the members' (`outputs(i)`: member i's).
+    /// A task no member covers has no predictions.
     fn apply<'a>(&self, outputs: impl Fn(usize) -> &'a TaskOutputs) -> Result<TaskOutputs> {
-        let average_of = |c: &Choice| average(&c.members.iter().map(|&i| outputs(i)).collect::<Vec<_>>(), Some(&c.weights));
-        Ok(merge_tasks(average_of(&self.sst)?, average_of(&self.para)?, average_of(&self.sts)?))
+        let average_of = |c: &Choice, task: CourseTask| {
+            if c.members.is_empty() {
+                return Ok(TaskOutputs::default());
+            }
+            let members: Vec<TaskOutputs> = c.members.iter().map(|&i| outputs(i).task_only(task)).collect();
+            average(&members.iter().collect::<Vec<_>>(), Some(&c.weights))
+        };
+        Ok(merge_tasks(
+            average_of(&self.sst, CourseTask::Sst)?,
+            average_of(&self.para, CourseTask::Para)?,
+            average_of(&self.sts, CourseTask::Sts)?,
+        ))
     }
 }
