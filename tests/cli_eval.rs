@@ -229,7 +229,8 @@ fn members_of_other_precisions_and_encodings_combine_with_normalised_weights() {
         assert!(!per_task["ensemble"]["tasks"][task]["checkpoints"].as_array().unwrap().is_empty(), "{per_task}");
     }
     // Checkpoints that cover SST only: the other tasks have nothing to choose from.
-    let (sst_only, _, _) = ensemble("per-task-sst", &["--checkpoint", arg(&f.sst_only), "--checkpoint", arg(&f.sst_only), "--select", "best", "--per-task"]);
+    let (sst_only, _, stdout) = ensemble("per-task-sst", &["--checkpoint", arg(&f.sst_only), "--checkpoint", arg(&f.sst_only), "--select", "best", "--per-task"]);
+    assert!(stdout.contains("para members: none (no checkpoint covers para)"), "{stdout}");
     assert_close(&sst_only["ensemble"]["scores"]["sst_acc"], &eval(&f.sst_only)["sst_acc"], "sst_acc");
     let msg = fails(&["ensemble", "--checkpoint", arg(&f.lora), "--per-task", "--data-dir", arg(&f.data)]);
     assert!(msg.contains("--per-task") && msg.contains("--select"), "{msg}");

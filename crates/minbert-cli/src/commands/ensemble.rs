@@ -188,7 +188,11 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
         Some(choice) => println!("members (weight): {}", describe(choice)),
         None => {
             for (task, choice) in plan.tasks() {
-                println!("{task} members (weight): {}", describe(choice));
+                if choice.members.is_empty() {
+                    println!("{task} members: none (no checkpoint covers {task})");
+                } else {
+                    println!("{task} members (weight): {}", describe(choice));
+                }
             }
         }
     }
