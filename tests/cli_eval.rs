@@ -266,6 +266,26 @@ fn members_that_cover_other_tasks_combine_task_by_task() {
     assert!(sst >= lora["sst_acc"].as_f64().unwrap() - 1e-12 && sst >= sst_only["sst_acc"].as_f64().unwrap() - 1e-12, "{chosen}");
     assert_eq!(members(&chosen, "para"), 1, "{chosen}");
 
+    // A recorded choice replays: the same members and weights per task, the same scores.
+    let plan = f.root.join("mixed-best.json");
+    let (replayed, _, _) = ensemble("mixed-replayed", &["--plan", arg(&plan)]);
+    assert_eq!(replayed["ensemble"]["tasks"], chosen["ensemble"]["tasks"]);
+    for key in SCORES {
+        assert_close(&replayed["ensemble"]["scores"][key], &chosen["ensemble"]["scores"][key], key);
+    }
+    let bad = f.root.join("bad-plan.json");
+    std::fs::write(&bad, r#"{"ensemble": {"tasks": {"sst": {"checkpoints": []}}}}"#).unwrap();
+    let msg = fails(&["ensemble", "--plan", arg(&bad), "--data-dir", arg(&f.data)]);
+    assert!(msg.contains("bad-plan.json") && msg.contains("ensemble.tasks.sst.weights"), "{msg}");
+    let plan = serde_json::json!({"ensemble": {"tasks": {
+        "sst": {"checkpoints": [f.sst_only], "weights": [1.0]},
+        "para": {"checkpoints": [f.sst_only], "weights": [1.0]},
+        "sts": {"checkpoints": [], "weights": []},
+    }}});
+    std::fs::write(&bad, plan.to_string()).unwrap();
+    let msg = fails(&["ensemble", "--plan", arg(&bad), "--data-dir", arg(&f.data)]);
+    assert!(msg.contains("sst-only") && msg.contains("does not cover para"), "{msg}");
+
     // One set of members for all tasks cannot be chosen among members that cover different tasks.
     let msg = fails(&["ensemble", "--checkpoint", arg(&f.lora), "--checkpoint", arg(&f.sst_only), "--select", "greedy", "--data-dir", arg(&f.data)]);
     assert!(msg.contains("sst-only") && msg.contains("--per-task"), "{msg}");

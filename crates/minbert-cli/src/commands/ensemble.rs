@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use minbert_eval::Scores;
 use minbert_eval::metrics::fmt_score;
@@ -25,8 +25,13 @@ use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes, warn_missing};
 #[derive(Args, Debug)]
 pub struct EnsembleArgs {
     /// A member's checkpoint directory (repeat for each member).
-    #[arg(long = "checkpoint", value_name = "DIR", required = true)]
+    #[arg(long = "checkpoint", value_name = "DIR", required_unless_present = "plan", conflicts_with = "plan")]
     pub checkpoints: Vec<PathBuf>,
+    /// Combine the members and weights per task that an earlier `--json` file recorded (its
+    /// `ensemble.tasks`), e.g. a choice made on one dev subset, scored on another or predicting
+    /// test; its checkpoint paths are read as written there.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["weights", "select", "per_task"])]
+    pub plan: Option<PathBuf>,
     /// Weights of the members, in --checkpoint order (normalised to sum to 1) [default: equal]
     #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
     pub weights: Option<Vec<f64>>,
@@ -73,7 +78,15 @@ struct Member {
     scores: Scores,
 }
 
-pub fn run(args: EnsembleArgs) -> Result<()> {
+pub fn run(mut args: EnsembleArgs) -> Result<()> {
+    let recorded = match &args.plan {
+        Some(path) => {
+            let (checkpoints, plan) = read_plan(path)?;
+            args.checkpoints = checkpoints;
+            Some(plan)
+        }
+        None => None,
+    };
     let n = args.checkpoints.len();
     let select_name = args.select.to_possible_value().expect("no skipped variants").get_name().to_string();
     if let Some(weights) = &args.weights {
@@ -111,11 +124,22 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     }
     // The members (indices) that answer `task`.
     let covering = |task: CourseTask| -> Vec<usize> { (0..n).filter(|&i| covers[i].contains(&task)).collect() };
+    if let (Some(plan), Some(path)) = (&recorded, &args.plan) {
+        for (task, choice) in plan.tasks() {
+            if let Some(&i) = choice.members.iter().find(|&&i| !covers[i].iter().any(|t| t.name() == task)) {
+                bail!("--plan {}: {} is a member for {task}, but that checkpoint does not cover {task}", path.display(), args.checkpoints[i].display());
+            }
+            if !choice.members.is_empty() {
+                normalise_weights(&choice.weights).map_err(|e| anyhow::anyhow!("--plan {}: the weights of {task}: {e}", path.display()))?;
+            }
+        }
+    }
     let per_task = |choose: &dyn Fn(CourseTask) -> Result<Choice>| -> Result<Plan> {
         Ok(Plan { sst: choose(CourseTask::Sst)?, para: choose(CourseTask::Para)?, sts: choose(CourseTask::Sts)? })
     };
     // Without selection the plan needs no outputs: a bad --weights fails before the slow part.
     let fixed_plan = match &args.weights {
+        _ if recorded.is_some() => recorded,
         _ if args.select != Select::All => None,
         Some(w) => Some(per_task(&|task| {
             let members = covering(task);
@@ -225,6 +249,7 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
             "select": select_name,
             "members": members.iter().zip(&args.checkpoints).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
             "per_task": args.per_task,
+            "plan": args.plan,
             "ensemble": {
                 "checkpoints": chosen.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
                 // The same for every task unless --per-task chose differently; then see "tasks".
@@ -239,6 +264,43 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
         write_json(path, &value)?;
     }
     Ok(())
+}
+
+/// The checkpoints (in order of first appearance) and each task's members of a `--json` file
+/// that `minbert ensemble` wrote.
+fn read_plan(path: &std::path::Path) -> Result<(Vec<PathBuf>, Plan)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("--plan {}: cannot read it", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("--plan {}: not JSON", path.display()))?;
+    let mut checkpoints: Vec<PathBuf> = Vec::new();
+    let mut choice = |task: &str| -> Result<Choice> {
+        let key = format!("ensemble.tasks.{task}");
+        let entry = &value["ensemble"]["tasks"][task];
+        let bad = |what: &str| anyhow::anyhow!("--plan {}: {key}.{what} is missing or not {}; expected the --json file of `minbert ensemble`", path.display(), if what == "weights" { "a list of numbers" } else { "a list of paths" });
+        let dirs: Vec<PathBuf> = entry["checkpoints"].as_array().ok_or_else(|| bad("checkpoints"))?
+            .iter().map(|d| d.as_str().map(PathBuf::from).ok_or_else(|| bad("checkpoints"))).collect::<Result<_>>()?;
+        let weights: Vec<f64> = entry["weights"].as_array().ok_or_else(|| bad("weights"))?
+            .iter().map(|w| w.as_f64().ok_or_else(|| bad("weights"))).collect::<Result<_>>()?;
+        if weights.len() != dirs.len() {
+            bail!("--plan {}: {key} has {} checkpoints but {} weights", path.display(), dirs.len(), weights.len());
+        }
+        let members = dirs
+            .into_iter()
+            .map(|dir| match checkpoints.iter().position(|c| *c == dir) {
+                Some(i) => i,
+                None => {
+                    checkpoints.push(dir);
+                    checkpoints.len() - 1
+                }
+            })
+            .collect();
+        Ok(Choice { members, weights })
+    };
+    let plan = Plan { sst: choice("sst")?, para: choice("para")?, sts: choice("sts")? };
+    if checkpoints.is_empty() {
+        bail!("--plan {}: no task has members", path.display());
+    }
+    Ok((checkpoints, plan))
 }
 
 /// The dev score that chooses `task`'s members with `--per-task`.
