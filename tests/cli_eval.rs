@@ -347,3 +347,33 @@ fn the_released_lora_r1_checkpoint_reproduces_its_dev_scores() {
         assert!((got - want).abs() <= tolerance, "{key}: {got} vs {want} in meta.json");
     }
 }
+
+/// The released per-task ensemble (`checkpoints/ensemble-per-task.json`, specialists and
+/// multitask adapters) scores what it recorded on the dev sample it was chosen on.
+#[test]
+fn the_released_per_task_ensemble_reproduces_its_dev_scores() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let recorded = json(&root.join("checkpoints/ensemble-per-task.json"));
+    // Its checkpoint paths are relative to the repository root: make them absolute.
+    let mut plan = recorded.clone();
+    for task in ["sst", "para", "sts"] {
+        for dir in plan["ensemble"]["tasks"][task]["checkpoints"].as_array_mut().unwrap() {
+            *dir = Value::String(arg(&root.join(dir.as_str().unwrap())).to_string());
+        }
+    }
+    let out = TempDir::new().unwrap();
+    let plan_path = out.path().join("plan.json");
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    let scores = out.path().join("scores.json");
+    let subset = recorded["subset"].as_u64().unwrap();
+    ok(&[
+        "ensemble", "--plan", arg(&plan_path), "--subset", &subset.to_string(), "--model", arg(&model_dir()),
+        "--data-dir", arg(&shared().join("data")), "--json", arg(&scores),
+    ]);
+    let (got, want) = (&json(&scores)["ensemble"]["scores"], &recorded["ensemble"]["scores"]);
+    let one_example = 1.0 / subset as f64 + 1e-9;
+    for (key, tolerance) in [("sst_acc", one_example), ("quora_acc", one_example), ("sts_pearson", 1e-4), ("overall", one_example)] {
+        let (got, want) = (got[key].as_f64().unwrap(), want[key].as_f64().unwrap());
+        assert!((got - want).abs() <= tolerance, "{key}: {got} vs {want} in ensemble-per-task.json");
+    }
+}

@@ -250,6 +250,7 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
             "members": members.iter().zip(&args.checkpoints).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
             "per_task": args.per_task,
             "plan": args.plan,
+            "subset": args.subset,
             "ensemble": {
                 "checkpoints": chosen.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
                 // The same for every task unless --per-task chose differently; then see "tasks".
