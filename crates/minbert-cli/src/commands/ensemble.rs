@@ -126,7 +126,7 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
     let covering = |task: CourseTask| -> Vec<usize> { (0..n).filter(|&i| covers[i].contains(&task)).collect() };
     if let (Some(plan), Some(path)) = (&recorded, &args.plan) {
         for (task, choice) in plan.tasks() {
-            if let Some(&i) = choice.members.iter().find(|&&i| !covers[i].iter().any(|t| t.name() == task)) {
+            if let Some(&i) = choice.members.iter().find(|&&i| !covers[i].contains(&task)) {
                 bail!("--plan {}: {} is a member for {task}, but that checkpoint does not cover {task}", path.display(), args.checkpoints[i].display());
             }
             if !choice.members.is_empty() {
@@ -138,10 +138,12 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
         Ok(Plan { sst: choose(CourseTask::Sst)?, para: choose(CourseTask::Para)?, sts: choose(CourseTask::Sts)? })
     };
     // Without selection the plan needs no outputs: a bad --weights fails before the slow part.
-    let fixed_plan = match &args.weights {
-        _ if recorded.is_some() => recorded,
-        _ if args.select != Select::All => None,
-        Some(w) => Some(per_task(&|task| {
+    let fixed_plan = if recorded.is_some() {
+        recorded
+    } else if args.select != Select::All {
+        None
+    } else if let Some(w) = &args.weights {
+        Some(per_task(&|task| {
             let members = covering(task);
             let weights: Vec<f64> = members.iter().map(|&i| w[i]).collect();
             if members.is_empty() {
@@ -149,8 +151,9 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
             }
             let weights = normalise_weights(&weights).map_err(|e| anyhow::anyhow!("--weights of the members that cover {task}: {e}"))?;
             Ok(Choice { members, weights })
-        })?),
-        None => Some(per_task(&|task| Ok(Choice::equal(covering(task))))?),
+        })?)
+    } else {
+        Some(per_task(&|task| Ok(Choice::equal(covering(task))))?)
     };
 
     let scorer = Scorer::new(args.scoring)?;
@@ -255,7 +258,7 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
                 "checkpoints": chosen.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
                 // The same for every task unless --per-task chose differently; then see "tasks".
                 "weights": plan.uniform().map(|c| &c.weights),
-                "tasks": plan.tasks().map(|(task, c)| (task.to_string(), json!({
+                "tasks": plan.tasks().map(|(task, c)| (task.name().to_string(), json!({
                     "checkpoints": c.members.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
                     "weights": c.weights,
                 }))).into_iter().collect::<serde_json::Map<_, _>>(),
@@ -277,11 +280,18 @@ fn read_plan(path: &std::path::Path) -> Result<(Vec<PathBuf>, Plan)> {
     let mut choice = |task: &str| -> Result<Choice> {
         let key = format!("ensemble.tasks.{task}");
         let entry = &value["ensemble"]["tasks"][task];
-        let bad = |what: &str| anyhow::anyhow!("--plan {}: {key}.{what} is missing or not {}; expected the --json file of `minbert ensemble`", path.display(), if what == "weights" { "a list of numbers" } else { "a list of paths" });
-        let dirs: Vec<PathBuf> = entry["checkpoints"].as_array().ok_or_else(|| bad("checkpoints"))?
-            .iter().map(|d| d.as_str().map(PathBuf::from).ok_or_else(|| bad("checkpoints"))).collect::<Result<_>>()?;
-        let weights: Vec<f64> = entry["weights"].as_array().ok_or_else(|| bad("weights"))?
-            .iter().map(|w| w.as_f64().ok_or_else(|| bad("weights"))).collect::<Result<_>>()?;
+        let bad = |field: &str, expected: &str| {
+            anyhow::anyhow!("--plan {}: {key}.{field} is missing or not {expected}; expected the --json file of `minbert ensemble`", path.display())
+        };
+        let list = |field: &str, expected: &str| entry[field].as_array().ok_or_else(|| bad(field, expected));
+        let dirs: Vec<PathBuf> = list("checkpoints", "a list of paths")?
+            .iter()
+            .map(|d| d.as_str().map(PathBuf::from).ok_or_else(|| bad("checkpoints", "a list of paths")))
+            .collect::<Result<_>>()?;
+        let weights: Vec<f64> = list("weights", "a list of numbers")?
+            .iter()
+            .map(|w| w.as_f64().ok_or_else(|| bad("weights", "a list of numbers")))
+            .collect::<Result<_>>()?;
         if weights.len() != dirs.len() {
             bail!("--plan {}: {key} has {} checkpoints but {} weights", path.display(), dirs.len(), weights.len());
         }
@@ -340,9 +350,8 @@ impl Plan {
         Self { sst: choice.clone(), para: choice.clone(), sts: choice }
     }
 
-    /// By the names of the prediction files' tasks.
-    fn tasks(&self) -> [(&'static str, &Choice); 3] {
-        [("sst", &self.sst), ("para", &self.para), ("sts", &self.sts)]
+    fn tasks(&self) -> [(CourseTask, &Choice); 3] {
+        [(CourseTask::Sst, &self.sst), (CourseTask::Para, &self.para), (CourseTask::Sts, &self.sts)]
     }
 
     fn uniform(&self) -> Option<&Choice> {
