@@ -110,17 +110,18 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
     // Which tasks each member answers; checked before the slow part. Members may differ (task
     // specialists): each task is then averaged over the members that cover it.
     let covers: Vec<Vec<CourseTask>> = args.checkpoints.iter().map(|dir| Ok(read_meta(dir)?.tasks)).collect::<Result<_>>()?;
-    if let Some(i) = covers.iter().position(|tasks| *tasks != covers[0]) {
-        if args.select != Select::All && !args.per_task {
-            let names = |tasks: &[CourseTask]| tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
-            bail!(
-                "{} covers the tasks [{}] but {} covers [{}]: members that cover different tasks are chosen per task; add --per-task to --select {select_name}",
-                args.checkpoints[i].display(),
-                names(&covers[i]),
-                args.checkpoints[0].display(),
-                names(&covers[0])
-            );
-        }
+    if let Some(i) = covers.iter().position(|tasks| *tasks != covers[0])
+        && args.select != Select::All
+        && !args.per_task
+    {
+        let names = |tasks: &[CourseTask]| tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
+        bail!(
+            "{} covers the tasks [{}] but {} covers [{}]: members that cover different tasks are chosen per task; add --per-task to --select {select_name}",
+            args.checkpoints[i].display(),
+            names(&covers[i]),
+            args.checkpoints[0].display(),
+            names(&covers[0])
+        );
     }
     // The members (indices) that answer `task`.
     let covering = |task: CourseTask| -> Vec<usize> { (0..n).filter(|&i| covers[i].contains(&task)).collect() };
