@@ -183,8 +183,8 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
             return Ok(Choice::equal(candidates));
         }
         let score = |o: &TaskOutputs| gold.score(o).get(metric).expect("checked above");
-        let outputs: Vec<TaskOutputs> = candidates.iter().map(|&i| task.map_or_else(|| dev[i].clone(), |t| dev[i].task_only(t))).collect();
-        let outputs: Vec<&TaskOutputs> = outputs.iter().collect();
+        let projected: Vec<TaskOutputs> = task.map_or_else(Vec::new, |t| candidates.iter().map(|&i| dev[i].task_only(t)).collect());
+        let outputs: Vec<&TaskOutputs> = if task.is_some() { projected.iter().collect() } else { candidates.iter().map(|&i| dev[i]).collect() };
         let chosen = if args.select == Select::Greedy { greedy_select(&outputs, score)? } else { best_subset_select(&outputs, score)? };
         Ok(Choice::equal(chosen.into_iter().map(|k| candidates[k]).collect()))
     };
