@@ -165,7 +165,24 @@ impl AdaptedLinear {
     }
 
     /// `base(x)`, plus the adapter's contribution unless it is merged into `base`.
+    ///
+    /// Every leading dimension of `x` is folded into rows first. On a `[batch, seq, in]` input
+    /// Burn's `linear` is a matmul against the weight broadcast over the batch, whose backward
+    /// forms one `[in, out]` weight gradient per sequence and then sums them; on
+    /// `[batch * seq, in]` it is a single product.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        if D <= 2 {
+            return self.forward_rows(x);
+        }
+        let dims = x.dims();
+        let rows = dims[..D - 1].iter().product();
+        let y = self.forward_rows(x.reshape([rows, dims[D - 1]]));
+        let mut out = dims;
+        out[D - 1] = y.dims()[1];
+        y.reshape(out)
+    }
+
+    fn forward_rows<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match &self.adapter {
             Some(adapter) if self.merged.is_none() => adapter.forward(&self.base, x),
             _ => self.base.forward(x),

@@ -140,6 +140,51 @@ fn the_base_is_frozen_and_gets_no_gradient() {
     }
 }
 
+/// The gradients of `sum(forward(x) * c)` for every parameter of `layer` and for `x`, flat.
+fn gradients(layer: &AdaptedLinear, loss: Tensor<1>, x: &Tensor<3>) -> Vec<Vec<f32>> {
+    let grads = loss.backward();
+    let mut out = vec![values(x.grad(&grads).expect("x is tracked"))];
+    if let Some(adapter) = &layer.adapter {
+        out.push(values(adapter.lora_a.grad(&grads).unwrap()));
+        out.push(values(adapter.lora_b.grad(&grads).unwrap()));
+        out.extend(adapter.magnitude.as_ref().map(|m| values(m.grad(&grads).unwrap())));
+    } else {
+        out.push(values(layer.base.weight.grad(&grads).unwrap()));
+        out.push(values(layer.base.bias.as_ref().unwrap().grad(&grads).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn batched_inputs_give_each_sequence_its_rows_and_gradients() {
+    // The layer folds [batch, seq, in] into rows before its products; each sequence on its own,
+    // as a [seq, in] input, must give the same outputs, and the gradients must add up.
+    let device = Device::flex().autodiff();
+    let (batch, seq, d_in, d_out) = (3, 5, 16, 12);
+    let random = |dims: [usize; 3]| Tensor::<3>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+    let (x, c) = (random([batch, seq, d_in]).require_grad(), random([batch, seq, d_out]));
+    for adapter in [None, Some(false), Some(true)] {
+        let mut layer = AdaptedLinear::new(LinearConfig::new(d_in, d_out).init(&device));
+        if let Some(use_dora) = adapter {
+            let config = LoraConfig::new(TargetModules::AllLinear).with_r(4).with_use_dora(use_dora).with_init_lora_weights(LoraInit::Random);
+            layer.attach(&config);
+        }
+        let y = layer.forward(x.clone());
+        let batched = gradients(&layer, (y.clone() * c.clone()).sum(), &x);
+        let mut loss = Tensor::<1>::zeros([1], &device);
+        for b in 0..batch {
+            let rows = |t: &Tensor<3>| t.clone().slice([b..b + 1]).reshape([seq, t.dims()[2]]);
+            let y_b = layer.forward(rows(&x));
+            assert!(max_diff(&values(rows(&y)), &values(y_b.clone())) < 1e-5, "{adapter:?}: outputs of sequence {b}");
+            loss = loss + (y_b * rows(&c)).sum();
+        }
+        let one_by_one = gradients(&layer, loss, &x);
+        for (got, want) in batched.iter().zip(&one_by_one) {
+            assert!(max_diff(got, want) < 1e-4, "{adapter:?}: gradients {got:?} vs {want:?}");
+        }
+    }
+}
+
 fn init(kind: LoraInit, use_dora: bool) -> AdaptedLinear {
     let device = Device::flex();
     let mut layer = AdaptedLinear::new(LinearConfig::new(384, 256).init(&device));

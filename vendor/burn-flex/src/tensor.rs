@@ -233,7 +233,16 @@ impl FlexTensor {
     pub fn empty(shape: Shape, dtype: DType) -> Self {
         let num_elements = shape.num_elements();
         let elem_size = dtype_size(dtype);
-        let bytes = Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]);
+        // The buffer is allocated as elements of the dtype's width, so `Bytes` takes it as it
+        // is: `Bytes::from_bytes_vec` of a `Vec<u8>` copies every buffer into a fresh 16-byte
+        // aligned one (a second allocation and a full copy for each matmul output).
+        let bytes = match elem_size {
+            1 => Bytes::from_elems(alloc::vec![0u8; num_elements]),
+            2 => Bytes::from_elems(alloc::vec![0u16; num_elements]),
+            4 => Bytes::from_elems(alloc::vec![0u32; num_elements]),
+            8 => Bytes::from_elems(alloc::vec![0u64; num_elements]),
+            _ => Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]),
+        };
         let layout = Layout::contiguous(shape);
         Self {
             data: Arc::new(bytes),
