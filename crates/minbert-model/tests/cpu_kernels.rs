@@ -98,6 +98,16 @@ fn seeded_random_tensors_repeat_and_have_the_right_distribution() {
         let mean = first.iter().sum::<f32>() / n as f32;
         assert!((mean - 0.9).abs() < 0.03, "n = {n}: mean {mean}");
     }
+    // Dropout's masks at the probabilities' ends and in between; chunks are independent.
+    for p in [0.0, 0.1, 0.5, 1.0] {
+        device.seed(3);
+        let mask = floats(Tensor::<1>::random([PARALLEL], Distribution::Bernoulli(p), &device));
+        let mean = mask.iter().sum::<f32>() / PARALLEL as f32;
+        assert!((f64::from(mean) - p).abs() < 0.005, "p = {p}: mean {mean}");
+        if p > 0.0 && p < 1.0 {
+            assert_ne!(mask[..16_384], mask[16_384..32_768], "p = {p}");
+        }
+    }
     // Successive draws after one seed differ (chunks do not repeat one another either).
     device.seed(7);
     let a = floats(Tensor::<1>::random([PARALLEL], Distribution::Default, &device));

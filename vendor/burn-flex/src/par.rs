@@ -99,6 +99,9 @@ pub(crate) fn random_f32(
     rng: &mut crate::backend::FlexRng,
 ) -> Vec<f32> {
     use burn_std::rand::{RngExt, SeedableRng};
+    if let burn_std::Distribution::Bernoulli(p) = distribution {
+        return bernoulli_f32(n, p, rng.random());
+    }
     let sample = |len: usize, rng: &mut crate::backend::FlexRng| -> Vec<f32> {
         let mut sampler = distribution.sampler::<_, f32>(rng);
         (0..len).map(|_| sampler.sample()).collect()
@@ -107,9 +110,7 @@ pub(crate) fn random_f32(
         return sample(n, rng);
     }
     let base: u64 = rng.random();
-    let chunk_rng = |i: usize| {
-        crate::backend::FlexRng::seed_from_u64(base ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    };
+    let chunk_rng = |i: usize| crate::backend::FlexRng::seed_from_u64(chunk_seed(base, i));
     let chunks = n.div_ceil(CHUNK);
     let len = |i: usize| CHUNK.min(n - i * CHUNK);
     #[cfg(feature = "rayon")]
@@ -126,4 +127,40 @@ pub(crate) fn random_f32(
             .flat_map(|i| sample(len(i), &mut chunk_rng(i)))
             .collect()
     }
+}
+
+/// The seed of chunk `i` of a tensor whose chunks are drawn from `base`.
+fn chunk_seed(base: u64, i: usize) -> u64 {
+    base ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// `n` Bernoulli(`p`) draws as 0.0 / 1.0: dropout's masks. Each element compares 32 random
+/// bits with `p * 2^32` (two elements per 64-bit draw), each chunk from its own Xoshiro256++
+/// seeded from `seed` and the chunk's index. Through the generic sampler every element cost
+/// a 64-bit ChaCha12 draw and a call: 12% of a LoRA training step's CPU time.
+pub(crate) fn bernoulli_f32(n: usize, p: f64, seed: u64) -> Vec<f32> {
+    use rand::rngs::Xoshiro256PlusPlus;
+    use rand::{Rng, SeedableRng};
+    // `p` in [0, 1] (rand's Bernoulli checks that for the other dtypes): 2^32 is "always".
+    let threshold = (p.clamp(0.0, 1.0) * 4_294_967_296.0) as u64;
+    let fill = |i: usize, out: &mut [f32]| {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(chunk_seed(seed, i));
+        for pair in out.chunks_mut(2) {
+            let bits = rng.next_u64();
+            for (k, x) in pair.iter_mut().enumerate() {
+                *x = if (bits >> (32 * k)) & 0xFFFF_FFFF < threshold { 1.0 } else { 0.0 };
+            }
+        }
+    };
+    let mut out = alloc::vec![0.0f32; n];
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, chunk)| fill(i, chunk));
+    }
+    #[cfg(not(feature = "rayon"))]
+    for (i, chunk) in out.chunks_mut(CHUNK).enumerate() {
+        fill(i, chunk);
+    }
+    out
 }
