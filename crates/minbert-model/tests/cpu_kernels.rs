@@ -53,6 +53,45 @@ fn gelu_gradient_is_within_2e6_of_the_exact_derivative() {
 }
 
 #[test]
+fn exp_is_within_2_ulp_and_keeps_its_limits() {
+    // The branch-free exp (vendor/burn-flex, `exp_f32`) behind `exp`, softmax and GELU's
+    // gradient, against f64's exp over the range of normal f32 results.
+    let device = Device::flex();
+    let xs: Vec<f32> = (0..PARALLEL).map(|i| -87.0 + 175.0 * i as f32 / (PARALLEL - 1) as f32).collect();
+    let ys = floats(Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device).exp());
+    let worst_ulps = xs
+        .iter()
+        .zip(&ys)
+        .map(|(&x, &y)| {
+            let exact = (x as f64).exp();
+            let ulp = (exact as f32).next_up() as f64 - exact as f32 as f64;
+            (y as f64 - exact).abs() / ulp
+        })
+        .fold(0.0, f64::max);
+    assert!(worst_ulps <= 2.0, "worst error {worst_ulps} ulp");
+    let specials = [0.0, f32::NEG_INFINITY, -100.0, 89.0, f32::INFINITY, f32::NAN];
+    let got = floats(Tensor::<1>::from_data(TensorData::new(specials.to_vec(), [6]), &device).exp());
+    assert_eq!(got[..5], [1.0, 0.0, 0.0, f32::INFINITY, f32::INFINITY]);
+    assert!(got[5].is_nan());
+}
+
+#[test]
+fn softmax_rows_sum_to_one_and_match_f64() {
+    let device = Device::flex();
+    let (rows, cols) = (64, 67);
+    let xs: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 1000) as f32 / 50.0 - 10.0).collect();
+    let ys = floats(burn::tensor::activation::softmax(Tensor::<2>::from_data(TensorData::new(xs.clone(), [rows, cols]), &device), 1));
+    for (x, y) in xs.chunks(cols).zip(ys.chunks(cols)) {
+        let max = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        let total: f64 = x.iter().map(|&v| (v as f64 - max).exp()).sum();
+        for (&xi, &yi) in x.iter().zip(y) {
+            let exact = (xi as f64 - max).exp() / total;
+            assert!((yi as f64 - exact).abs() < 1e-6 * exact.max(1e-3), "{yi} vs {exact}");
+        }
+    }
+}
+
+#[test]
 fn parallel_gelu_equals_serial_gelu_bit_for_bit() {
     let device = Device::flex();
     let xs = grid(PARALLEL);

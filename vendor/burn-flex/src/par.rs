@@ -7,6 +7,7 @@
 //! same numbers as the serial loops.
 
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 /// Elements per task: big enough that splitting costs nothing next to the work, small
 /// enough that every core of a small CPU gets some of a BERT-sized activation.
@@ -16,77 +17,192 @@ pub(crate) const CHUNK: usize = 1 << 14;
 pub(crate) fn map_inplace<E, Op>(dst: &mut [E], op: Op)
 where
     E: Copy + Send + Sync,
-    Op: Fn(E) -> E + Sync,
+    Op: Unary<E>,
 {
-    #[cfg(feature = "rayon")]
-    if dst.len() > CHUNK {
-        use rayon::prelude::*;
-        dst.par_chunks_mut(CHUNK).for_each(|chunk| {
-            for x in chunk.iter_mut() {
-                *x = op(*x);
-            }
-        });
-        return;
-    }
-    for x in dst.iter_mut() {
-        *x = op(*x);
-    }
+    split_mut(dst, |d, _| run(MapInplace { dst: d, op: &op }));
 }
 
 /// `op(src[i])` collected.
 pub(crate) fn map<E, Op>(src: &[E], op: Op) -> Vec<E>
 where
     E: Copy + Send + Sync,
-    Op: Fn(E) -> E + Sync,
+    Op: Unary<E>,
 {
-    #[cfg(feature = "rayon")]
-    if src.len() > CHUNK {
-        use rayon::prelude::*;
-        return src.par_iter().with_min_len(CHUNK).map(|&x| op(x)).collect();
-    }
-    src.iter().map(|&x| op(x)).collect()
+    let mut out = Vec::with_capacity(src.len());
+    split_mut(&mut out.spare_capacity_mut()[..src.len()], |d, start| {
+        let src = &src[start..start + d.len()];
+        run(Map { dst: d, src, op: &op })
+    });
+    // SAFETY: every element up to `src.len()` was written above.
+    unsafe { out.set_len(src.len()) };
+    out
 }
 
 /// `dst[i] = op(dst[i], rhs[i])`.
 pub(crate) fn zip_inplace<E, Op>(dst: &mut [E], rhs: &[E], op: Op)
 where
     E: Copy + Send + Sync,
-    Op: Fn(E, E) -> E + Sync,
+    Op: Binary<E>,
 {
-    #[cfg(feature = "rayon")]
-    if dst.len() > CHUNK {
-        use rayon::prelude::*;
-        dst.par_chunks_mut(CHUNK)
-            .zip(rhs.par_chunks(CHUNK))
-            .for_each(|(d, r)| {
-                for (l, &r) in d.iter_mut().zip(r) {
-                    *l = op(*l, r);
-                }
-            });
-        return;
-    }
-    for (l, &r) in dst.iter_mut().zip(rhs) {
-        *l = op(*l, r);
-    }
+    split_mut(dst, |d, start| {
+        let rhs = &rhs[start..start + d.len()];
+        run(ZipInplace { dst: d, rhs, op: &op })
+    });
 }
 
 /// `op(lhs[i], rhs[i])` collected.
 pub(crate) fn zip_map<E, Op>(lhs: &[E], rhs: &[E], op: Op) -> Vec<E>
 where
     E: Copy + Send + Sync,
-    Op: Fn(E, E) -> E + Sync,
+    Op: Binary<E>,
 {
+    let n = lhs.len().min(rhs.len());
+    let mut out = Vec::with_capacity(n);
+    split_mut(&mut out.spare_capacity_mut()[..n], |d, start| {
+        let end = start + d.len();
+        run(ZipMap { dst: d, lhs: &lhs[start..end], rhs: &rhs[start..end], op: &op })
+    });
+    // SAFETY: every element up to `n` was written above.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// Calls `f(chunk, offset)` on `CHUNK`-element pieces of `dst`, across rayon's threads when
+/// there is more than one piece.
+fn split_mut<T: Send>(dst: &mut [T], f: impl Fn(&mut [T], usize) + Sync) {
     #[cfg(feature = "rayon")]
-    if lhs.len() > CHUNK {
+    if dst.len() > CHUNK {
         use rayon::prelude::*;
-        return lhs
-            .par_iter()
-            .zip(rhs.par_iter())
-            .with_min_len(CHUNK)
-            .map(|(&a, &b)| op(a, b))
-            .collect();
+        dst.par_chunks_mut(CHUNK).enumerate().for_each(|(i, d)| f(d, i * CHUNK));
+        return;
     }
-    lhs.iter().zip(rhs).map(|(&a, &b)| op(a, b)).collect()
+    f(dst, 0);
+}
+
+/// An element-wise op for the maps above. Closures are ops; so are kernels that implement it
+/// with an `#[inline(always)]` `apply`. LLVM inlines a closure into its loop by its cost
+/// model, which leaves out a large body called from more than one place (GELU's derivative
+/// with its `exp`): the loop then calls it once per element and does not vectorize. A
+/// kernel's body is always inlined.
+pub(crate) trait Unary<E>: Sync {
+    fn apply(&self, x: E) -> E;
+}
+
+/// A binary [`Unary`].
+pub(crate) trait Binary<E>: Sync {
+    fn apply(&self, a: E, b: E) -> E;
+}
+
+impl<E, F: Fn(E) -> E + Sync> Unary<E> for F {
+    #[inline(always)]
+    fn apply(&self, x: E) -> E {
+        self(x)
+    }
+}
+
+impl<E, F: Fn(E, E) -> E + Sync> Binary<E> for F {
+    #[inline(always)]
+    fn apply(&self, a: E, b: E) -> E {
+        self(a, b)
+    }
+}
+
+/// `K` with its operands swapped: `apply(a, b) = K.apply(b, a)`, for in-place loops whose
+/// destination holds the kernel's second operand.
+pub(crate) struct Swapped<K>(pub K);
+
+impl<E, K: Binary<E>> Binary<E> for Swapped<K> {
+    #[inline(always)]
+    fn apply(&self, a: E, b: E) -> E {
+        self.0.apply(b, a)
+    }
+}
+
+/// One element loop. The loops are generic over the op, so each op gets its own copy, which
+/// [`run`] compiles for the CPU's vector width.
+trait Loop {
+    fn run(self);
+}
+
+/// Runs `l` built for AVX2 and FMA when the CPU has them (checked once, then cached by std).
+/// The target's baseline, SSE2, works on 4 lanes: GELU's rational erf and its other
+/// branch-free ops then vectorize 8 wide. Each lane does the same IEEE operations (Rust
+/// does not contract `a * b + c` into an FMA), so the results are the same bits.
+#[inline(always)]
+fn run<L: Loop>(l: L) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features `run_avx2` is compiled for.
+        unsafe { run_avx2(l) };
+        return;
+    }
+    l.run()
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<L: Loop>(l: L) {
+    l.run()
+}
+
+struct MapInplace<'a, E, Op> {
+    dst: &'a mut [E],
+    op: &'a Op,
+}
+
+impl<E: Copy, Op: Unary<E>> Loop for MapInplace<'_, E, Op> {
+    #[inline(always)]
+    fn run(self) {
+        for x in self.dst.iter_mut() {
+            *x = self.op.apply(*x);
+        }
+    }
+}
+
+struct Map<'a, E, Op> {
+    dst: &'a mut [MaybeUninit<E>],
+    src: &'a [E],
+    op: &'a Op,
+}
+
+impl<E: Copy, Op: Unary<E>> Loop for Map<'_, E, Op> {
+    #[inline(always)]
+    fn run(self) {
+        for (d, &x) in self.dst.iter_mut().zip(self.src) {
+            d.write(self.op.apply(x));
+        }
+    }
+}
+
+struct ZipInplace<'a, E, Op> {
+    dst: &'a mut [E],
+    rhs: &'a [E],
+    op: &'a Op,
+}
+
+impl<E: Copy, Op: Binary<E>> Loop for ZipInplace<'_, E, Op> {
+    #[inline(always)]
+    fn run(self) {
+        for (l, &r) in self.dst.iter_mut().zip(self.rhs) {
+            *l = self.op.apply(*l, r);
+        }
+    }
+}
+
+struct ZipMap<'a, E, Op> {
+    dst: &'a mut [MaybeUninit<E>],
+    lhs: &'a [E],
+    rhs: &'a [E],
+    op: &'a Op,
+}
+
+impl<E: Copy, Op: Binary<E>> Loop for ZipMap<'_, E, Op> {
+    #[inline(always)]
+    fn run(self) {
+        for ((d, &a), &b) in self.dst.iter_mut().zip(self.lhs).zip(self.rhs) {
+            d.write(self.op.apply(a, b));
+        }
+    }
 }
 
 /// `n` f32 samples of `distribution`. Large tensors are drawn in chunks, each from its own

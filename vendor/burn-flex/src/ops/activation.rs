@@ -16,6 +16,7 @@ use num_traits::Float;
 use num_traits::ToPrimitive;
 
 use crate::ops::binary::binary_op;
+use crate::par::{Binary, Unary};
 use crate::ops::unary::unary_op;
 use crate::{Flex, FlexTensor, Layout};
 
@@ -68,31 +69,32 @@ impl ActivationOps<Flex> for Flex {
 
     fn gelu(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
         // 0.5 * x * (1 + erf(x / sqrt(2)))
-        use crate::ops::unary::{erf_f32_rational, erf_f64};
-        let sqrt2_f32: f32 = core::f32::consts::SQRT_2;
+        use crate::ops::unary::erf_f64;
         let sqrt2_f64: f64 = core::f64::consts::SQRT_2;
+        let tensor = match gelu_f32_contiguous(tensor) {
+            Ok(out) => return out,
+            Err(tensor) => tensor,
+        };
         unary_op(
             tensor,
-            move |x: f32| 0.5 * x * (1.0 + erf_f32_rational(x / sqrt2_f32)),
+            |x: f32| GeluF32.apply(x),
             move |x: f64| 0.5 * x * (1.0 + erf_f64(x / sqrt2_f64)),
         )
     }
 
     fn gelu_backward(x: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
         // d/dx[gelu(x)] = 0.5 * (1 + erf(x/sqrt(2))) + x * (1/sqrt(2*pi)) * exp(-x^2/2)
-        use crate::ops::unary::{erf_f32_rational, erf_f64};
-        let sqrt2_f32: f32 = core::f32::consts::SQRT_2;
+        use crate::ops::unary::erf_f64;
         let sqrt2_f64: f64 = core::f64::consts::SQRT_2;
-        let inv_sqrt_2pi_f32: f32 = 1.0 / (2.0 * core::f32::consts::PI).sqrt();
         let inv_sqrt_2pi_f64: f64 = 1.0 / (2.0 * core::f64::consts::PI).sqrt();
+        let (x, grad) = match gelu_backward_f32_contiguous(x, grad) {
+            Ok(out) => return out,
+            Err(pair) => pair,
+        };
         binary_op(
             x,
             grad,
-            move |x: f32, g| {
-                let cdf = 0.5 * (1.0 + erf_f32_rational(x / sqrt2_f32));
-                let pdf = inv_sqrt_2pi_f32 * (-0.5 * x * x).exp();
-                g * (cdf + x * pdf)
-            },
+            |x: f32, g| GeluGradF32.apply(x, g),
             move |x: f64, g| {
                 let cdf = 0.5 * (1.0 + erf_f64(x / sqrt2_f64));
                 let pdf = inv_sqrt_2pi_f64 * (-0.5 * x * x).exp();
@@ -319,6 +321,67 @@ fn softmax_rows_f32_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32], 
     }
 }
 
+/// GELU of one f32 (minbert patch): a [kernel](crate::par::Unary), so that its loop is
+/// always inlined and vectorizes.
+struct GeluF32;
+
+impl crate::par::Unary<f32> for GeluF32 {
+    #[inline(always)]
+    fn apply(&self, x: f32) -> f32 {
+        0.5 * x * (1.0 + crate::ops::unary::erf_f32_rational(x / core::f32::consts::SQRT_2))
+    }
+}
+
+/// GELU's derivative at `x` times the incoming gradient `g` (minbert patch; see [`GeluF32`]).
+struct GeluGradF32;
+
+impl crate::par::Binary<f32> for GeluGradF32 {
+    #[inline(always)]
+    fn apply(&self, x: f32, g: f32) -> f32 {
+        let inv_sqrt_2pi: f32 = 0.398_942_3;
+        let cdf = 0.5 * (1.0 + crate::ops::unary::erf_f32_rational(x / core::f32::consts::SQRT_2));
+        let pdf = inv_sqrt_2pi * crate::ops::unary::exp_f32(-0.5 * x * x);
+        g * (cdf + x * pdf)
+    }
+}
+
+/// Whether `t` is f32 laid out in storage order from offset 0.
+fn dense_f32(t: &FlexTensor) -> bool {
+    t.dtype() == DType::F32 && t.layout().is_contiguous() && t.layout().start_offset() == 0
+}
+
+/// GELU through its kernel for a dense f32 tensor (in place when nothing else holds it);
+/// any other tensor is handed back.
+fn gelu_f32_contiguous(mut tensor: FlexTensor) -> Result<FlexTensor, FlexTensor> {
+    if !dense_f32(&tensor) {
+        return Err(tensor);
+    }
+    let n = tensor.layout().num_elements();
+    if tensor.is_unique() {
+        crate::par::map_inplace(&mut tensor.storage_mut::<f32>()[..n], GeluF32);
+        return Ok(tensor);
+    }
+    let out = crate::par::map(&tensor.storage::<f32>()[..n], GeluF32);
+    Ok(FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(tensor.layout().shape().clone()), DType::F32))
+}
+
+/// GELU's backward through its kernel when `x` and `grad` are dense f32 tensors of one shape
+/// (into `grad` when nothing else holds it); other pairs are handed back.
+fn gelu_backward_f32_contiguous(x: FlexTensor, mut grad: FlexTensor) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
+    if !dense_f32(&x) || !dense_f32(&grad) || x.layout().shape() != grad.layout().shape() {
+        return Err((x, grad));
+    }
+    let n = x.layout().num_elements();
+    let xs = &x.storage::<f32>()[..n];
+    if grad.is_unique() {
+        // The kernel takes (x, g); here the destination holds g.
+        crate::par::zip_inplace(&mut grad.storage_mut::<f32>()[..n], xs, crate::par::Swapped(GeluGradF32));
+        return Ok(grad);
+    }
+    let out = crate::par::zip_map(xs, &grad.storage::<f32>()[..n], GeluGradF32);
+    Ok(FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(x.layout().shape().clone()), DType::F32))
+}
+
 /// Scalar fallback row kernel for f32 softmax when the `simd` feature is
 /// disabled. Uses the same 3-pass algorithm as the SIMD path; LLVM
 /// autovectorizes the max-reduce and normalize loops on most targets.
@@ -378,10 +441,19 @@ fn softmax_row_f32_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32]) {
     // Scalar exp (no SIMD exp in macerator). This pass is the one that
     // actually does memory reads + writes on the whole row, so scalar
     // here still lands us at memory bandwidth.
-    let mut sum = 0.0f32;
-    for idx in 0..len {
-        let e = (input[idx] - max_val).exp();
-        output[idx] = e;
+    // (minbert patch) A branch-free exp, in a loop of its own so that it vectorizes; then the
+    // sum, in lanes. Upstream called libm's `expf` per element here.
+    for (o, &x) in output.iter_mut().zip(input) {
+        *o = crate::ops::unary::exp_f32(x - max_val);
+    }
+    let mut sum_vec = 0.0f32.splat::<S>();
+    let mut j = 0;
+    while j < simd_len {
+        sum_vec = sum_vec + unsafe { vload_unaligned::<S, _>(output.as_ptr().add(j)) };
+        j += lanes;
+    }
+    let mut sum = sum_vec.reduce_add();
+    for &e in &output[simd_len..] {
         sum += e;
     }
 
