@@ -123,6 +123,22 @@ fn parallel_binary_ops_equal_serial_ones_bit_for_bit() {
 }
 
 #[test]
+fn broadcast_binary_ops_split_across_threads_equal_serial_ones_bit_for_bit() {
+    // A unique left operand is overwritten through the broadcast loop nest, split along its
+    // first dim into tasks; the right operand's offset must follow each task's rows.
+    let device = Device::flex();
+    for (d0, d1, d2) in [(600, 1, 67), (8, 40, 64)] {
+        let base: Vec<f32> = (0..d0 * d1 * d2).map(|i| 1.0 + (i % 97) as f32 / 97.0).collect();
+        // One exponent row per index of the first dim, broadcast over the second.
+        let exponent: Vec<f32> = (0..d0 * d2).map(|i| ((i * 31) % 50) as f32 / 25.0 - 1.0).collect();
+        let serial: Vec<f32> = base.iter().enumerate().map(|(i, &b)| b.powf(exponent[(i / (d1 * d2)) * d2 + i % d2])).collect();
+        let lhs = Tensor::<3>::from_data(TensorData::new(base, [d0, d1, d2]), &device);
+        let rhs = Tensor::<3>::from_data(TensorData::new(exponent, [d0, 1, d2]), &device);
+        assert_eq!(floats(lhs.powf(rhs)), serial, "[{d0}, {d1}, {d2}]");
+    }
+}
+
+#[test]
 fn seeded_random_tensors_repeat_and_have_the_right_distribution() {
     let device = Device::flex();
     let draw = |seed: u64, n: usize| {

@@ -260,7 +260,37 @@ where
 /// Like [`zip_map`], the inner loop is specialized on the collapsed
 /// innermost src stride — contiguous, broadcast-scalar, or general
 /// strided — and monomorphized per call site so LLVM autovectorizes it.
+///
+/// (minbert patch) A destination dense from index 0 with more than one `par::CHUNK` of
+/// elements is split along its outermost dim into tasks across rayon's threads; each element
+/// gets the same op as serially.
 pub(crate) fn zip_apply_inplace<D, S, F>(nest: &ZipNest, dst: &mut [D], src: &[S], op: F)
+where
+    D: Copy + Send,
+    S: Copy + Sync,
+    F: Fn(D, S) -> D + Sync,
+{
+    #[cfg(feature = "rayon")]
+    if nest.ndim >= 2 && nest.lhs_offset == 0 && nest.shape[0] > 1 {
+        let row = nest.lhs_strides[0] as usize;
+        let numel = nest.shape[0] * row;
+        if numel > crate::par::CHUNK && row > 0 && !nest.shape[..nest.ndim].contains(&0) {
+            use rayon::prelude::*;
+            let rows_per_task = (crate::par::CHUNK / row).max(1);
+            dst[..numel].par_chunks_mut(rows_per_task * row).enumerate().for_each(|(t, chunk)| {
+                let first = t * rows_per_task;
+                let mut sub = *nest;
+                sub.shape[0] = chunk.len() / row;
+                sub.rhs_offset = (nest.rhs_offset as isize + first as isize * nest.rhs_strides[0]) as usize;
+                zip_apply_inplace_serial(&sub, chunk, src, &op);
+            });
+            return;
+        }
+    }
+    zip_apply_inplace_serial(nest, dst, src, op)
+}
+
+fn zip_apply_inplace_serial<D, S, F>(nest: &ZipNest, dst: &mut [D], src: &[S], op: F)
 where
     D: Copy,
     S: Copy,
@@ -684,12 +714,12 @@ mod tests {
 
     /// Run `zip_apply_inplace` over `dst`, given that `dst_layout` is
     /// the dense side. Returns `None` if the nest declines the pair.
-    fn apply_inplace<E: Copy>(
+    fn apply_inplace<E: Copy + Send + Sync>(
         dst: &mut [E],
         dst_layout: &Layout,
         src: &[E],
         src_layout: &Layout,
-        op: impl Fn(E, E) -> E,
+        op: impl Fn(E, E) -> E + Sync,
     ) -> Option<()> {
         let nest = collapse_for_zip(dst_layout, src_layout)?;
         if !nest.lhs_is_dense_from_zero() {
