@@ -67,8 +67,8 @@ where
     out
 }
 
-/// Calls `f(chunk, offset)` on `CHUNK`-element pieces of `dst`, across rayon's threads when
-/// there is more than one piece.
+/// Calls `f(chunk, offset)` on the `CHUNK`-element pieces of `dst`, across rayon's threads
+/// when there is more than one piece.
 fn split_mut<T: Send>(dst: &mut [T], f: impl Fn(&mut [T], usize) + Sync) {
     #[cfg(feature = "rayon")]
     if dst.len() > CHUNK {
@@ -76,7 +76,9 @@ fn split_mut<T: Send>(dst: &mut [T], f: impl Fn(&mut [T], usize) + Sync) {
         dst.par_chunks_mut(CHUNK).enumerate().for_each(|(i, d)| f(d, i * CHUNK));
         return;
     }
-    f(dst, 0);
+    for (i, d) in dst.chunks_mut(CHUNK).enumerate() {
+        f(d, i * CHUNK);
+    }
 }
 
 /// An element-wise op for the maps above. Closures are ops; so are kernels that implement it
@@ -269,14 +271,6 @@ pub(crate) fn bernoulli_f32(n: usize, p: f64, seed: u64) -> Vec<f32> {
         }
     };
     let mut out = alloc::vec![0.0f32; n];
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, chunk)| fill(i, chunk));
-    }
-    #[cfg(not(feature = "rayon"))]
-    for (i, chunk) in out.chunks_mut(CHUNK).enumerate() {
-        fill(i, chunk);
-    }
+    split_mut(&mut out, |chunk, start| fill(start / CHUNK, chunk));
     out
 }

@@ -271,10 +271,12 @@ where
     F: Fn(D, S) -> D + Sync,
 {
     #[cfg(feature = "rayon")]
-    if nest.ndim >= 2 && nest.lhs_offset == 0 && nest.shape[0] > 1 {
+    if nest.ndim >= 2 && nest.shape[0] > 1 && nest.lhs_is_dense_from_zero() {
+        // Dense: the first dim's stride is the size of one of its rows, and more than a chunk
+        // of elements means no dim is empty.
         let row = nest.lhs_strides[0] as usize;
         let numel = nest.shape[0] * row;
-        if numel > crate::par::CHUNK && row > 0 && !nest.shape[..nest.ndim].contains(&0) {
+        if numel > crate::par::CHUNK {
             use rayon::prelude::*;
             let rows_per_task = (crate::par::CHUNK / row).max(1);
             dst[..numel].par_chunks_mut(rows_per_task * row).enumerate().for_each(|(t, chunk)| {

@@ -321,11 +321,11 @@ fn softmax_rows_f32_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32], 
     }
 }
 
-/// GELU of one f32 (minbert patch): a [kernel](crate::par::Unary), so that its loop is
+/// GELU of one f32 (minbert patch): a [kernel](Unary), so that its loop is
 /// always inlined and vectorizes.
 struct GeluF32;
 
-impl crate::par::Unary<f32> for GeluF32 {
+impl Unary<f32> for GeluF32 {
     #[inline(always)]
     fn apply(&self, x: f32) -> f32 {
         0.5 * x * (1.0 + crate::ops::unary::erf_f32_rational(x / core::f32::consts::SQRT_2))
@@ -335,7 +335,7 @@ impl crate::par::Unary<f32> for GeluF32 {
 /// GELU's derivative at `x` times the incoming gradient `g` (minbert patch; see [`GeluF32`]).
 struct GeluGradF32;
 
-impl crate::par::Binary<f32> for GeluGradF32 {
+impl Binary<f32> for GeluGradF32 {
     #[inline(always)]
     fn apply(&self, x: f32, g: f32) -> f32 {
         let inv_sqrt_2pi: f32 = 0.398_942_3;
