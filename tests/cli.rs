@@ -2,8 +2,6 @@
 //! output, and the errors a user sees for bad input (named file and key, non-zero exit, no
 //! panic).
 
-use std::process::Command;
-
 use safetensors::Dtype;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -62,7 +60,7 @@ fn tokenize_json_matches_the_recorded_ids() {
     assert!(stdout.contains("13 tokens"), "{stdout}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(shared().join("fixtures/hf-parity/manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap()).unwrap();
     let case = manifest["tokenizer"]["cases"].as_array().unwrap().iter().find(|c| c["name"] == "pair_plain").unwrap();
     assert_eq!(v["input_ids"], case["input_ids"]);
     assert_eq!(v["token_type_ids"], case["token_type_ids"]);
@@ -79,17 +77,6 @@ fn info_counts_parameters() {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["params"]["total"], 22_713_216);
     assert_eq!(v["linear_layers"].as_array().unwrap().len(), 37);
-}
-
-#[test]
-fn the_default_model_is_found_from_the_project_root() {
-    let out = Command::new(env!("CARGO_BIN_EXE_minbert"))
-        .args(["info"])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .env_remove("MINBERT_MODEL")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 fn variant_dir(variant: &str) -> PathBuf {
-    shared().join("fixtures/hf-parity").join(variant)
+    fixtures_dir().join(variant)
 }
 
 fn adapter(variant: &str) -> String {

@@ -45,7 +45,7 @@ fn fixture() -> &'static Fixture {
             "sts-dev.csv",
             "sts-test-student.csv",
         ] {
-            let text = std::fs::read_to_string(shared().join("data").join(file)).unwrap();
+            let text = std::fs::read_to_string(data_dir().join(file)).unwrap();
             let head: String = text.split_inclusive('\n').take(25).collect();
             std::fs::write(data.join(file), head).unwrap();
         }
@@ -156,6 +156,18 @@ fn predict_writes_the_course_files_that_score_as_eval_does() {
     assert!(out.join("sst-test-output.csv").is_file() && out.join("sts-test-output.csv").is_file());
     assert!(!out.join("para-test-output.csv").exists());
     assert_eq!(read(&out.join("sts-test-output.csv"), PredictionTask::Sts).unwrap().len(), 24);
+}
+
+#[test]
+fn predict_checks_its_output_folder_before_scoring() {
+    let f = fixture();
+    let file = f.root.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out_dir = file.join("predictions");
+    let msg = fails(&["predict", "--checkpoint", arg(&f.lora), "--split", "dev", "--out-dir", arg(&out_dir), "--data-dir", arg(&f.data)]);
+    assert!(msg.contains("--out-dir") && msg.contains(arg(&out_dir)), "{msg}");
+    assert!(!msg.contains("examples in"), "scored before failing: {msg}");
+    assert_eq!(msg.matches("Not a directory").count(), 1, "the cause is said once: {msg}");
 }
 
 fn ensemble(name: &str, extra: &[&str]) -> (Value, PathBuf, String) {
@@ -325,7 +337,7 @@ fn bad_checkpoints_and_splits_are_clear_errors() {
 }
 
 /// The released LoRA r=1 checkpoint (`checkpoints/lora-r1`) scores what its `meta.json` says on
-/// the dev sample it was scored on, from this clone and the shared base model and data.
+/// the dev sample it was scored on, from this clone, its base model and data.
 #[test]
 fn the_released_lora_r1_checkpoint_reproduces_its_dev_scores() {
     let checkpoint = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints/lora-r1");
@@ -336,7 +348,7 @@ fn the_released_lora_r1_checkpoint_reproduces_its_dev_scores() {
     let model = model_dir();
     ok(&[
         "eval", "--checkpoint", arg(&checkpoint), "--subset", &subset.to_string(), "--model", arg(&model),
-        "--data-dir", arg(&shared().join("data")), "--json", arg(&scores),
+        "--data-dir", arg(&data_dir()), "--json", arg(&scores),
     ]);
     let scores = json(&scores);
     // Another CPU's kernels may round differently: allow one borderline example per task to
@@ -368,7 +380,7 @@ fn the_released_per_task_ensemble_reproduces_its_dev_scores() {
     let subset = recorded["subset"].as_u64().unwrap();
     ok(&[
         "ensemble", "--plan", arg(&plan_path), "--subset", &subset.to_string(), "--model", arg(&model_dir()),
-        "--data-dir", arg(&shared().join("data")), "--json", arg(&scores),
+        "--data-dir", arg(&data_dir()), "--json", arg(&scores),
     ]);
     let (got, want) = (&json(&scores)["ensemble"]["scores"], &recorded["ensemble"]["scores"]);
     let one_example = 1.0 / subset as f64 + 1e-9;

@@ -1,35 +1,26 @@
-//! What the end-to-end tests of the `minbert` binary share: where the shared models and
-//! fixtures are, running the binary, and reading safetensors outputs.
+//! What the end-to-end tests of the `minbert` binary share: the model, data and fixtures (from
+//! minbert-testkit), running the binary, and reading safetensors outputs.
 
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub use minbert_testkit::{data_dir, fixtures_dir, model_dir};
 use safetensors::{Dtype, SafeTensors};
 
-pub fn shared() -> PathBuf {
-    std::env::var_os("MINBERT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-pub fn model_dir() -> PathBuf {
-    shared().join("models/all-MiniLM-L6-v2")
-}
-
+/// The recorded batch and base model outputs.
 pub fn fixture() -> PathBuf {
-    shared().join("fixtures/hf-parity/base.safetensors")
+    fixtures_dir().join("base.safetensors")
 }
 
-/// Runs the binary with the shared course data as its default data directory (the tests run in
-/// the crate's folder, where `data/` and `../shared/data` are not).
+/// Runs the binary with the repository's course data and the tests' model as its defaults (the
+/// tests run in the crate's folder, where there is no `data/`).
 pub fn minbert(args: &[&str]) -> Output {
-    let data = std::env::var_os("MINBERT_DATA_DIR").map_or_else(|| shared().join("data"), PathBuf::from);
     Command::new(env!("CARGO_BIN_EXE_minbert"))
         .args(args)
-        .env("MINBERT_DATA_DIR", data)
-        .env_remove("MINBERT_MODEL")
+        .env("MINBERT_DATA_DIR", data_dir())
+        .env("MINBERT_MODEL", model_dir())
         .env("MINBERT_DEVICE", "auto")
         .output()
         .expect("the minbert binary runs")

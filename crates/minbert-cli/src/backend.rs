@@ -25,26 +25,24 @@ pub fn parse_device(name: &str) -> Result<Device> {
             let index: usize = index
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--device {name}: expected an index after ':', like cuda:0"))?;
-            (kind, index)
+            (kind, Some(index))
         }
-        None => (name, 0),
+        None => (name, None),
     };
-    match kind {
-        "auto" => auto_device(),
+    match (kind, index) {
+        (kind, Some(_)) if kind != "cuda" => bail!("--device {name}: {kind} takes no device index; only cuda:N does"),
+        ("auto", _) => auto_device(),
         #[cfg(feature = "flex")]
-        "flex" | "cpu" => Ok(Device::flex()),
+        ("flex" | "cpu", _) => Ok(Device::flex()),
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
-        "ndarray" => Ok(Device::ndarray()),
+        ("ndarray", _) => Ok(Device::ndarray()),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(index)),
+        ("cuda", index) => Ok(Device::cuda(index.unwrap_or(0))),
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
-        "libtorch" => Ok(Device::libtorch()),
-        _ => {
-            let _ = index;
-            bail!("--device {name}: not available in this build (compiled in: {})", compiled_backends().join(", "))
-        }
+        ("libtorch", _) => Ok(Device::libtorch()),
+        _ => bail!("--device {name}: not available in this build (compiled in: {})", compiled_backends().join(", ")),
     }
 }
 
@@ -92,4 +90,20 @@ pub fn set_compute_threads(threads: usize) -> Result<()> {
         .num_threads(threads)
         .build_global()
         .context("setting up the compute thread pool")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_device;
+
+    #[test]
+    fn only_cuda_takes_a_device_index() {
+        for name in ["flex:9", "cpu:0", "auto:1", "libtorch:1"] {
+            let err = parse_device(name).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("takes no device index"), "{err}");
+        }
+        let err = parse_device("cuda:x").unwrap_err().to_string();
+        assert!(err.contains("expected an index"), "{err}");
+        assert!(parse_device("flex").is_ok() && parse_device("auto").is_ok());
+    }
 }

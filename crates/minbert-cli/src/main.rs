@@ -65,8 +65,41 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line. A library error that already shows its cause (`{path}:
+/// {source}`) is not followed by that cause again.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain().map(ToString::to_string) {
+        if !line.contains(&cause) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+
+    use super::one_line;
+
+    #[test]
+    fn a_cause_already_shown_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotADirectory);
+        let shown = format!("runs/x: {io}");
+        let err = Err::<(), _>(std::io::Error::new(io.kind(), io.to_string()))
+            .map_err(|e| anyhow::Error::new(e).context(shown.clone()))
+            .context("training run runs/x")
+            .unwrap_err();
+        assert_eq!(one_line(&err), format!("training run runs/x: {shown}"));
     }
 }

@@ -1,41 +1,26 @@
-//! Where the model lives: `--model`, then `MINBERT_MODEL`, then `models/all-MiniLM-L6-v2` in
-//! the project, then `../shared/models/all-MiniLM-L6-v2` beside it.
+//! Which base model a command uses: `--model` (or `MINBERT_MODEL`), a local directory or a
+//! Hugging Face Hub id, else the default id; ids resolve through the Hugging Face cache.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
-
-const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
+use minbert_hub::{DEFAULT_MODEL, HubSettings, ResolvedModel};
 
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Hugging Face BERT checkpoint directory (config.json, model.safetensors, tokenizer.json
-    /// or vocab.txt) [default: models/all-MiniLM-L6-v2, else ../shared/models/all-MiniLM-L6-v2]
-    #[arg(long, env = "MINBERT_MODEL", value_name = "DIR")]
-    pub model: Option<PathBuf>,
+    /// Base model: a Hugging Face BERT checkpoint directory (config.json, model.safetensors,
+    /// tokenizer.json or vocab.txt) or a Hub id, found in or downloaded to the Hugging Face
+    /// cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE) [default:
+    /// sentence-transformers/all-MiniLM-L6-v2]
+    #[arg(long, env = "MINBERT_MODEL", value_name = "ID|DIR")]
+    pub model: Option<String>,
 }
 
 impl ModelArgs {
-    pub fn resolve(&self) -> Result<PathBuf> {
-        if let Some(dir) = &self.model {
-            if !dir.is_dir() {
-                bail!("model directory {} does not exist (from --model or MINBERT_MODEL)", dir.display());
-            }
-            return Ok(dir.clone());
-        }
-        let candidates = [
-            PathBuf::from("models").join(DEFAULT_MODEL),
-            PathBuf::from("../shared/models").join(DEFAULT_MODEL),
-        ];
-        match candidates.iter().find(|dir| dir.join("config.json").is_file()) {
-            Some(dir) => Ok(dir.clone()),
-            None => bail!(
-                "no model found: looked in {} and {}; pass --model DIR or set MINBERT_MODEL \
-                 (scripts/fetch-model.sh installs the default model)",
-                candidates[0].display(),
-                candidates[1].display()
-            ),
-        }
+    /// The model given, else the default one.
+    pub fn resolve(&self) -> Result<ResolvedModel> {
+        let name = self.model.as_deref().unwrap_or(DEFAULT_MODEL);
+        Ok(minbert_hub::resolve(name, Path::new("."), &HubSettings::from_env())?)
     }
 }

@@ -14,7 +14,7 @@ use minbert_eval::EvalError;
 use minbert_eval::ensemble::TaskOutputs;
 use minbert_eval::outputs::{TaskSplit, checkpoint_outputs, checkpoint_tokenizer, read_task_split};
 use minbert_train::LoadedCheckpoint;
-use minbert_train::checkpoint::{load_checkpoint_with_base, read_meta};
+use minbert_train::checkpoint::load_checkpoint_with_base;
 use minbert_train::progress::format_duration;
 
 use crate::backend::DeviceArgs;
@@ -23,8 +23,8 @@ use crate::model_dir::ModelArgs;
 /// How checkpoints are scored: the data, batch size, threads, base model and device.
 #[derive(Args, Debug)]
 pub struct ScoringArgs {
-    /// Folder with the course files [default: MINBERT_DATA_DIR, else data/ if it holds them,
-    /// else ../shared/data]
+    /// Folder with the course files [default: MINBERT_DATA_DIR, else data/ in the current
+    /// directory]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Examples per batch (no gradients are kept, so this can be larger than in training).
@@ -83,22 +83,13 @@ impl Scorer {
     }
 
     /// Loads the checkpoint in `dir` (a run's `best/` or `last/`, or a released one) on its
-    /// base model: `--model` if given, else the recorded path where it exists, else the
-    /// default model.
+    /// base model: `--model` if given, else the one its `meta.json` names.
     pub fn load(&self, dir: &Path) -> Result<LoadedCheckpoint> {
-        let meta = read_meta(dir)?;
         let base = match &self.args.model.model {
-            Some(_) => self.args.model.resolve()?,
-            None if meta.base_model.path.join("config.json").is_file() => meta.base_model.path.clone(),
-            None => self.args.model.resolve().with_context(|| {
-                format!(
-                    "{}: the base model {} recorded in meta.json is not here",
-                    dir.join("meta.json").display(),
-                    meta.base_model.path.display()
-                )
-            })?,
+            Some(_) => Some(self.args.model.resolve()?.dir),
+            None => None,
         };
-        load_checkpoint_with_base(dir, Some(&base), &self.device).with_context(|| format!("loading checkpoint {}", dir.display()))
+        load_checkpoint_with_base(dir, base.as_deref(), &self.device).with_context(|| format!("loading checkpoint {}", dir.display()))
     }
 
     /// Reads `split` of every task of `checkpoint`. With `skip_missing`, a task whose file is

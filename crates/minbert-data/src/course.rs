@@ -167,10 +167,6 @@ pub enum DataDirOrigin {
     Env,
     /// `data/` in the current directory (the project root), holding the course files.
     ProjectData,
-    /// `../shared/data` from the current directory.
-    SharedBesideProject,
-    /// `shared/data` beside this crate's workspace, for tests run from any directory.
-    SharedBesideSource,
 }
 
 impl DataDirOrigin {
@@ -179,8 +175,6 @@ impl DataDirOrigin {
             DataDirOrigin::Explicit => "--data-dir",
             DataDirOrigin::Env => "MINBERT_DATA_DIR",
             DataDirOrigin::ProjectData => "data/ in the current directory",
-            DataDirOrigin::SharedBesideProject => "../shared/data from the current directory",
-            DataDirOrigin::SharedBesideSource => "shared/data beside the source tree",
         }
     }
 }
@@ -196,7 +190,7 @@ impl DataDir {
     pub const ENV_VAR: &'static str = "MINBERT_DATA_DIR";
 
     /// Resolves the data directory: `explicit` > `MINBERT_DATA_DIR` > `data/` in the current
-    /// directory if it holds course files > `../shared/data` > `shared/data` beside the source.
+    /// directory if it holds course files.
     pub fn resolve(explicit: Option<&Path>) -> Result<Self> {
         let env = std::env::var_os(Self::ENV_VAR);
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -225,32 +219,14 @@ impl DataDir {
                 })
             };
         }
-        let candidates = [
-            (cwd.join("data"), DataDirOrigin::ProjectData),
-            (
-                cwd.join("../shared/data"),
-                DataDirOrigin::SharedBesideProject,
-            ),
-            (
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-                DataDirOrigin::SharedBesideSource,
-            ),
-        ];
-        for (path, origin) in &candidates {
-            if holds_course_files(path) {
-                return Ok(DataDir {
-                    path: tidy(path.clone()),
-                    origin: *origin,
-                });
-            }
+        let project = cwd.join("data");
+        if holds_course_files(&project) {
+            return Ok(DataDir {
+                path: tidy(project),
+                origin: DataDirOrigin::ProjectData,
+            });
         }
-        let tried = candidates
-            .iter()
-            .map(|(p, _)| p.display().to_string())
-            .collect::<Vec<_>>();
-        Err(DataError::NoDataDir {
-            tried: tried.join(", "),
-        })
+        Err(DataError::NoDataDir { tried: project })
     }
 
     /// A data directory at `path`, taken as given.
@@ -405,8 +381,9 @@ mod tests {
     fn project_data_is_taken_only_when_it_holds_course_files() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("data")).unwrap();
-        let fallback = DataDir::resolve_from(None, None, dir.path());
-        assert!(!matches!(fallback, Ok(ref d) if d.origin() == DataDirOrigin::ProjectData));
+        let empty = DataDir::resolve_from(None, None, dir.path()).unwrap_err();
+        assert!(matches!(empty, DataError::NoDataDir { .. }), "{empty}");
+        assert!(empty.to_string().contains("--data-dir"), "{empty}");
 
         std::fs::write(
             dir.path().join("data/sts-dev.csv"),
@@ -415,21 +392,6 @@ mod tests {
         .unwrap();
         let project = DataDir::resolve_from(None, None, dir.path()).unwrap();
         assert_eq!(project.origin(), DataDirOrigin::ProjectData);
-    }
-
-    #[test]
-    fn shared_data_beside_the_project_is_the_fallback() {
-        let dir = tempfile::tempdir().unwrap();
-        let project = dir.path().join("project");
-        std::fs::create_dir_all(project.join("data")).unwrap();
-        std::fs::create_dir_all(dir.path().join("shared/data")).unwrap();
-        std::fs::write(dir.path().join("shared/data/ids-sst-dev.csv"), "").unwrap();
-        let found = DataDir::resolve_from(None, None, &project).unwrap();
-        assert_eq!(found.origin(), DataDirOrigin::SharedBesideProject);
-        assert_eq!(
-            found.path(),
-            dir.path().join("shared/data").canonicalize().unwrap()
-        );
     }
 
     #[test]

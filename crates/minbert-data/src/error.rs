@@ -95,8 +95,12 @@ pub enum DataError {
     #[error("data directory {} (from {origin}) is not a directory", path.display())]
     DataDirNotFound { path: PathBuf, origin: &'static str },
 
-    #[error("no data directory found; tried {tried}; expected --data-dir or MINBERT_DATA_DIR")]
-    NoDataDir { tried: String },
+    #[error(
+        "no course data: {} holds none of the course files; run from the project folder, or \
+         pass --data-dir DIR (or set MINBERT_DATA_DIR)",
+        tried.display()
+    )]
+    NoDataDir { tried: PathBuf },
 
     #[error("{}:{line}: {message}", path.display())]
     TaskConfig {

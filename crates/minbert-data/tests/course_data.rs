@@ -1,13 +1,30 @@
-//! The course files in shared/data: counts, skipped rows, labels and ids as in its README.
+//! The course files in data/: counts, skipped rows, labels and ids as in its README.
 
 mod common;
 
 use std::collections::HashSet;
 
+use sha2::{Digest, Sha256};
 use minbert_data::{
     CourseOptions, CourseTask, DataError, Dataset, Label, LabelStats, QUORA_TRAIN_PARTIAL,
     QuoraTrain, Split, data_stats, stats::label_stats,
 };
+
+/// The committed files are the course's, byte for byte: every line of `data/SHA256SUMS` holds.
+#[test]
+fn the_course_files_match_their_checksums() {
+    let dir = minbert_testkit::data_dir();
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    let mut checked = 0;
+    for line in sums.lines() {
+        let (want, file) = line.split_once("  ").unwrap_or_else(|| panic!("SHA256SUMS: bad line {line:?}"));
+        let bytes = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let got: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(got, want, "{file}");
+        checked += 1;
+    }
+    assert_eq!(checked, 8, "SHA256SUMS lists the eight course files");
+}
 
 fn read(task: CourseTask, split: Split) -> Dataset {
     common::data_dir()

@@ -1,21 +1,11 @@
 //! Tokenizer parity with HF's fast tokenizer: the 26 cases recorded in
-//! `../shared/fixtures/hf-parity/manifest.json`, through `tokenizer.json` and through the
+//! `tests/fixtures/hf-parity/manifest.json`, through `tokenizer.json` and through the
 //! `vocab.txt` fallback, plus cases of our own.
-
-use std::path::PathBuf;
 
 use minbert_data::{BertTokenizer, TokenizerError};
 use serde_json::Value;
 
-fn shared() -> PathBuf {
-    std::env::var_os("MINBERT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn model_dir() -> PathBuf {
-    shared().join("models/all-MiniLM-L6-v2")
-}
+use minbert_testkit::{data_dir, fixtures_dir, model_dir};
 
 /// A folder holding only `vocab.txt`, to exercise the fallback.
 fn vocab_only() -> tempfile::TempDir {
@@ -30,7 +20,7 @@ fn ids(v: &Value) -> Vec<u32> {
 
 fn check_manifest_cases(tokenizer_dir: &std::path::Path) {
     let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(shared().join("fixtures/hf-parity/manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap()).unwrap();
     let cases = manifest["tokenizer"]["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 26);
     let base = BertTokenizer::from_dir(tokenizer_dir).unwrap();
@@ -95,7 +85,7 @@ fn missing_tokenizer_and_tiny_max_len_are_errors() {
 #[test]
 fn tokenizer_json_and_vocab_txt_agree_on_course_sentences() {
     // Both pipelines on real text: the first 300 SST training sentences, and pairs of them.
-    let sst = std::fs::read_to_string(shared().join("data/ids-sst-train.csv")).unwrap();
+    let sst = std::fs::read_to_string(data_dir().join("ids-sst-train.csv")).unwrap();
     let sentences: Vec<&str> = sst.lines().skip(1).take(300).filter_map(|l| l.split('\t').nth(2)).collect();
     assert_eq!(sentences.len(), 300);
     let json = BertTokenizer::from_dir(&model_dir()).unwrap().with_max_len(40).unwrap();

@@ -1,19 +1,20 @@
 //! Parity with PyTorch `transformers.BertModel` on the recorded fixture
-//! (`../shared/fixtures/hf-parity/base.safetensors`): every hidden state, the last hidden state
+//! (`tests/fixtures/hf-parity/base.safetensors`): every hidden state, the last hidden state
 //! and the pooler output within 1e-4 on unpadded positions.
 
 mod common;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use common::{EvalMode, Fixture, fixtures, masked_max_diff, max_abs_diff, model_dir, values};
+use common::{EvalMode, Fixture, masked_max_diff, max_abs_diff, values};
+use minbert_testkit::{fixtures_dir, model_dir};
 use minbert_model::load_pretrained;
 
 #[test]
 fn base_model_matches_transformers() {
     let device = Device::flex();
     let (_, model) = load_pretrained(&model_dir(), &device).unwrap();
-    let fixture = Fixture::read(&fixtures().join("base.safetensors"));
+    let fixture = Fixture::read(&fixtures_dir().join("base.safetensors"));
     let (_, mask) = fixture.ints("attention_mask");
     let out = model.forward_with_hidden_states(fixture.input(&device));
 
@@ -43,7 +44,7 @@ fn base_model_matches_transformers() {
 /// other on every position, padding included.
 #[test]
 fn fused_attention_equals_the_op_by_op_path() {
-    let fixture = Fixture::read(&fixtures().join("base.safetensors"));
+    let fixture = Fixture::read(&fixtures_dir().join("base.safetensors"));
     let (_, mask) = fixture.ints("attention_mask");
     assert!(mask.contains(&0), "the fixture has padding, so the masks are exercised");
     let last_hidden = |device: &Device| {

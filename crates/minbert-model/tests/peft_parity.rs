@@ -1,4 +1,4 @@
-//! Parity with Hugging Face PEFT on the recorded adapters of `../shared/fixtures/hf-parity`
+//! Parity with Hugging Face PEFT on the recorded adapters of `tests/fixtures/hf-parity`
 //! (`lora/`, `dora/`, `rslora/`): outputs, merged weights and outputs, and one training step
 //! (loss and every gradient), all in eval mode; plus saving the adapters back in PEFT's format
 //! and merging on the real encoder. Tolerances are the fixtures' README's.
@@ -17,20 +17,21 @@ use burn_peft::{
     ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, AdaptableModel, HfTensor, count_params, load_adapter,
     merge_adapters, merged_linears, read_safetensors, save_adapter, unmerge_adapters,
 };
-use common::{EvalMode, Fixture, fixtures, masked_max_diff, max_abs_diff, model_dir, values};
+use common::{EvalMode, Fixture, masked_max_diff, max_abs_diff, values};
+use minbert_testkit::{fixtures_dir, model_dir};
 use minbert_model::{BertModel, load_pretrained};
 use serde_json::Value;
 use tempfile::TempDir;
 
 fn adapter_dir(variant: &str) -> PathBuf {
-    fixtures().join(variant).join("adapter")
+    fixtures_dir().join(variant).join("adapter")
 }
 
 /// The base model with the fixture's adapter loaded from its PEFT files.
 fn adapted(variant: &str, device: &Device) -> BertModel {
     let (_, mut model) = load_pretrained(&model_dir(), device).unwrap();
     let (_, paths) = load_adapter(&mut model, &adapter_dir(variant)).unwrap();
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap()).unwrap();
     let expected: Vec<String> = serde_json::from_value(manifest[variant]["adapted_modules"].clone()).unwrap();
     assert_eq!(paths, expected, "{variant}: adapted modules");
     model
@@ -40,7 +41,7 @@ fn adapted(variant: &str, device: &Device) -> BertModel {
 /// expected keys.
 fn check_outputs(model: &BertModel, expected: &Fixture, prefix: &str, label: &str) {
     let device = Device::flex();
-    let base = Fixture::read(&fixtures().join("base.safetensors"));
+    let base = Fixture::read(&fixtures_dir().join("base.safetensors"));
     let out = model.forward(base.input(&device));
     let (_, want) = expected.floats(&format!("{prefix}last_hidden_state"));
     let (_, mask) = base.ints("attention_mask");
@@ -73,7 +74,7 @@ fn check_merged_weights(model: &BertModel, expected: &Fixture, label: &str) {
 
 fn outputs_and_merge_match_peft(variant: &str) {
     let device = Device::flex();
-    let expected = Fixture::read(&fixtures().join(variant).join("expected.safetensors"));
+    let expected = Fixture::read(&fixtures_dir().join(variant).join("expected.safetensors"));
     let mut model = adapted(variant, &device);
     check_outputs(&model, &expected, "", variant);
     if expected.keys().iter().any(|k| k == "merged_last_hidden_state") {
@@ -111,8 +112,8 @@ fn rslora_matches_peft() {
 /// `labels`, backward; loss, logits and every adapter and head gradient against PEFT's.
 fn training_step_matches_peft(variant: &str) {
     let device = Device::flex().autodiff();
-    let expected = Fixture::read(&fixtures().join(variant).join("expected.safetensors"));
-    let base = Fixture::read(&fixtures().join("base.safetensors"));
+    let expected = Fixture::read(&fixtures_dir().join(variant).join("expected.safetensors"));
+    let base = Fixture::read(&fixtures_dir().join("base.safetensors"));
     let model = adapted(variant, &device).map(&mut EvalMode);
     let hf = |key: &str| {
         let (shape, values) = expected.floats(key);
@@ -184,7 +185,7 @@ fn dora_training_step_matches_peft() {
 #[test]
 fn an_optimizer_step_changes_only_the_adapters() {
     let device = Device::flex().autodiff();
-    let base = Fixture::read(&fixtures().join("base.safetensors"));
+    let base = Fixture::read(&fixtures_dir().join("base.safetensors"));
     let mut model = adapted("dora", &device);
     let count = count_params(&model);
     // 24 layers of 384 -> 384 with r = 4: A, B and m.
@@ -232,7 +233,7 @@ fn all_params(model: &BertModel) -> Vec<(String, Vec<f32>)> {
 #[test]
 fn saved_adapters_are_peft_files_that_load_back_the_same() {
     let device = Device::flex();
-    let base = Fixture::read(&fixtures().join("base.safetensors"));
+    let base = Fixture::read(&fixtures_dir().join("base.safetensors"));
     for variant in ["lora", "dora", "rslora"] {
         let model = adapted(variant, &device);
         let config = burn_peft::read_adapter_config(&adapter_dir(variant).join(ADAPTER_CONFIG_FILE)).unwrap();
@@ -266,7 +267,7 @@ fn saved_adapters_are_peft_files_that_load_back_the_same() {
 #[test]
 fn a_merged_checkpoint_computes_what_the_adapter_does() {
     let device = Device::flex();
-    let expected = Fixture::read(&fixtures().join("dora/expected.safetensors"));
+    let expected = Fixture::read(&fixtures_dir().join("dora/expected.safetensors"));
     let model = adapted("dora", &device);
     let dir = TempDir::new().unwrap();
     std::fs::copy(model_dir().join("config.json"), dir.path().join("config.json")).unwrap();

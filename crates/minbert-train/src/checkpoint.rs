@@ -1,7 +1,8 @@
 //! Checkpoint directories (`best/`, `last/`), as DESIGN.md lays them out:
 //!
 //! ```text
-//! meta.json          base model (path, sha256 of its weights), mode, tasks, heads, pooling,
+//! meta.json          base model (Hub id or relative path, sha256 of its weights), mode, tasks,
+//!                    heads, pooling,
 //!                    precision, scores, trainable params, minbert version
 //! adapter/           PEFT adapter of encoder 0 (lora, dora); adapter-1/ for a second encoder
 //! model.safetensors  encoder 0 in HF layout (full mode, or lora/dora with train_base: then the
@@ -22,6 +23,7 @@ use burn::nn::Linear;
 use burn::tensor::Device;
 use burn_peft::{HfTensor, LoraConfig, load_adapter, read_safetensors, save_adapter, save_safetensors};
 use minbert_data::CourseTask;
+use minbert_hub::HubSettings;
 use minbert_model::{BertConfig, BertModel, WeightMap, load_pretrained};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -41,7 +43,10 @@ pub const STATE_FILE: &str = "state.json";
 /// The base checkpoint a run started from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BaseModel {
-    pub path: PathBuf,
+    /// A Hugging Face Hub id, or the model directory relative to the checkpoint directory
+    /// (older checkpoints wrote an absolute `path`).
+    #[serde(alias = "path")]
+    pub name_or_path: String,
     /// Of its `model.safetensors`, lowercase hex.
     pub sha256: String,
 }
@@ -326,13 +331,18 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, 
     load_checkpoint_with_base(dir, None, device)
 }
 
-/// As [`load_checkpoint`], with the base model at `base_model` (another machine's copy, say)
-/// instead of the recorded path. Where the base weights are used (heads, lora, dora) their
-/// sha256 must match the recorded one.
+/// As [`load_checkpoint`], with the base model at `base_model` (another copy, say) instead of
+/// the recorded one. Where the base weights are used (heads, lora, dora) their sha256 must
+/// match the recorded one.
 pub fn load_checkpoint_with_base(dir: &Path, base_model: Option<&Path>, device: &Device) -> Result<LoadedCheckpoint, TrainError> {
     let meta = read_meta(dir)?;
     let meta_path = dir.join(META_FILE);
-    let base = base_model.map(Path::to_path_buf).unwrap_or_else(|| meta.base_model.path.clone());
+    let base = match base_model {
+        Some(base) => base.to_path_buf(),
+        None => minbert_hub::resolve(&meta.base_model.name_or_path, dir, &HubSettings::from_env())
+            .map_err(|e| TrainError::checkpoint(&meta_path, format!("base_model: {e}; or pass the base model it was trained on")))?
+            .dir,
+    };
     if !base.join("config.json").is_file() {
         return Err(TrainError::checkpoint(&meta_path, format!(
             "base model {} is not here (no config.json); pass the directory of the base model it was trained on",

@@ -35,9 +35,10 @@ pub struct TrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Hugging Face BERT checkpoint directory; the CLI fills in its default when absent.
+    /// Hugging Face BERT checkpoint: a directory or a Hub id; the CLI fills in its default
+    /// when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
+    pub path: Option<String>,
     #[serde(default)]
     pub pooling: Pooling,
     /// 1: one shared encoder; 2: the paper's split, one for SST and one for Quora and STS.

@@ -31,6 +31,9 @@ pub fn load_task_data(config: &TrainConfig, data_dir: &DataDir, tokenizer: &Bert
         let mut encoded = Vec::new();
         for split in [Split::Train, Split::Dev] {
             let dataset = data_dir.read(task, split, &options)?;
+            if dataset.examples.is_empty() {
+                return Err(TrainError::NoExamples { task: task.name(), path: dataset.path, skipped: dataset.skipped.len() });
+            }
             notes.extend(dataset.notes());
             encoded.push(encode_dataset(&dataset, tokenizer, task_config.pair)?);
         }

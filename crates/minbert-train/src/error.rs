@@ -17,6 +17,14 @@ pub enum TrainError {
     Model(#[from] minbert_model::ModelError),
     #[error(transparent)]
     Peft(#[from] burn_peft::PeftError),
+    #[error(transparent)]
+    Hub(#[from] minbert_hub::HubError),
+    /// A task file with no usable row: training or scoring the task would divide by zero.
+    #[error(
+        "{path}: no {task} example to use ({skipped} rows skipped without a numeric label); fix the file or remove [tasks.{task}]",
+        path = .path.display()
+    )]
+    NoExamples { task: &'static str, path: PathBuf, skipped: usize },
     /// A checkpoint file that is missing, malformed or does not fit the model.
     #[error("{path}: {message}", path = .path.display())]
     Checkpoint { path: PathBuf, message: String },

@@ -16,6 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use burn::tensor::{DType, Device};
 use burn_peft::{LoraConfig, inject_adapter};
 use minbert_data::{BatchConfig, BertTokenizer, CourseTask, DataDir};
+use minbert_hub::{HubSettings, ModelSource, ResolvedModel};
 use minbert_model::{BertConfig, load_pretrained};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -185,9 +186,21 @@ fn config_differences(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
 }
 
 /// Trains as `config` says, in `options.out_dir`. `config.model.path` must be set (the CLI
-/// resolves its default); `config.data.dir` falls back to minbert-data's lookup.
+/// fills in its default); `config.data.dir` falls back to minbert-data's lookup.
 pub fn train(config: &TrainConfig, options: &TrainOptions) -> Result<Trained, TrainError> {
     Run::start(config, options)?.run(options.pause_at_step)
+}
+
+/// How checkpoints in `out_dir` name their base model, so that they load on another machine:
+/// the Hub id, or the directory relative to the checkpoint folder (`best/`, `last/`).
+fn recorded_base_name(model: &ResolvedModel, out_dir: &Path) -> Result<String, TrainError> {
+    let ModelSource::Dir(dir) = &model.source else {
+        return Ok(model.hub_id().expect("a model not from a directory is from the Hub").to_string());
+    };
+    let canonical = |p: &Path| std::fs::canonicalize(p).map_err(|e| TrainError::io(p, e));
+    let checkpoint = canonical(out_dir)?.join("best");
+    let relative = pathdiff::diff_paths(canonical(dir)?, &checkpoint).expect("both paths are absolute");
+    Ok(relative.display().to_string())
 }
 
 struct Run<'a> {
@@ -243,7 +256,9 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let progress = Progress::new(options.progress);
         let config_error = |key: &str, message: String| TrainError::Config { origin: key.to_string(), message };
-        let model_dir = config.model.path.clone().ok_or_else(|| config_error("model.path", "is not set: the base model directory is needed".into()))?;
+        let model_name = config.model.path.as_deref().ok_or_else(|| config_error("model.path", "is not set: a model directory or Hugging Face Hub id is needed".into()))?;
+        let base_model = minbert_hub::resolve(model_name, Path::new("."), &HubSettings::from_env())?;
+        let model_dir = base_model.dir.clone();
         let out_dir = options.out_dir.clone();
         let last_dir = out_dir.join("last");
         let config_path = out_dir.join(CONFIG_FILE);
@@ -269,10 +284,9 @@ impl<'a> Run<'a> {
         let bs = config.train.batch_size;
         let task_batches: Vec<usize> = tasks.iter().map(|t| t.train.len().div_ceil(bs)).collect();
 
-        let weights_path = model_dir.join("model.safetensors");
-        let base = BaseModel { path: std::fs::canonicalize(&model_dir).unwrap_or(model_dir.clone()), sha256: sha256_file(&weights_path)? };
+        let sha256 = sha256_file(&model_dir.join("model.safetensors"))?;
         let bert_config = BertConfig::from_hf_file(&model_dir.join("config.json"))?;
-        let lora = config.lora_config(Some(base.path.display().to_string()));
+        let lora = config.lora_config(Some(model_name.to_string()));
         let precision = compute_precision(config.train.precision, config.train.cpu_half, &device);
         notes.extend(precision.note.clone());
 
@@ -339,6 +353,7 @@ impl<'a> Run<'a> {
         // Written only now that the data and model loaded: a run that fails to start leaves
         // nothing that would block starting it again.
         std::fs::create_dir_all(&out_dir).map_err(|e| TrainError::io(&out_dir, e))?;
+        let base = BaseModel { name_or_path: recorded_base_name(&base_model, &out_dir)?, sha256 };
         if !options.resume {
             write_atomic(&config_path, config.to_toml().as_bytes())?;
         }
@@ -400,7 +415,7 @@ impl<'a> Run<'a> {
         }
         p.println(format!(
             "model {} ({} encoder(s), {} pooling), mode {}, data {}",
-            self.base.path.display(),
+            self.config.model.path.as_deref().unwrap_or_default(),
             c.model.encoders,
             serde_json::to_value(c.model.pooling).expect("serializes"),
             c.adapter.mode.name(),

@@ -57,7 +57,7 @@ fn set_overrides_apply_in_order_and_errors_name_them() {
     assert_eq!(c.adapter.targets, Targets::Modules(vec!["query".into(), "value".into()]));
     let sts = c.tasks.sts.as_ref().unwrap();
     assert_eq!((sts.head, sts.loss), (HeadKind::Cosine, Some(Loss::Cosent)));
-    assert_eq!(c.model.path.as_deref(), Some(Path::new("/m")));
+    assert_eq!(c.model.path.as_deref(), Some("/m"));
     let err = parse("[tasks.sst]\n", &["train.lrr=1"]).unwrap_err();
     assert!(err.starts_with("--set train.lrr=1: unknown field `lrr`"), "{err}");
     let err = parse("[tasks.sst]\n", &["train.epochs=many"]).unwrap_err();
@@ -99,10 +99,7 @@ fn a_missing_data_file_is_named_and_leaves_no_run_behind() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("ids-sst-train.csv"), "\tid\tsentence\tsentiment\n0\tabc\t good\t3\n").unwrap();
-    let model = std::env::var_os("MINBERT_SHARED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("models/all-MiniLM-L6-v2");
+    let model = minbert_testkit::model_dir();
     let text = format!("[model]\npath = {:?}\n[data]\ndir = {:?}\n[tasks.sst]\n", model.display().to_string(), data.display().to_string());
     let config = parse(&text, &[]).unwrap();
     let out = dir.path().join("run");
@@ -112,4 +109,22 @@ fn a_missing_data_file_is_named_and_leaves_no_run_behind() {
     assert!(!out.exists(), "a failed start wrote {}", out.display());
     let err = train(&config, &TrainOptions { resume: true, ..options }).err().unwrap().to_string();
     assert!(err.contains("nothing to resume"), "{err}");
+}
+
+#[test]
+fn a_task_file_without_a_usable_row_is_an_error_naming_it_and_the_skips() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let header = "\tid\tsentence\tsentiment\n";
+    std::fs::write(data.join("ids-sst-train.csv"), format!("{header}0\ta\t good\tx\n1\tb\t bad\t\n")).unwrap();
+    std::fs::write(data.join("ids-sst-dev.csv"), format!("{header}0\tc\t fine\t3\n")).unwrap();
+    let model = minbert_testkit::model_dir();
+    let text = format!("[model]\npath = {:?}\n[data]\ndir = {:?}\n[tasks.sst]\n", model.display().to_string(), data.display().to_string());
+    let config = parse(&text, &[]).unwrap();
+    let out = dir.path().join("run");
+    let options = TrainOptions { out_dir: out.clone(), resume: false, device: burn::tensor::Device::flex(), progress: ProgressMode::Quiet, pause_at_step: None };
+    let err = train(&config, &options).err().unwrap().to_string();
+    assert!(err.contains("ids-sst-train.csv") && err.contains("2 rows skipped") && err.contains("no sst example"), "{err}");
+    assert!(!out.exists(), "a failed start wrote {}", out.display());
 }

@@ -273,7 +273,7 @@ fn half_precision_encoder_stays_close_to_f32_on_a_padded_batch() {
     use minbert_train::params::cast_params;
 
     let device = Device::flex();
-    let (_, bert) = load_pretrained(&real_model_dir(), &device).unwrap();
+    let (_, bert) = load_pretrained(&model_dir(), &device).unwrap();
     let ints = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [2, 6]), &device);
     let input = BertInput {
         input_ids: ints(vec![101, 7592, 2088, 2003, 2307, 102, 101, 2307, 102, 0, 0, 0]),

@@ -1,4 +1,4 @@
-//! `minbert bench`: the workload of `../shared/docs/BENCHMARKS.md`, with the same JSON fields as
+//! `minbert bench`: the workload of `docs/BENCHMARKS.md`, with the same JSON fields as
 //! the PyTorch reference `bench_train.py`, so the two can be compared run by run.
 
 use std::path::PathBuf;
@@ -94,7 +94,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bail!("--batch and --steps must be at least 1 and --seq at least 2");
     }
     crate::backend::set_compute_threads(args.threads)?;
-    let dir = args.model.resolve()?;
+    let dir = args.model.resolve()?.dir;
     let device = args.device.device()?;
     let train = args.mode != BenchMode::Infer;
     let model_device = if train { device.clone().autodiff() } else { device.clone() };

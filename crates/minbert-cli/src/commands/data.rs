@@ -26,8 +26,8 @@ pub enum DataCommand {
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
-    /// Folder with the course files [default: MINBERT_DATA_DIR, else data/ if it holds them,
-    /// else ../shared/data]
+    /// Folder with the course files [default: MINBERT_DATA_DIR, else data/ in the current
+    /// directory]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Which Quora training file: auto (the full one where it exists, else the partial one),
@@ -61,7 +61,7 @@ fn stats(args: StatsArgs) -> Result<()> {
     let tokenizer = if args.no_tokens {
         None
     } else {
-        let model = args.model.resolve()?;
+        let model = args.model.resolve()?.dir;
         Some(BertTokenizer::from_dir(&model)?.with_max_len(args.max_len)?)
     };
     let custom = args.tasks.iter().map(|path| CustomTask::from_toml_file(path)).collect::<Result<Vec<_>, _>>()?;
@@ -139,10 +139,6 @@ mod tests {
         data: DataArgs,
     }
 
-    fn shared() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-    }
-
     #[test]
     fn parses_the_stats_flags() {
         let cli = Cli::try_parse_from(["data", "stats", "--quora-train", "partial", "--json", "s.json", "--no-tokens"])
@@ -159,13 +155,13 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let json = out.path().join("stats.json");
         let args = StatsArgs {
-            data_dir: Some(shared().join("data")),
+            data_dir: Some(minbert_testkit::data_dir()),
             quora_train: QuoraTrain::Auto,
             tasks: vec![],
             max_len: 512,
             no_tokens: false,
             json: Some(json.clone()),
-            model: ModelArgs { model: Some(shared().join("models/all-MiniLM-L6-v2")) },
+            model: ModelArgs { model: Some(minbert_testkit::model_dir().display().to_string()) },
         };
         run(DataArgs { command: DataCommand::Stats(args) }).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();

@@ -72,7 +72,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let dir = args.model.resolve()?;
+    let dir = args.model.resolve()?.dir;
     let device = args.device.device()?;
     let (config, mut model) = load_pretrained(&dir, &device).with_context(|| format!("loading model {}", dir.display()))?;
     if let Some(adapter) = args.adapter.apply(&mut model)? {

@@ -35,7 +35,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
-    let dir = args.model.resolve()?;
+    let dir = args.model.resolve()?.dir;
     let device = args.device.device()?;
     let (_, mut model) = load_pretrained(&dir, &device).with_context(|| format!("loading model {}", dir.display()))?;
     let adapter = adapter_dir::apply(&mut model, &args.adapter)?;

@@ -27,7 +27,7 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: InfoArgs) -> Result<()> {
-    let dir = args.model.resolve()?;
+    let dir = args.model.resolve()?.dir;
     let device = args.device.device()?;
     // On an autodiff device, since only there do parameters show whether they train.
     let (config, mut model) =

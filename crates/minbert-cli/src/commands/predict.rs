@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use minbert_eval::predictions::write_outputs;
 
@@ -24,6 +24,8 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
+    // Before any scoring: an output folder that cannot be made would waste all of it.
+    std::fs::create_dir_all(&args.out_dir).with_context(|| format!("--out-dir {}", args.out_dir.display()))?;
     let scorer = Scorer::new(args.scoring)?;
     let checkpoint = scorer.load(&args.checkpoint)?;
     let split = args.split.split();

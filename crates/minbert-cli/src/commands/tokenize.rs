@@ -27,7 +27,7 @@ pub struct TokenizeArgs {
 }
 
 pub fn run(args: TokenizeArgs) -> Result<()> {
-    let dir = args.model.resolve()?;
+    let dir = args.model.resolve()?.dir;
     let tokenizer = BertTokenizer::from_dir(&dir)?.with_max_len(args.max_len)?;
     let enc = tokenizer.encode(&args.text, args.text_pair.as_deref())?;
     println!("{:>5}  {:>7}  {:>4}  token", "pos", "id", "type");

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use minbert_data::DataDir;
+use minbert_hub::{DEFAULT_MODEL, ModelSource};
 use minbert_train::progress::{ProgressMode, format_duration};
 use minbert_train::trainer::CONFIG_FILE;
 use minbert_train::{RunSummary, TrainConfig, TrainOptions, train};
@@ -28,7 +29,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// Folder with the course files; overrides data.dir [default: data.dir, else
-    /// MINBERT_DATA_DIR, else data/ if it holds them, else ../shared/data]
+    /// MINBERT_DATA_DIR, else data/ in the current directory]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Compute threads on the CPU (Burn's global rayon pool) [default: RAYON_NUM_THREADS, else
@@ -88,20 +89,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Fills in the base model and data folders (absolute), so the run's config.toml says exactly
-/// what was used: `--model` (or MINBERT_MODEL) over `model.path` over the default model;
-/// `--data-dir` over `data.dir` over minbert-data's lookup.
+/// Fills in the base model and the data folder, so the run's config.toml says exactly what was
+/// used: `--model` (or MINBERT_MODEL) over `model.path` over the default model, a directory
+/// made absolute or a Hub id; `--data-dir` over `data.dir` over minbert-data's lookup.
 fn resolve_paths(config: &mut TrainConfig, args: &TrainArgs) -> Result<()> {
-    let model = match (&args.model.model, &config.model.path) {
-        (Some(_), _) | (None, None) => args.model.resolve()?,
-        (None, Some(path)) => {
-            if !path.is_dir() {
-                bail!("model.path: {} is not a directory", path.display());
-            }
-            path.clone()
-        }
+    let (name, origin) = match (&args.model.model, &config.model.path) {
+        (Some(name), _) => (name.as_str(), "--model"),
+        (None, Some(name)) => (name.as_str(), "model.path"),
+        (None, None) => (DEFAULT_MODEL, "the default model"),
     };
-    config.model.path = Some(std::fs::canonicalize(&model).with_context(|| format!("model directory {}", model.display()))?);
+    let source = ModelSource::parse(name, Path::new(".")).with_context(|| format!("{origin}"))?;
+    config.model.path = Some(match source {
+        ModelSource::Dir(dir) => std::fs::canonicalize(&dir).with_context(|| format!("model directory {}", dir.display()))?.display().to_string(),
+        ModelSource::Hub(id) => id,
+    });
     let data = DataDir::resolve(args.data_dir.as_deref().or(config.data.dir.as_deref()))?;
     config.data.dir = Some(data.path().to_path_buf());
     Ok(())

@@ -1,27 +1,13 @@
-//! Reading the recorded fixtures of `../shared/fixtures/hf-parity` (see its README).
+//! Reading the recorded fixtures of `tests/fixtures/hf-parity` (see its README).
 
 #![allow(dead_code)] // each test binary uses its own part
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::{Flag, ModuleMapper, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use minbert_model::BertInput;
 use safetensors::{Dtype, SafeTensors};
-
-pub fn shared() -> PathBuf {
-    std::env::var_os("MINBERT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-pub fn model_dir() -> PathBuf {
-    shared().join("models/all-MiniLM-L6-v2")
-}
-
-pub fn fixtures() -> PathBuf {
-    shared().join("fixtures/hf-parity")
-}
 
 pub struct Fixture {
     bytes: Vec<u8>,

@@ -12,15 +12,7 @@ use minbert_train::params::collect_values;
 use minbert_train::progress::ProgressMode;
 use minbert_train::{TrainConfig, TrainOptions, Trained, train};
 
-pub fn shared() -> PathBuf {
-    std::env::var_os("MINBERT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-pub fn real_model_dir() -> PathBuf {
-    shared().join("models/all-MiniLM-L6-v2")
-}
+pub use minbert_testkit::model_dir;
 
 /// A random 2-layer BERT of width 32 with the real tokenizer, in `dir/tiny-bert`.
 pub fn tiny_model(dir: &Path) -> PathBuf {
@@ -34,7 +26,7 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
     device.seed(7);
     let model = BertConfig::from_hf_file(&out.join("config.json")).unwrap().init(&device);
     save_safetensors(&out.join("model.safetensors"), &model.to_hf_tensors()).unwrap();
-    std::fs::copy(real_model_dir().join("tokenizer.json"), out.join("tokenizer.json")).unwrap();
+    std::fs::copy(model_dir().join("tokenizer.json"), out.join("tokenizer.json")).unwrap();
     out
 }
 
@@ -42,7 +34,7 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
 pub fn small_data(dir: &Path, train: usize, dev: usize) -> PathBuf {
     let out = dir.join("data");
     std::fs::create_dir_all(&out).unwrap();
-    let src = shared().join("data");
+    let src = minbert_testkit::data_dir();
     for (from, to, rows) in [
         ("ids-sst-train.csv", "ids-sst-train.csv", train),
         ("ids-sst-dev.csv", "ids-sst-dev.csv", dev),

@@ -1,0 +1,41 @@
+//! What the workspace's tests share: the course data and the recorded Hugging Face / PEFT
+//! fixtures committed in the repository, and the default model, from `MINBERT_MODEL` (a
+//! directory or Hub id) or else the Hugging Face cache (filled by `scripts/fetch-model.sh`).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use minbert_hub::{DEFAULT_MODEL, HubSettings};
+
+/// The repository's root folder.
+pub fn repo_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        root.canonicalize().unwrap_or(root)
+    })
+}
+
+/// The course files, `data/` in the repository.
+pub fn data_dir() -> PathBuf {
+    repo_root().join("data")
+}
+
+/// The recorded transformers and PEFT outputs, `tests/fixtures/hf-parity`.
+pub fn fixtures_dir() -> PathBuf {
+    repo_root().join("tests/fixtures/hf-parity")
+}
+
+/// The default model's directory; panics with what to do when it cannot be found.
+pub fn model_dir() -> PathBuf {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    let dir = MODEL.get_or_init(|| {
+        let name = std::env::var("MINBERT_MODEL").ok().filter(|v| !v.is_empty());
+        let name = name.as_deref().unwrap_or(DEFAULT_MODEL);
+        match minbert_hub::resolve(name, repo_root(), &HubSettings::from_env()) {
+            Ok(model) => model.dir,
+            Err(e) => panic!("the tests need the model {name}: {e} (or set MINBERT_MODEL to its directory)"),
+        }
+    });
+    dir.clone()
+}
