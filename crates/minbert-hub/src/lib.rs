@@ -56,16 +56,6 @@ pub struct ResolvedModel {
     pub source: ModelSource,
 }
 
-impl ResolvedModel {
-    /// The Hub id, if the model came from the Hub.
-    pub fn hub_id(&self) -> Option<&str> {
-        match &self.source {
-            ModelSource::Hub(id) => Some(id),
-            ModelSource::Dir(_) => None,
-        }
-    }
-}
-
 /// Finds the model `name` (a directory, relative names from `base`, or a Hub id): a Hub id is
 /// taken from the cache when all its files are there, else downloaded into it.
 pub fn resolve(name: &str, base: &Path, settings: &HubSettings) -> Result<ResolvedModel, HubError> {

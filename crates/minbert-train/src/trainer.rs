@@ -194,8 +194,9 @@ pub fn train(config: &TrainConfig, options: &TrainOptions) -> Result<Trained, Tr
 /// How checkpoints in `out_dir` name their base model, so that they load on another machine:
 /// the Hub id, or the directory relative to the checkpoint folder (`best/`, `last/`).
 fn recorded_base_name(model: &ResolvedModel, out_dir: &Path) -> Result<String, TrainError> {
-    let ModelSource::Dir(dir) = &model.source else {
-        return Ok(model.hub_id().expect("a model not from a directory is from the Hub").to_string());
+    let dir = match &model.source {
+        ModelSource::Hub(id) => return Ok(id.clone()),
+        ModelSource::Dir(dir) => dir,
     };
     let canonical = |p: &Path| std::fs::canonicalize(p).map_err(|e| TrainError::io(p, e));
     let checkpoint = canonical(out_dir)?.join("best");
