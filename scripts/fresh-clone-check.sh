@@ -11,8 +11,11 @@ max_steps=${1:-20}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# The toolchain and caches stay where they are; only the user's home is new.
+# The toolchain and caches stay where they are; only the user's home is new. The clone builds in
+# a target folder of its own: cargo keys path crates by their place in the workspace, so a
+# folder shared with the checkout under test would mix the two checkouts' builds.
 export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}-fresh-clone
 export PIP_CACHE_DIR=${PIP_CACHE_DIR:-$HOME/.cache/pip}
 export HOME=$tmp/home
 mkdir -p "$HOME"

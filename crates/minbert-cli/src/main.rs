@@ -88,18 +88,14 @@ fn one_line(err: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use anyhow::Context;
-
     use super::one_line;
 
     #[test]
     fn a_cause_already_shown_is_not_repeated() {
         let io = std::io::Error::from(std::io::ErrorKind::NotADirectory);
         let shown = format!("runs/x: {io}");
-        let err = Err::<(), _>(std::io::Error::new(io.kind(), io.to_string()))
-            .map_err(|e| anyhow::Error::new(e).context(shown.clone()))
-            .context("training run runs/x")
-            .unwrap_err();
+        let err = anyhow::Error::new(io).context(shown.clone()).context("training run runs/x");
+        assert_eq!(err.chain().count(), 3);
         assert_eq!(one_line(&err), format!("training run runs/x: {shown}"));
     }
 }

@@ -7,11 +7,14 @@ use std::sync::OnceLock;
 
 use minbert_hub::{DEFAULT_MODEL, HubSettings};
 
-/// The repository's root folder.
+/// The repository's root folder: two levels above the crate under test (every crate lives in
+/// `crates/NAME`). Read when the tests run, not when this crate is compiled, so that a build
+/// shared between two checkouts (one target folder) still finds this checkout's files.
 pub fn repo_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run under cargo, which sets CARGO_MANIFEST_DIR");
+        let root = Path::new(&manifest).join("../..");
         root.canonicalize().unwrap_or(root)
     })
 }

@@ -211,6 +211,27 @@ fn two_encoders_cosine_heads_and_separate_pairs_reload_exactly() {
     assert!(loaded.model.head(CourseTask::Para).unwrap().out.is_none());
 }
 
+/// A checkpoint names a local base model by its path relative to the checkpoint, so the run and
+/// the model can move together (another machine, another folder).
+#[test]
+fn a_checkpoint_finds_its_local_base_model_after_both_moved() {
+    let _serial = serial();
+    let dir = TempDir::new().unwrap();
+    let project = dir.path().join("project");
+    let (model, data) = (tiny_model(&project), small_data(&project, 16, 8));
+    let out = project.join("run");
+    let config = config(&model, &data, ALL_TASKS, &["adapter.mode=lora", "train.max_steps=2", "train.batch_size=8"]);
+    let trained = run(&config, &out);
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("last/meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["base_model"]["name_or_path"], "../../tiny-bert");
+
+    let moved = dir.path().join("elsewhere");
+    std::fs::rename(&project, &moved).unwrap();
+    let loaded = load_checkpoint(&moved.join("run/last"), &Device::flex()).unwrap();
+    assert_eq!(loaded.base_model, moved.join("run/last/../../tiny-bert"));
+    assert_same_values(&values(&loaded.model), &values(&trained.model), "loaded after the move vs trained");
+}
+
 #[test]
 fn progressive_unfreezing_thaws_the_top_layers_epoch_by_epoch() {
     let _serial = serial();

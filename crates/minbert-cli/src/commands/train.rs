@@ -98,7 +98,7 @@ fn resolve_paths(config: &mut TrainConfig, args: &TrainArgs) -> Result<()> {
         (None, Some(name)) => (name.as_str(), "model.path"),
         (None, None) => (DEFAULT_MODEL, "the default model"),
     };
-    let source = ModelSource::parse(name, Path::new(".")).with_context(|| format!("{origin}"))?;
+    let source = ModelSource::parse(name, Path::new(".")).context(origin)?;
     config.model.path = Some(match source {
         ModelSource::Dir(dir) => std::fs::canonicalize(&dir).with_context(|| format!("model directory {}", dir.display()))?.display().to_string(),
         ModelSource::Hub(id) => id,
