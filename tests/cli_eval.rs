@@ -12,6 +12,7 @@ use tempfile::TempDir;
 mod common;
 
 use common::*;
+use minbert_testkit::repo_root;
 
 const SCORES: [&str; 4] = ["sst_acc", "quora_acc", "sts_pearson", "overall"];
 
@@ -340,7 +341,7 @@ fn bad_checkpoints_and_splits_are_clear_errors() {
 /// the dev sample it was scored on, from this clone, its base model and data.
 #[test]
 fn the_released_lora_r1_checkpoint_reproduces_its_dev_scores() {
-    let checkpoint = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints/lora-r1");
+    let checkpoint = repo_root().join("checkpoints/lora-r1");
     let meta = json(&checkpoint.join("meta.json"));
     let subset = meta["data"]["dev_subset"].as_u64().unwrap();
     let out = TempDir::new().unwrap();
@@ -364,7 +365,7 @@ fn the_released_lora_r1_checkpoint_reproduces_its_dev_scores() {
 /// multitask adapters) scores what it recorded on the dev sample it was chosen on.
 #[test]
 fn the_released_per_task_ensemble_reproduces_its_dev_scores() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = repo_root();
     let recorded = json(&root.join("checkpoints/ensemble-per-task.json"));
     // Its checkpoint paths are relative to the repository root: make them absolute.
     let mut plan = recorded.clone();

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use common::*;
+use minbert_testkit::repo_root;
 use tempfile::TempDir;
 
 const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -135,7 +136,7 @@ fn a_hub_id_downloads_into_the_cache_then_resolves_from_it_alone() {
     assert!(assert_ok(&second, "info on a cache hit").contains("22713216"));
 
     // A released checkpoint names its base model by id: it loads from the cache, offline.
-    let checkpoint = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints/lora-r1");
+    let checkpoint = repo_root().join("checkpoints/lora-r1");
     let args = ["eval", "--checkpoint", checkpoint.to_str().unwrap(), "--subset", "20"];
     let eval = minbert_hub(&args, home.path(), &[("HF_HUB_OFFLINE", "1")]);
     assert!(assert_ok(&eval, "eval of a released checkpoint").contains("overall"));

@@ -81,7 +81,7 @@ fn the_resolved_config_round_trips_through_toml() {
 
 #[test]
 fn every_shipped_config_is_valid() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let dir = minbert_testkit::repo_root().join("configs");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
