@@ -93,20 +93,29 @@ fn every_shipped_config_is_valid() {
     assert!(seen >= 5, "{seen} configs in {}", dir.display());
 }
 
+/// An SST-only run on the real model over `files` (name, text) in `dir/data`: its config and
+/// options, with the run in `dir/run`.
+fn sst_run(dir: &Path, files: &[(&str, String)]) -> (TrainConfig, TrainOptions) {
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    for (name, text) in files {
+        std::fs::write(data.join(name), text).unwrap();
+    }
+    let model = minbert_testkit::model_dir();
+    let text = format!("[model]\npath = {:?}\n[data]\ndir = {:?}\n[tasks.sst]\n", model.display().to_string(), data.display().to_string());
+    let options = TrainOptions { out_dir: dir.join("run"), resume: false, device: burn::tensor::Device::flex(), progress: ProgressMode::Quiet, pause_at_step: None };
+    (parse(&text, &[]).unwrap(), options)
+}
+
+const SST_HEADER: &str = "\tid\tsentence\tsentiment\n";
+
 #[test]
 fn a_missing_data_file_is_named_and_leaves_no_run_behind() {
     let dir = tempfile::TempDir::new().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::write(data.join("ids-sst-train.csv"), "\tid\tsentence\tsentiment\n0\tabc\t good\t3\n").unwrap();
-    let model = minbert_testkit::model_dir();
-    let text = format!("[model]\npath = {:?}\n[data]\ndir = {:?}\n[tasks.sst]\n", model.display().to_string(), data.display().to_string());
-    let config = parse(&text, &[]).unwrap();
-    let out = dir.path().join("run");
-    let options = TrainOptions { out_dir: out.clone(), resume: false, device: burn::tensor::Device::flex(), progress: ProgressMode::Quiet, pause_at_step: None };
+    let (config, options) = sst_run(dir.path(), &[("ids-sst-train.csv", format!("{SST_HEADER}0\tabc\t good\t3\n"))]);
     let err = train(&config, &options).err().unwrap().to_string();
     assert!(err.contains("missing file") && err.contains("ids-sst-dev.csv"), "{err}");
-    assert!(!out.exists(), "a failed start wrote {}", out.display());
+    assert!(!options.out_dir.exists(), "a failed start wrote {}", options.out_dir.display());
     let err = train(&config, &TrainOptions { resume: true, ..options }).err().unwrap().to_string();
     assert!(err.contains("nothing to resume"), "{err}");
 }
@@ -114,17 +123,11 @@ fn a_missing_data_file_is_named_and_leaves_no_run_behind() {
 #[test]
 fn a_task_file_without_a_usable_row_is_an_error_naming_it_and_the_skips() {
     let dir = tempfile::TempDir::new().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let header = "\tid\tsentence\tsentiment\n";
-    std::fs::write(data.join("ids-sst-train.csv"), format!("{header}0\ta\t good\tx\n1\tb\t bad\t\n")).unwrap();
-    std::fs::write(data.join("ids-sst-dev.csv"), format!("{header}0\tc\t fine\t3\n")).unwrap();
-    let model = minbert_testkit::model_dir();
-    let text = format!("[model]\npath = {:?}\n[data]\ndir = {:?}\n[tasks.sst]\n", model.display().to_string(), data.display().to_string());
-    let config = parse(&text, &[]).unwrap();
-    let out = dir.path().join("run");
-    let options = TrainOptions { out_dir: out.clone(), resume: false, device: burn::tensor::Device::flex(), progress: ProgressMode::Quiet, pause_at_step: None };
+    let (config, options) = sst_run(dir.path(), &[
+        ("ids-sst-train.csv", format!("{SST_HEADER}0\ta\t good\tx\n1\tb\t bad\t\n")),
+        ("ids-sst-dev.csv", format!("{SST_HEADER}0\tc\t fine\t3\n")),
+    ]);
     let err = train(&config, &options).err().unwrap().to_string();
     assert!(err.contains("ids-sst-train.csv") && err.contains("2 rows skipped") && err.contains("no sst example"), "{err}");
-    assert!(!out.exists(), "a failed start wrote {}", out.display());
+    assert!(!options.out_dir.exists(), "a failed start wrote {}", options.out_dir.display());
 }
