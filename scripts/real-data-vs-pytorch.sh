@@ -7,7 +7,8 @@
 # Usage: scripts/real-data-vs-pytorch.sh [OUT_DIR]
 # Env: RUNS=1; MODE=lora (lora, dora or full); MINBERT=binary (default: built here);
 #      VENV=../bench-venv (the PyTorch reference's, set up by scripts/bench-vs-pytorch.sh);
-#      MINBERT_DEVICE / MINBERT_MODEL / MINBERT_DATA_DIR as for minbert.
+#      MINBERT_DEVICE / MINBERT_MODEL / MINBERT_DATA_DIR as for minbert (a model id resolves through
+#      the Hugging Face cache on both sides: run scripts/fetch-model.sh where the Hub is unreachable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/real-data-vs-pytorch/$(date +%F)}
@@ -15,8 +16,8 @@ runs=${RUNS:-1}
 mode=${MODE:-lora}
 bucket=${BUCKET:-50}
 venv=${VENV:-../bench-venv}
-model=${MINBERT_MODEL:-../shared/models/all-MiniLM-L6-v2}
-data=${MINBERT_DATA_DIR:-../shared/data}
+model=${MINBERT_MODEL:-sentence-transformers/all-MiniLM-L6-v2}
+data=${MINBERT_DATA_DIR:-data}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/target-minbert}"
 if [[ -z ${MINBERT:-} ]]; then
   cargo build --release -p minbert-cli

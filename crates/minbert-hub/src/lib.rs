@@ -75,7 +75,7 @@ pub fn resolve(name: &str, base: &Path, settings: &HubSettings) -> Result<Resolv
 
 /// Downloads the model files of `id` into the cache; returns their snapshot directory.
 fn download(id: &str, settings: &HubSettings) -> Result<PathBuf, HubError> {
-    let api = settings.api().map_err(|e| settings.download_error(id, "", e))?;
+    let api = settings.api().map_err(|e| settings.download_error(id, "its files", e))?;
     let repo = api.model(id.to_string());
     let mut paths = Vec::new();
     for file in MODEL_FILES {
