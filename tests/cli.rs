@@ -15,7 +15,17 @@ fn embed_input_file_matches_transformers() {
     let dir = TempDir::new().unwrap();
     let out = dir.path().join("out.safetensors");
     let model = model_dir();
-    ok(&["embed", "--model", model.to_str().unwrap(), "--input", fixture().to_str().unwrap(), "--out", out.to_str().unwrap(), "--batch-size", "4"]);
+    ok(&[
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        fixture().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "4",
+    ]);
     let mask = ints(&fixture(), "attention_mask");
     let mut keys: Vec<String> = (0..7).map(|i| format!("hidden_state_{i}")).collect();
     keys.push("last_hidden_state".into());
@@ -33,7 +43,11 @@ fn embed_input_file_matches_transformers() {
     }
     let (_, got) = floats(&out, "pooler_output");
     let (_, expected) = floats(&fixture(), "pooler_output");
-    let diff = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(diff <= 1e-4, "pooler_output: max abs diff {diff}");
 }
 
@@ -43,11 +57,23 @@ fn embed_text_tokenizes_and_matches_transformers() {
     let dir = TempDir::new().unwrap();
     let out = dir.path().join("one.safetensors");
     let model = model_dir();
-    ok(&["embed", "--model", model.to_str().unwrap(), "--text", "I didn't like it.", "--out", out.to_str().unwrap()]);
+    ok(&[
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "I didn't like it.",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let (shape, got) = floats(&out, "last_hidden_state");
     assert_eq!(shape, vec![1, 9, 384]);
     let (_, expected) = floats(&fixture(), "last_hidden_state");
-    let diff = got.iter().zip(&expected[..9 * 384]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = got
+        .iter()
+        .zip(&expected[..9 * 384])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(diff <= 1e-4, "max abs diff {diff}");
 }
 
@@ -56,12 +82,29 @@ fn tokenize_json_matches_the_recorded_ids() {
     let dir = TempDir::new().unwrap();
     let json = dir.path().join("tok.json");
     let model = model_dir();
-    let stdout = ok(&["tokenize", "--model", model.to_str().unwrap(), "--text", "How old are you?", "--text-pair", "What is your age?", "--max-len", "32", "--json", json.to_str().unwrap()]);
+    let stdout = ok(&[
+        "tokenize",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "How old are you?",
+        "--text-pair",
+        "What is your age?",
+        "--max-len",
+        "32",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(stdout.contains("13 tokens"), "{stdout}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap()).unwrap();
-    let case = manifest["tokenizer"]["cases"].as_array().unwrap().iter().find(|c| c["name"] == "pair_plain").unwrap();
+    let case = manifest["tokenizer"]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "pair_plain")
+        .unwrap();
     assert_eq!(v["input_ids"], case["input_ids"]);
     assert_eq!(v["token_type_ids"], case["token_type_ids"]);
     assert_eq!(v["attention_mask"].as_array().unwrap().len(), 13);
@@ -72,7 +115,13 @@ fn info_counts_parameters() {
     let dir = TempDir::new().unwrap();
     let json = dir.path().join("info.json");
     let model = model_dir();
-    let stdout = ok(&["info", "--model", model.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let stdout = ok(&[
+        "info",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(stdout.contains("22713216"), "{stdout}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["params"]["total"], 22_713_216);
@@ -85,7 +134,8 @@ fn bad_model_directories_are_clear_errors() {
     assert!(msg.contains("/nonexistent/model"), "{msg}");
 
     let dir = TempDir::new().unwrap();
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(model_dir().join("config.json")).unwrap()).unwrap();
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(model_dir().join("config.json")).unwrap()).unwrap();
     let mut broken = config.clone();
     broken.as_object_mut().unwrap().remove("hidden_size");
     std::fs::write(dir.path().join("config.json"), broken.to_string()).unwrap();
@@ -96,10 +146,17 @@ fn bad_model_directories_are_clear_errors() {
     std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
     let data = vec![0u8; 4 * 10 * 384];
     let view = safetensors::tensor::TensorView::new(Dtype::F32, vec![10, 384], &data).unwrap();
-    std::fs::write(dir.path().join("model.safetensors"), safetensors::serialize([("encoder.layer.0.attention.self.query.weight", view)], None).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        safetensors::serialize([("encoder.layer.0.attention.self.query.weight", view)], None).unwrap(),
+    )
+    .unwrap();
     let msg = fails(&["info", "--model", dir.path().to_str().unwrap()]);
     assert!(msg.contains("model.safetensors"), "{msg}");
-    assert!(msg.contains("\"encoder.layer.0.attention.self.query.weight\" has shape [10, 384], expected [384, 384]"), "{msg}");
+    assert!(
+        msg.contains("\"encoder.layer.0.attention.self.query.weight\" has shape [10, 384], expected [384, 384]"),
+        "{msg}"
+    );
     assert!(msg.contains("missing keys: embeddings.word_embeddings.weight"), "{msg}");
 }
 
@@ -119,30 +176,54 @@ fn bad_input_files_are_clear_errors() {
     let floats: Vec<u8> = [101.0f32, 102.0].iter().flat_map(|x| x.to_le_bytes()).collect();
     write_ints(&input, &[("input_ids", Dtype::F32, vec![1, 2], floats)]);
     let msg = embed(&[]);
-    assert!(msg.contains("in.safetensors") && msg.contains("\"input_ids\"") && msg.contains("F32"), "{msg}");
+    assert!(
+        msg.contains("in.safetensors") && msg.contains("\"input_ids\"") && msg.contains("F32"),
+        "{msg}"
+    );
 
-    write_ints(&input, &[
-        ("input_ids", Dtype::I64, vec![1, 3], i64_bytes(&[101, 7592, 102])),
-        ("attention_mask", Dtype::I64, vec![1, 2], i64_bytes(&[1, 1])),
-    ]);
+    write_ints(
+        &input,
+        &[
+            ("input_ids", Dtype::I64, vec![1, 3], i64_bytes(&[101, 7592, 102])),
+            ("attention_mask", Dtype::I64, vec![1, 2], i64_bytes(&[1, 1])),
+        ],
+    );
     let msg = embed(&[]);
-    assert!(msg.contains("\"attention_mask\" has shape [1, 2], but input_ids has [1, 3]"), "{msg}");
+    assert!(
+        msg.contains("\"attention_mask\" has shape [1, 2], but input_ids has [1, 3]"),
+        "{msg}"
+    );
 
-    write_ints(&input, &[("input_ids", Dtype::I64, vec![1, 3], i64_bytes(&[101, 99999, 102]))]);
+    write_ints(
+        &input,
+        &[("input_ids", Dtype::I64, vec![1, 3], i64_bytes(&[101, 99999, 102]))],
+    );
     let msg = embed(&[]);
     assert!(msg.contains("\"input_ids\" has 99999 at [0, 1]"), "{msg}");
 
-    write_ints(&input, &[("input_ids", Dtype::I64, vec![3], i64_bytes(&[101, 7592, 102]))]);
+    write_ints(
+        &input,
+        &[("input_ids", Dtype::I64, vec![3], i64_bytes(&[101, 7592, 102]))],
+    );
     let msg = embed(&[]);
-    assert!(msg.contains("\"input_ids\" has shape [3], expected [batch, seq]"), "{msg}");
+    assert!(
+        msg.contains("\"input_ids\" has shape [3], expected [batch, seq]"),
+        "{msg}"
+    );
 
-    write_ints(&input, &[("attention_mask", Dtype::I64, vec![1, 2], i64_bytes(&[1, 1]))]);
+    write_ints(
+        &input,
+        &[("attention_mask", Dtype::I64, vec![1, 2], i64_bytes(&[1, 1]))],
+    );
     let msg = embed(&[]);
     assert!(msg.contains("missing key \"input_ids\""), "{msg}");
 
     std::fs::write(&input, b"garbage").unwrap();
     let msg = embed(&[]);
-    assert!(msg.contains("in.safetensors") && msg.contains("not a valid safetensors file"), "{msg}");
+    assert!(
+        msg.contains("in.safetensors") && msg.contains("not a valid safetensors file"),
+        "{msg}"
+    );
 
     let msg = fails(&["embed", "--model", model, "--input", "/nonexistent/in.safetensors"]);
     assert!(msg.contains("/nonexistent/in.safetensors"), "{msg}");
@@ -160,7 +241,25 @@ fn bench_writes_the_reference_fields_with_peft_parameter_counts() {
         ("dora", 158_597, 22_871_813),
     ] {
         let json = dir.path().join(format!("{mode}.json"));
-        ok(&["bench", "--model", model.to_str().unwrap(), "--mode", mode, "--batch", "2", "--seq", "8", "--warmup", "0", "--steps", "1", "--threads", "1", "--json", json.to_str().unwrap()]);
+        ok(&[
+            "bench",
+            "--model",
+            model.to_str().unwrap(),
+            "--mode",
+            mode,
+            "--batch",
+            "2",
+            "--seq",
+            "8",
+            "--warmup",
+            "0",
+            "--steps",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         assert_eq!(v["tool"], "minbert");
         assert_eq!(v["mode"], mode);

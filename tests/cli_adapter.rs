@@ -27,7 +27,15 @@ fn max_abs_diff(got: &[f32], expected: &[f32]) -> f32 {
 fn embed(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let (model, input) = (model_dir(), fixture());
-    let mut args = vec!["embed", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     ok(&args);
     out
@@ -48,7 +56,11 @@ fn assert_matches(out: &Path, expected: &Path, prefix: &str) {
 fn embed_with_an_adapter_matches_peft() {
     let dir = TempDir::new().unwrap();
     for variant in ["lora", "dora", "rslora"] {
-        let out = embed(dir.path(), &format!("{variant}.safetensors"), &["--adapter", &adapter(variant)]);
+        let out = embed(
+            dir.path(),
+            &format!("{variant}.safetensors"),
+            &["--adapter", &adapter(variant)],
+        );
         assert_matches(&out, &variant_dir(variant).join("expected.safetensors"), "");
     }
 }
@@ -58,15 +70,31 @@ fn a_merged_export_loads_as_a_plain_checkpoint_with_the_adapters_outputs() {
     let dir = TempDir::new().unwrap();
     let merged = dir.path().join("merged");
     let model = model_dir();
-    let stdout = ok(&["export", "--model", model.to_str().unwrap(), "--adapter", &adapter("lora"), "--merged", merged.to_str().unwrap()]);
-    assert!(stdout.contains("LoRA, r 4, alpha 8, scaling 2, dropout 0, 37 modules"), "{stdout}");
+    let stdout = ok(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--adapter",
+        &adapter("lora"),
+        "--merged",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout.contains("LoRA, r 4, alpha 8, scaling 2, dropout 0, 37 modules"),
+        "{stdout}"
+    );
     for file in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"] {
         assert!(merged.join(file).is_file(), "{file}");
     }
     // The base checkpoint's tensors (less the position-id buffer), no adapter keys.
     let names = |path: &Path| {
         let bytes = std::fs::read(path).unwrap();
-        let mut names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes).unwrap().names().iter().map(|n| n.to_string()).collect();
+        let mut names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes)
+            .unwrap()
+            .names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
         names.sort();
         names
     };
@@ -75,10 +103,24 @@ fn a_merged_export_loads_as_a_plain_checkpoint_with_the_adapters_outputs() {
     assert_eq!(names(&merged.join("model.safetensors")), base);
 
     let out = dir.path().join("out.safetensors");
-    ok(&["embed", "--model", merged.to_str().unwrap(), "--input", fixture().to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    ok(&[
+        "embed",
+        "--model",
+        merged.to_str().unwrap(),
+        "--input",
+        fixture().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_matches(&out, &variant_dir("lora").join("expected.safetensors"), "merged_");
     // The copied tokenizer works.
-    ok(&["embed", "--model", merged.to_str().unwrap(), "--text", "A merged model."]);
+    ok(&[
+        "embed",
+        "--model",
+        merged.to_str().unwrap(),
+        "--text",
+        "A merged model.",
+    ]);
 }
 
 #[test]
@@ -86,10 +128,22 @@ fn a_peft_export_is_the_same_adapter() {
     let dir = TempDir::new().unwrap();
     let peft = dir.path().join("peft");
     let model = model_dir();
-    ok(&["export", "--model", model.to_str().unwrap(), "--adapter", &adapter("dora"), "--peft", peft.to_str().unwrap()]);
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(peft.join("adapter_config.json")).unwrap()).unwrap();
+    ok(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--adapter",
+        &adapter("dora"),
+        "--peft",
+        peft.to_str().unwrap(),
+    ]);
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(peft.join("adapter_config.json")).unwrap()).unwrap();
     assert_eq!(config["use_dora"], true);
-    assert_eq!(config["target_modules"], serde_json::json!(["attention.output.dense", "key", "query", "value"]));
+    assert_eq!(
+        config["target_modules"],
+        serde_json::json!(["attention.output.dense", "key", "query", "value"])
+    );
     let ours = embed(dir.path(), "ours.safetensors", &["--adapter", peft.to_str().unwrap()]);
     let theirs = embed(dir.path(), "theirs.safetensors", &["--adapter", &adapter("dora")]);
     assert_eq!(floats(&ours, "last_hidden_state"), floats(&theirs, "last_hidden_state"));
@@ -100,12 +154,23 @@ fn info_counts_the_adapters_trainable_parameters() {
     let dir = TempDir::new().unwrap();
     let json = dir.path().join("info.json");
     let model = model_dir();
-    let stdout = ok(&["info", "--model", model.to_str().unwrap(), "--adapter", &adapter("lora"), "--json", json.to_str().unwrap()]);
+    let stdout = ok(&[
+        "info",
+        "--model",
+        model.to_str().unwrap(),
+        "--adapter",
+        &adapter("lora"),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     // r = 4 on 37 layers: r (in + out) each; 4 * 768 on the 384 -> 384 ones, 4 * 1920 on the FFN.
     let trainable = 6 * (4 * 4 * 768 + 2 * 4 * 1920) + 4 * 768;
     assert_eq!(trainable, 168_960);
     assert!(stdout.contains(&format!("trainable  {trainable:>12}")), "{stdout}");
-    assert!(stdout.contains(&format!("total      {:>12}", 22_713_216 + trainable)), "{stdout}");
+    assert!(
+        stdout.contains(&format!("total      {:>12}", 22_713_216 + trainable)),
+        "{stdout}"
+    );
     assert!(stdout.contains("\n  pooler.dense\n"), "{stdout}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["params"]["trainable"], trainable);
@@ -119,7 +184,15 @@ fn broken_adapter_directories_are_clear_errors() {
     let model = model_dir();
     let model = model.to_str().unwrap();
     let embed = |adapter: &Path| {
-        fails(&["embed", "--model", model, "--input", fixture().to_str().unwrap(), "--adapter", adapter.to_str().unwrap()])
+        fails(&[
+            "embed",
+            "--model",
+            model,
+            "--input",
+            fixture().to_str().unwrap(),
+            "--adapter",
+            adapter.to_str().unwrap(),
+        ])
     };
 
     let msg = embed(Path::new("/nonexistent/adapter"));
@@ -128,13 +201,22 @@ fn broken_adapter_directories_are_clear_errors() {
     let dir = TempDir::new().unwrap();
     let copy = |config: &str| {
         std::fs::write(dir.path().join("adapter_config.json"), config).unwrap();
-        std::fs::copy(variant_dir("lora").join("adapter/adapter_model.safetensors"), dir.path().join("adapter_model.safetensors")).unwrap();
+        std::fs::copy(
+            variant_dir("lora").join("adapter/adapter_model.safetensors"),
+            dir.path().join("adapter_model.safetensors"),
+        )
+        .unwrap();
     };
     let config = std::fs::read_to_string(variant_dir("lora").join("adapter/adapter_config.json")).unwrap();
 
     copy(&config.replace("\"loftq_config\": {}", "\"loftq_config\": {\"loftq_bits\": 4}"));
     let msg = embed(dir.path());
-    assert!(msg.contains("adapter_config.json: \"loftq_config\": is {\"loftq_bits\":4}: LoftQ initialisation is not supported"), "{msg}");
+    assert!(
+        msg.contains(
+            "adapter_config.json: \"loftq_config\": is {\"loftq_bits\":4}: LoftQ initialisation is not supported"
+        ),
+        "{msg}"
+    );
 
     // r = 8 in the config, but the file's tensors have rank 4.
     copy(&config.replace("\"r\": 4", "\"r\": 8"));
@@ -144,7 +226,10 @@ fn broken_adapter_directories_are_clear_errors() {
     // DoRA asks for magnitude vectors the LoRA file does not have.
     copy(&config.replace("\"use_dora\": false", "\"use_dora\": true"));
     let msg = embed(dir.path());
-    assert!(msg.contains("\"base_model.model.encoder.layer.0.attention.self.query.lora_magnitude_vector\" is missing"), "{msg}");
+    assert!(
+        msg.contains("\"base_model.model.encoder.layer.0.attention.self.query.lora_magnitude_vector\" is missing"),
+        "{msg}"
+    );
 
     // Fewer targets than the file has tensors for.
     copy(&config.replace("\"dense\",\n", ""));
@@ -153,8 +238,19 @@ fn broken_adapter_directories_are_clear_errors() {
 
     copy(&config.replace("\"dense\",\n    \"key\",\n    \"query\",\n    \"value\"", "\"q_proj\""));
     let msg = fails(&["info", "--model", model, "--adapter", dir.path().to_str().unwrap()]);
-    assert!(msg.contains("match none of the model's linear layers; available: encoder.layer.0.attention.self.query"), "{msg}");
+    assert!(
+        msg.contains("match none of the model's linear layers; available: encoder.layer.0.attention.self.query"),
+        "{msg}"
+    );
 
-    let msg = fails(&["export", "--model", model, "--adapter", &adapter("lora"), "--merged", model]);
+    let msg = fails(&[
+        "export",
+        "--model",
+        model,
+        "--adapter",
+        &adapter("lora"),
+        "--merged",
+        model,
+    ]);
     assert!(msg.contains("is the base model's directory"), "{msg}");
 }

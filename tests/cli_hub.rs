@@ -44,7 +44,12 @@ impl FakeHub {
                 answer(stream.unwrap(), &model);
             }
         });
-        Self { port, stop, requests, thread: Some(thread) }
+        Self {
+            port,
+            stop,
+            requests,
+            thread: Some(thread),
+        }
     }
 
     fn endpoint(&self) -> String {
@@ -78,14 +83,19 @@ fn answer(mut stream: TcpStream, model: &Path) {
         }
     }
     let path = request.split_whitespace().nth(1).unwrap_or("");
-    let file = path.strip_prefix(&format!("/{MODEL_ID}/resolve/main/")).map(|f| model.join(f));
+    let file = path
+        .strip_prefix(&format!("/{MODEL_ID}/resolve/main/"))
+        .map(|f| model.join(f));
     let Some(body) = file.and_then(|f| std::fs::read(f).ok()) else {
         let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     };
     let size = body.len();
     let (start, end) = match range.as_deref().and_then(|r| r.split_once('-')) {
-        Some((a, b)) => (a.parse().unwrap_or(0), b.parse().map_or(size - 1, |b: usize| b.min(size - 1))),
+        Some((a, b)) => (
+            a.parse().unwrap_or(0),
+            b.parse().map_or(size - 1, |b: usize| b.min(size - 1)),
+        ),
         None => (0, size - 1),
     };
     let etag = path.rsplit('/').next().unwrap().replace('.', "-");
@@ -94,14 +104,27 @@ fn answer(mut stream: TcpStream, model: &Path) {
          ETag: \"{etag}\"\r\nX-Repo-Commit: {COMMIT}\r\nConnection: close\r\n\r\n",
         end + 1 - start
     );
-    let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&body[start..=end]));
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|_| stream.write_all(&body[start..=end]));
 }
 
 /// The binary with only the Hugging Face environment given (no MINBERT_MODEL).
 fn minbert_hub(args: &[&str], hf_home: &Path, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_minbert"));
-    command.args(args).env("HF_HOME", hf_home).env("MINBERT_DATA_DIR", data_dir()).env("MINBERT_DEVICE", "auto");
-    for var in ["MINBERT_MODEL", "HF_HUB_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HF_TOKEN", "XDG_CACHE_HOME"] {
+    command
+        .args(args)
+        .env("HF_HOME", hf_home)
+        .env("MINBERT_DATA_DIR", data_dir())
+        .env("MINBERT_DEVICE", "auto");
+    for var in [
+        "MINBERT_MODEL",
+        "HF_HUB_CACHE",
+        "HF_ENDPOINT",
+        "HF_HUB_OFFLINE",
+        "HF_TOKEN",
+        "XDG_CACHE_HOME",
+    ] {
         command.env_remove(var);
     }
     command.envs(env.iter().copied()).output().unwrap()
@@ -121,18 +144,29 @@ fn a_hub_id_downloads_into_the_cache_then_resolves_from_it_alone() {
     let first = minbert_hub(&["info"], home.path(), &[("HF_ENDPOINT", &endpoint)]);
     let stdout = assert_ok(&first, "info on a cache miss");
     assert!(stdout.contains("22713216"), "{stdout}");
-    assert!(hub.requests.load(Ordering::SeqCst) >= 6, "the files came from the server");
+    assert!(
+        hub.requests.load(Ordering::SeqCst) >= 6,
+        "the files came from the server"
+    );
 
     // The layout Python's huggingface_hub writes and reads.
     let repo = home.path().join("hub/models--sentence-transformers--all-MiniLM-L6-v2");
     assert_eq!(std::fs::read_to_string(repo.join("refs/main")).unwrap(), COMMIT);
     let snapshot = repo.join("snapshots").join(COMMIT);
     for file in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"] {
-        assert_eq!(std::fs::read(snapshot.join(file)).unwrap(), std::fs::read(model_dir().join(file)).unwrap(), "{file}");
+        assert_eq!(
+            std::fs::read(snapshot.join(file)).unwrap(),
+            std::fs::read(model_dir().join(file)).unwrap(),
+            "{file}"
+        );
     }
 
     hub.stop();
-    let second = minbert_hub(&["info", "--model", MODEL_ID], home.path(), &[("HF_ENDPOINT", &endpoint)]);
+    let second = minbert_hub(
+        &["info", "--model", MODEL_ID],
+        home.path(),
+        &[("HF_ENDPOINT", &endpoint)],
+    );
     assert!(assert_ok(&second, "info on a cache hit").contains("22713216"));
 
     // A released checkpoint names its base model by id: it loads from the cache, offline.
@@ -164,6 +198,9 @@ fn an_unreachable_hub_is_a_clear_error() {
     let out = minbert_hub(&["info"], home.path(), &[("HF_ENDPOINT", &endpoint)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(MODEL_ID) && stderr.contains(&endpoint) && stderr.contains("scripts/fetch-model.sh"), "{stderr}");
+    assert!(
+        stderr.contains(MODEL_ID) && stderr.contains(&endpoint) && stderr.contains("scripts/fetch-model.sh"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -51,7 +51,10 @@ fn write_run(parent: &Path, name: &str, r: usize, train_s: Option<f64>) {
 }
 
 fn row<'a>(table: &'a str, run: &str) -> Vec<&'a str> {
-    let line = table.lines().find(|l| l.starts_with(&format!("| {run} |"))).unwrap_or_else(|| panic!("no row {run} in\n{table}"));
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {run} |")))
+        .unwrap_or_else(|| panic!("no row {run} in\n{table}"));
     line.trim_matches('|').split(" | ").map(str::trim).collect()
 }
 
@@ -65,11 +68,22 @@ fn report_prints_the_table_and_writes_markdown_plots_and_json() {
     let out = dir.path().join("docs");
     let json_path = dir.path().join("rows.json");
     // A folder of runs stands for each run in it.
-    let stdout = ok(&["report", "--runs", study.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json", json_path.to_str().unwrap()]);
+    let stdout = ok(&[
+        "report",
+        "--runs",
+        study.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
 
     assert!(stdout.starts_with("| run | mode | r |"), "{stdout}");
     let r1 = row(&stdout, "r1");
-    assert_eq!((r1[1], r1[2], r1[5], r1[8], r1[14]), ("lora", "1", "1,000 (0.005%)", "25.0", "completed"));
+    assert_eq!(
+        (r1[1], r1[2], r1[5], r1[8], r1[14]),
+        ("lora", "1", "1,000 (0.005%)", "25.0", "completed")
+    );
     assert_eq!(row(&stdout, "r8")[8], "40.0", "80 s over 2 epochs");
     assert_eq!(row(&stdout, "r4-running")[14], "**unfinished** (step 10)");
     // Unfinished: 40 s of logged wall time (the evaluation came after it) over 2 epochs.
@@ -78,7 +92,10 @@ fn report_prints_the_table_and_writes_markdown_plots_and_json() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains(&stdout), "report.md holds the table:\n{report}");
     for svg in ["curves.svg", "dev.svg", "score-vs-params.svg", "score-vs-rank.svg"] {
-        assert!(report.contains(&format!("]({svg})")), "report.md embeds {svg}:\n{report}");
+        assert!(
+            report.contains(&format!("]({svg})")),
+            "report.md embeds {svg}:\n{report}"
+        );
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(text.contains("<svg") && text.contains("r8"), "{svg}");
     }
@@ -111,7 +128,10 @@ fn report_on_a_directory_that_is_not_a_run_is_a_one_line_error() {
     std::fs::create_dir(&empty).unwrap();
     let stderr = fails(&["report", "--runs", empty.to_str().unwrap()]);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(&format!("{}: not a training run (no config.toml", empty.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: not a training run (no config.toml", empty.display())),
+        "{stderr}"
+    );
 
     write_run(dir.path(), "bad", 1, None);
     let metrics = dir.path().join("bad/metrics.jsonl");
@@ -119,5 +139,8 @@ fn report_on_a_directory_that_is_not_a_run_is_a_one_line_error() {
     text.push_str("{\"type\": \"eval\", \"step\": 11}\n");
     std::fs::write(&metrics, text).unwrap();
     let stderr = fails(&["report", "--runs", dir.path().join("bad").to_str().unwrap()]);
-    assert!(stderr.contains("bad/metrics.jsonl:4: expected a JSON object"), "{stderr}");
+    assert!(
+        stderr.contains("bad/metrics.jsonl:4: expected a JSON object"),
+        "{stderr}"
+    );
 }

@@ -46,15 +46,28 @@ pub fn fails(args: &[&str]) -> String {
 pub fn floats(path: &Path, key: &str) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let v = st.tensor(key).unwrap_or_else(|_| panic!("{} has no {key}", path.display()));
+    let v = st
+        .tensor(key)
+        .unwrap_or_else(|_| panic!("{} has no {key}", path.display()));
     assert_eq!(v.dtype(), Dtype::F32, "{key}");
-    (v.shape().to_vec(), v.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+    (
+        v.shape().to_vec(),
+        v.data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect(),
+    )
 }
 
 pub fn ints(path: &Path, key: &str) -> Vec<i64> {
     let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    st.tensor(key).unwrap().data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+    st.tensor(key)
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
 }
 
 pub fn write_ints(path: &Path, tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) {

@@ -24,7 +24,10 @@ fn main() -> Result<(), PeftError> {
         .with_lora_alpha(8.0);
     let adapted = inject_adapter(&mut model, &config)?;
     let count = count_params(&model);
-    println!("adapted {adapted:?}: {} of {} parameters trainable", count.trainable, count.total);
+    println!(
+        "adapted {adapted:?}: {} of {} parameters trainable",
+        count.trainable, count.total
+    );
 
     let mut optim = AdamWConfig::new().init();
     for step in 0..=60 {
@@ -36,7 +39,10 @@ fn main() -> Result<(), PeftError> {
         model = optim.step(1e-2, model, grads);
     }
 
-    let out = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("burn-peft-mlp-adapter"));
+    let out = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("burn-peft-mlp-adapter"));
     save_adapter(&model, &config, &out)?;
     println!("saved the adapter (PEFT format) to {}", out.display());
     Ok(())

@@ -102,7 +102,11 @@ impl LoraConfig {
     /// The factor on the adapter's output: `lora_alpha / r`, or `lora_alpha / sqrt(r)` with
     /// rsLoRA.
     pub fn scaling(&self) -> f64 {
-        if self.use_rslora { self.lora_alpha / (self.r as f64).sqrt() } else { self.lora_alpha / self.r as f64 }
+        if self.use_rslora {
+            self.lora_alpha / (self.r as f64).sqrt()
+        } else {
+            self.lora_alpha / self.r as f64
+        }
     }
 
     /// Checks the values PEFT would also refuse, and compiles the patterns.
@@ -111,10 +115,16 @@ impl LoraConfig {
             return Err(PeftError::config("r", "must be at least 1, got 0"));
         }
         if !self.lora_alpha.is_finite() {
-            return Err(PeftError::config("lora_alpha", format!("must be a finite number, got {}", self.lora_alpha)));
+            return Err(PeftError::config(
+                "lora_alpha",
+                format!("must be a finite number, got {}", self.lora_alpha),
+            ));
         }
         if !(0.0..1.0).contains(&self.lora_dropout) {
-            return Err(PeftError::config("lora_dropout", format!("must be in [0, 1), got {}", self.lora_dropout)));
+            return Err(PeftError::config(
+                "lora_dropout",
+                format!("must be in [0, 1), got {}", self.lora_dropout),
+            ));
         }
         if let TargetModules::Names(names) = &self.target_modules
             && names.is_empty()
@@ -138,7 +148,9 @@ impl LoraConfig {
                 // the layer filter.
                 TargetModules::Names(names) => {
                     names.iter().any(|n| n == *path)
-                        || (names.iter().any(|n| path.strip_suffix(n.as_str()).is_some_and(|rest| rest.ends_with('.')))
+                        || (names
+                            .iter()
+                            .any(|n| path.strip_suffix(n.as_str()).is_some_and(|rest| rest.ends_with('.')))
                             && self.in_transformed_layers(path, &layer_index))
                 }
             })
@@ -154,7 +166,10 @@ impl LoraConfig {
                 Some(layers) if !layers.is_empty() => format!(" in layers {layers:?}"),
                 _ => String::new(),
             };
-            return Err(PeftError::NoMatch { targets: targets + &filter, available: available.to_vec() });
+            return Err(PeftError::NoMatch {
+                targets: targets + &filter,
+                available: available.to_vec(),
+            });
         }
         Ok(selected)
     }
@@ -196,27 +211,46 @@ impl LoraConfig {
     pub fn from_peft(map: &Map<String, Value>) -> Result<Self, PeftError> {
         let get = |key: &str| map.get(key).filter(|v| !v.is_null());
         let wrong = |key: &str, expected: &str| {
-            PeftError::config(key, format!("is {}, expected {expected}", map.get(key).unwrap_or(&Value::Null)))
+            PeftError::config(
+                key,
+                format!("is {}, expected {expected}", map.get(key).unwrap_or(&Value::Null)),
+            )
         };
         match get("peft_type").and_then(Value::as_str) {
             Some("LORA") => {}
-            Some(_) => return Err(wrong("peft_type", "\"LORA\" (burn-peft reads LoRA and DoRA adapters only)")),
+            Some(_) => {
+                return Err(wrong(
+                    "peft_type",
+                    "\"LORA\" (burn-peft reads LoRA and DoRA adapters only)",
+                ));
+            }
             None => return Err(PeftError::config("peft_type", "is missing, expected \"LORA\"")),
         }
         for (key, feature) in UNSUPPORTED {
             if let Some(value) = get(key).filter(|v| !is_off(v)) {
-                return Err(PeftError::config(key, format!("is {value}: {feature} is not supported by burn-peft")));
+                return Err(PeftError::config(
+                    key,
+                    format!("is {value}: {feature} is not supported by burn-peft"),
+                ));
             }
         }
         if let Some(bias) = get("bias").filter(|b| b.as_str() != Some("none")) {
-            return Err(PeftError::config("bias", format!("is {bias}: only \"none\" is supported (no trained biases)")));
+            return Err(PeftError::config(
+                "bias",
+                format!("is {bias}: only \"none\" is supported (no trained biases)"),
+            ));
         }
         let init_lora_weights = match get("init_lora_weights") {
             None | Some(Value::Bool(true)) => LoraInit::KaimingUniform,
             Some(Value::Bool(false)) => LoraInit::Random,
             Some(Value::String(s)) if s == "gaussian" => LoraInit::Gaussian,
             Some(Value::String(s)) => {
-                return Err(PeftError::config("init_lora_weights", format!("is {s:?}: this initialisation is not supported by burn-peft (true, false or \"gaussian\")")));
+                return Err(PeftError::config(
+                    "init_lora_weights",
+                    format!(
+                        "is {s:?}: this initialisation is not supported by burn-peft (true, false or \"gaussian\")"
+                    ),
+                ));
             }
             Some(_) => return Err(wrong("init_lora_weights", "true, false or \"gaussian\"")),
         };
@@ -232,7 +266,10 @@ impl LoraConfig {
             ),
             Some(_) => return Err(wrong("target_modules", "a list of module names or a regex string")),
             None => {
-                return Err(PeftError::config("target_modules", "is missing: burn-peft needs the modules to adapt (PEFT would guess them from the model type)"));
+                return Err(PeftError::config(
+                    "target_modules",
+                    "is missing: burn-peft needs the modules to adapt (PEFT would guess them from the model type)",
+                ));
             }
         };
         let layers_to_transform = match get("layers_to_transform") {
@@ -269,7 +306,10 @@ impl LoraConfig {
         };
         let text = |key: &str| match get(key) {
             None => Ok(None),
-            Some(v) => v.as_str().map(|s| Some(s.to_string())).ok_or_else(|| wrong(key, "a string")),
+            Some(v) => v
+                .as_str()
+                .map(|s| Some(s.to_string()))
+                .ok_or_else(|| wrong(key, "a string")),
         };
         let r = match get("r") {
             None => 8,
@@ -384,7 +424,14 @@ mod tests {
     fn bert_paths() -> Vec<String> {
         let mut paths = Vec::new();
         for i in 0..2 {
-            for name in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"] {
+            for name in [
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+                "intermediate.dense",
+                "output.dense",
+            ] {
                 paths.push(format!("encoder.layer.{i}.{name}"));
             }
         }
@@ -400,73 +447,114 @@ mod tests {
     fn a_name_matches_itself_or_a_dotted_suffix() {
         let config = LoraConfig::new(names(&["dense"]));
         let selected = config.select_targets(&bert_paths()).unwrap();
-        assert_eq!(selected, [
-            "encoder.layer.0.attention.output.dense",
-            "encoder.layer.0.intermediate.dense",
-            "encoder.layer.0.output.dense",
-            "encoder.layer.1.attention.output.dense",
-            "encoder.layer.1.intermediate.dense",
-            "encoder.layer.1.output.dense",
-            "pooler.dense",
-        ]);
+        assert_eq!(
+            selected,
+            [
+                "encoder.layer.0.attention.output.dense",
+                "encoder.layer.0.intermediate.dense",
+                "encoder.layer.0.output.dense",
+                "encoder.layer.1.attention.output.dense",
+                "encoder.layer.1.intermediate.dense",
+                "encoder.layer.1.output.dense",
+                "pooler.dense",
+            ]
+        );
         let config = LoraConfig::new(names(&["attention.output.dense", "pooler.dense"]));
-        assert_eq!(config.select_targets(&bert_paths()).unwrap(), [
-            "encoder.layer.0.attention.output.dense",
-            "encoder.layer.1.attention.output.dense",
-            "pooler.dense",
-        ]);
+        assert_eq!(
+            config.select_targets(&bert_paths()).unwrap(),
+            [
+                "encoder.layer.0.attention.output.dense",
+                "encoder.layer.1.attention.output.dense",
+                "pooler.dense",
+            ]
+        );
         // A suffix must start at a dot: "ense" or "f.query" are not module names.
         let config = LoraConfig::new(names(&["ense", "f.query"]));
-        assert!(matches!(config.select_targets(&bert_paths()), Err(PeftError::NoMatch { .. })));
+        assert!(matches!(
+            config.select_targets(&bert_paths()),
+            Err(PeftError::NoMatch { .. })
+        ));
     }
 
     #[test]
     fn a_regex_must_match_the_whole_path() {
         let config = LoraConfig::new(TargetModules::Regex(r"encoder\.layer\.1\..*\.(query|value)".into()));
-        assert_eq!(config.select_targets(&bert_paths()).unwrap(), [
-            "encoder.layer.1.attention.self.query",
-            "encoder.layer.1.attention.self.value",
-        ]);
+        assert_eq!(
+            config.select_targets(&bert_paths()).unwrap(),
+            [
+                "encoder.layer.1.attention.self.query",
+                "encoder.layer.1.attention.self.value",
+            ]
+        );
         // re.fullmatch: "query" alone matches no whole path.
         let config = LoraConfig::new(TargetModules::Regex("query".into()));
-        assert!(matches!(config.select_targets(&bert_paths()), Err(PeftError::NoMatch { .. })));
+        assert!(matches!(
+            config.select_targets(&bert_paths()),
+            Err(PeftError::NoMatch { .. })
+        ));
         let config = LoraConfig::new(TargetModules::Regex("(query".into()));
         let err = config.select_targets(&bert_paths()).unwrap_err().to_string();
-        assert!(err.starts_with("\"target_modules\": is not a valid regular expression"), "{err}");
+        assert!(
+            err.starts_with("\"target_modules\": is not a valid regular expression"),
+            "{err}"
+        );
     }
 
     #[test]
     fn layers_to_transform_filters_suffix_matches_only() {
         let config = LoraConfig::new(names(&["query", "encoder.layer.0.attention.self.value"]))
             .with_layers_to_transform(Some(vec![1]));
-        assert_eq!(config.select_targets(&bert_paths()).unwrap(), [
-            "encoder.layer.0.attention.self.value",
-            "encoder.layer.1.attention.self.query",
-        ]);
+        assert_eq!(
+            config.select_targets(&bert_paths()).unwrap(),
+            [
+                "encoder.layer.0.attention.self.value",
+                "encoder.layer.1.attention.self.query",
+            ]
+        );
         let config = LoraConfig::new(names(&["query"]))
             .with_layers_to_transform(Some(vec![0]))
             .with_layers_pattern(Some(vec!["layer".into()]));
-        assert_eq!(config.select_targets(&bert_paths()).unwrap(), ["encoder.layer.0.attention.self.query"]);
+        assert_eq!(
+            config.select_targets(&bert_paths()).unwrap(),
+            ["encoder.layer.0.attention.self.query"]
+        );
         let config = LoraConfig::new(names(&["query"]))
             .with_layers_to_transform(Some(vec![0]))
             .with_layers_pattern(Some(vec!["blocks".into()]));
-        assert!(matches!(config.select_targets(&bert_paths()), Err(PeftError::NoMatch { .. })));
+        assert!(matches!(
+            config.select_targets(&bert_paths()),
+            Err(PeftError::NoMatch { .. })
+        ));
     }
 
     #[test]
     fn a_target_that_matches_nothing_lists_the_available_paths() {
         let config = LoraConfig::new(names(&["q_proj", "v_proj"]));
         let err = config.select_targets(&bert_paths()).unwrap_err().to_string();
-        assert!(err.starts_with("target_modules [\"q_proj\", \"v_proj\"] match none of the model's linear layers"), "{err}");
-        assert!(err.contains("available: encoder.layer.0.attention.self.query, encoder.layer.0.attention.self.key"), "{err}");
+        assert!(
+            err.starts_with("target_modules [\"q_proj\", \"v_proj\"] match none of the model's linear layers"),
+            "{err}"
+        );
+        assert!(
+            err.contains("available: encoder.layer.0.attention.self.query, encoder.layer.0.attention.self.key"),
+            "{err}"
+        );
         assert!(err.ends_with("pooler.dense"), "{err}");
     }
 
     #[test]
     fn rank_zero_and_bad_values_are_rejected() {
-        let err = LoraConfig::new(TargetModules::AllLinear).with_r(0).validate().unwrap_err().to_string();
+        let err = LoraConfig::new(TargetModules::AllLinear)
+            .with_r(0)
+            .validate()
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "\"r\": must be at least 1, got 0");
-        let err = LoraConfig::new(TargetModules::AllLinear).with_lora_dropout(1.0).validate().unwrap_err().to_string();
+        let err = LoraConfig::new(TargetModules::AllLinear)
+            .with_lora_dropout(1.0)
+            .validate()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"lora_dropout\""), "{err}");
         let err = LoraConfig::new(names(&[])).validate().unwrap_err().to_string();
         assert!(err.contains("\"target_modules\": is an empty list"), "{err}");
@@ -482,7 +570,10 @@ mod tests {
     }
 
     fn peft(value: Value) -> Result<LoraConfig, PeftError> {
-        let mut map = json!({"peft_type": "LORA", "target_modules": ["query"]}).as_object().unwrap().clone();
+        let mut map = json!({"peft_type": "LORA", "target_modules": ["query"]})
+            .as_object()
+            .unwrap()
+            .clone();
         map.extend(value.as_object().unwrap().clone());
         LoraConfig::from_peft(&map)
     }
@@ -509,7 +600,10 @@ mod tests {
             let mut change = Map::new();
             change.insert(key.into(), value.clone());
             let err = peft(Value::Object(change)).unwrap_err().to_string();
-            assert!(err.starts_with(&format!("\"{key}\": is {value}")), "{key} = {value}: {err}");
+            assert!(
+                err.starts_with(&format!("\"{key}\": is {value}")),
+                "{key} = {value}: {err}"
+            );
         }
         let err = peft(json!({"r": 0})).unwrap_err().to_string();
         assert_eq!(err, "\"r\": must be at least 1, got 0");
@@ -521,7 +615,8 @@ mod tests {
 
     #[test]
     fn peft_defaults_values_and_unknown_keys() {
-        let config = peft(json!({"a_key_from_a_future_peft": {"x": 1}, "loftq_config": {}, "modules_to_save": null})).unwrap();
+        let config =
+            peft(json!({"a_key_from_a_future_peft": {"x": 1}, "loftq_config": {}, "modules_to_save": null})).unwrap();
         assert_eq!(config, LoraConfig::new(names(&["query"])));
         let config = peft(json!({
             "r": 16, "lora_alpha": 32, "lora_dropout": 0.1, "use_rslora": true, "use_dora": true,
@@ -538,8 +633,14 @@ mod tests {
         assert_eq!(config.layers_to_transform, Some(vec![2]));
         assert_eq!(config.layers_pattern, Some(vec!["layer".to_string()]));
         assert_eq!(config.task_type.as_deref(), Some("FEATURE_EXTRACTION"));
-        assert_eq!(peft(json!({"target_modules": "enc.*query"})).unwrap().target_modules, TargetModules::Regex("enc.*query".into()));
-        assert_eq!(peft(json!({"init_lora_weights": false})).unwrap().init_lora_weights, LoraInit::Random);
+        assert_eq!(
+            peft(json!({"target_modules": "enc.*query"})).unwrap().target_modules,
+            TargetModules::Regex("enc.*query".into())
+        );
+        assert_eq!(
+            peft(json!({"init_lora_weights": false})).unwrap().init_lora_weights,
+            LoraInit::Random
+        );
     }
 
     #[test]
@@ -555,6 +656,12 @@ mod tests {
         assert_eq!(map["lora_alpha"], json!(8));
         assert_eq!(map["target_modules"], json!(["query", "value"]));
         let back = LoraConfig::from_peft(&map).unwrap();
-        assert_eq!(back, LoraConfig { target_modules: names(&["query", "value"]), ..config });
+        assert_eq!(
+            back,
+            LoraConfig {
+                target_modules: names(&["query", "value"]),
+                ..config
+            }
+        );
     }
 }

@@ -8,7 +8,11 @@ pub enum PeftError {
     Io { path: PathBuf, source: std::io::Error },
     /// A bad or unsupported value in a [`LoraConfig`](crate::LoraConfig) or `adapter_config.json`.
     #[error("{}\"{key}\": {message}", in_file(.path))]
-    Config { path: Option<PathBuf>, key: String, message: String },
+    Config {
+        path: Option<PathBuf>,
+        key: String,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Json { path: PathBuf, message: String },
     #[error("target_modules {targets} match none of the model's linear layers; available: {}", .available.join(", "))]
@@ -17,7 +21,11 @@ pub enum PeftError {
     Safetensors { path: PathBuf, message: String },
     /// A tensor of an adapter file that is missing, misshapen, not a float, or for no module.
     #[error("{path}: \"{key}\" {message}")]
-    Tensor { path: PathBuf, key: String, message: String },
+    Tensor {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
     /// A model, module path or adapter state that the operation does not fit.
     #[error("{0}")]
     Model(String),
@@ -25,17 +33,32 @@ pub enum PeftError {
 
 impl PeftError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub(crate) fn config(key: &str, message: impl Into<String>) -> Self {
-        Self::Config { path: None, key: key.to_string(), message: message.into() }
+        Self::Config {
+            path: None,
+            key: key.to_string(),
+            message: message.into(),
+        }
     }
 
     /// The same error, attributed to the file it came from.
     pub(crate) fn in_file(self, file: &Path) -> Self {
         match self {
-            Self::Config { path: None, key, message } => Self::Config { path: Some(file.to_path_buf()), key, message },
+            Self::Config {
+                path: None,
+                key,
+                message,
+            } => Self::Config {
+                path: Some(file.to_path_buf()),
+                key,
+                message,
+            },
             other => other,
         }
     }

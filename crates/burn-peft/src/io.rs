@@ -38,8 +38,15 @@ impl HfTensor {
     /// Any float tensor, shape kept.
     pub fn new<const D: usize>(name: impl Into<String>, tensor: Tensor<D>) -> Self {
         let shape = tensor.dims().to_vec();
-        let values = tensor.into_data().try_into_vec_as::<f32>().expect("a float tensor converts to f32");
-        Self { name: name.into(), shape, values }
+        let values = tensor
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("a float tensor converts to f32");
+        Self {
+            name: name.into(),
+            shape,
+            values,
+        }
     }
 
     /// A Burn `[in, out]` linear weight, stored as PyTorch's `[out, in]`.
@@ -59,7 +66,10 @@ impl HfTensor {
     /// A PyTorch `[out, in]` linear weight as Burn's `[in, out]`. The shape must have two dims.
     pub fn to_linear_weight(&self, device: &Device) -> Tensor<2> {
         let [d_out, d_in] = [self.shape[0], self.shape[1]];
-        Tensor::from_data(TensorData::new(transpose(&self.values, d_out, d_in), [d_in, d_out]), device)
+        Tensor::from_data(
+            TensorData::new(transpose(&self.values, d_out, d_in), [d_in, d_out]),
+            device,
+        )
     }
 }
 
@@ -77,10 +87,22 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// The values of a float tensor's raw little-endian bytes as f32; `None` for other dtypes.
 pub fn decode_floats(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
     Some(match dtype {
-        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-        Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
-        Dtype::F16 => data.chunks_exact(2).map(|b| burn::tensor::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        Dtype::BF16 => data.chunks_exact(2).map(|b| burn::tensor::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32)
+            .collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| burn::tensor::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => data
+            .chunks_exact(2)
+            .map(|b| burn::tensor::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
         _ => return None,
     })
 }
@@ -88,12 +110,20 @@ pub fn decode_floats(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
 /// Writes tensors to a safetensors file (f32, with the `format: pt` metadata Hugging Face
 /// writes), atomically.
 pub fn save_safetensors(path: &Path, tensors: &[HfTensor]) -> Result<(), PeftError> {
-    let error = |e: safetensors::SafeTensorError| PeftError::Safetensors { path: path.to_path_buf(), message: e.to_string() };
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let error = |e: safetensors::SafeTensorError| PeftError::Safetensors {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
     let views = tensors
         .iter()
         .zip(&bytes)
-        .map(|(t, b)| safetensors::tensor::TensorView::new(Dtype::F32, t.shape.clone(), b).map(|v| (t.name.as_str(), v)))
+        .map(|(t, b)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, t.shape.clone(), b).map(|v| (t.name.as_str(), v))
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(error)?;
     let metadata = Some([("format".to_string(), "pt".to_string())].into());
@@ -104,17 +134,26 @@ pub fn save_safetensors(path: &Path, tensors: &[HfTensor]) -> Result<(), PeftErr
 /// not a float is an error naming it.
 pub fn read_safetensors(path: &Path) -> Result<Vec<HfTensor>, PeftError> {
     let bytes = std::fs::read(path).map_err(|e| PeftError::io(path, e))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| PeftError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| PeftError::Safetensors {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut tensors: Vec<HfTensor> = st
         .tensors()
         .into_iter()
         .map(|(name, view)| match decode_floats(view.dtype(), view.data()) {
-            Some(values) => Ok(HfTensor { name, shape: view.shape().to_vec(), values }),
+            Some(values) => Ok(HfTensor {
+                name,
+                shape: view.shape().to_vec(),
+                values,
+            }),
             None => Err(PeftError::Tensor {
                 path: path.to_path_buf(),
                 key: name,
-                message: format!("has dtype {:?}, expected a float type (F32, F16, BF16, F64)", view.dtype()),
+                message: format!(
+                    "has dtype {:?}, expected a float type (F32, F16, BF16, F64)",
+                    view.dtype()
+                ),
             }),
         })
         .collect::<Result<_, _>>()?;
@@ -134,7 +173,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PeftError> {
 /// Reads a PEFT `adapter_config.json`; see [`LoraConfig::from_peft`].
 pub fn read_adapter_config(path: &Path) -> Result<LoraConfig, PeftError> {
     let text = std::fs::read_to_string(path).map_err(|e| PeftError::io(path, e))?;
-    let json = |message: String| PeftError::Json { path: path.to_path_buf(), message };
+    let json = |message: String| PeftError::Json {
+        path: path.to_path_buf(),
+        message,
+    };
     match serde_json::from_str::<Value>(&text).map_err(|e| json(format!("not valid JSON: {e}")))? {
         Value::Object(map) => LoraConfig::from_peft(&map).map_err(|e| e.in_file(path)),
         _ => Err(json("expected a JSON object".into())),
@@ -152,11 +194,23 @@ pub fn write_adapter_config(path: &Path, config: &LoraConfig) -> Result<(), Peft
 pub fn adapter_tensors<M: AdaptableModel>(model: &M) -> Vec<HfTensor> {
     let mut tensors = Vec::new();
     for path in adapted_paths(model) {
-        let adapter = model.adapted_linear(&path).and_then(|l| l.adapter.as_ref()).expect("an adapted path");
-        tensors.push(HfTensor::linear_weight(format!("{KEY_PREFIX}{path}.lora_A.weight"), adapter.lora_a.val()));
-        tensors.push(HfTensor::linear_weight(format!("{KEY_PREFIX}{path}.lora_B.weight"), adapter.lora_b.val()));
+        let adapter = model
+            .adapted_linear(&path)
+            .and_then(|l| l.adapter.as_ref())
+            .expect("an adapted path");
+        tensors.push(HfTensor::linear_weight(
+            format!("{KEY_PREFIX}{path}.lora_A.weight"),
+            adapter.lora_a.val(),
+        ));
+        tensors.push(HfTensor::linear_weight(
+            format!("{KEY_PREFIX}{path}.lora_B.weight"),
+            adapter.lora_b.val(),
+        ));
         if let Some(magnitude) = &adapter.magnitude {
-            tensors.push(HfTensor::new(format!("{KEY_PREFIX}{path}.lora_magnitude_vector"), magnitude.val()));
+            tensors.push(HfTensor::new(
+                format!("{KEY_PREFIX}{path}.lora_magnitude_vector"),
+                magnitude.val(),
+            ));
         }
     }
     tensors
@@ -208,15 +262,26 @@ pub fn load_adapter<M: AdaptableModel + burn::module::Module>(
     let config_path = dir.join(ADAPTER_CONFIG_FILE);
     let weights_path = dir.join(ADAPTER_WEIGHTS_FILE);
     let config = read_adapter_config(&config_path)?;
-    let mut file: BTreeMap<String, HfTensor> =
-        read_safetensors(&weights_path)?.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let mut file: BTreeMap<String, HfTensor> = read_safetensors(&weights_path)?
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
     let mut adapted = model.clone();
     let paths = inject_adapter(&mut adapted, &config)?;
     let mut take = |key: String, shape: &[usize]| -> Result<HfTensor, PeftError> {
-        let error = |message: String| PeftError::Tensor { path: weights_path.clone(), key: key.clone(), message };
-        let tensor = file.remove(&key).ok_or_else(|| error(format!("is missing ({ADAPTER_CONFIG_FILE} adapts this module)")))?;
+        let error = |message: String| PeftError::Tensor {
+            path: weights_path.clone(),
+            key: key.clone(),
+            message,
+        };
+        let tensor = file
+            .remove(&key)
+            .ok_or_else(|| error(format!("is missing ({ADAPTER_CONFIG_FILE} adapts this module)")))?;
         if tensor.shape != shape {
-            return Err(error(format!("has shape {:?}, expected {shape:?} (r = {})", tensor.shape, config.r)));
+            return Err(error(format!(
+                "has shape {:?}, expected {shape:?} (r = {})",
+                tensor.shape, config.r
+            )));
         }
         Ok(tensor)
     };
@@ -242,7 +307,11 @@ pub fn load_adapter<M: AdaptableModel + burn::module::Module>(
             message: format!(
                 "belongs to none of the {} modules {ADAPTER_CONFIG_FILE} adapts (with {} each)",
                 paths.len(),
-                if config.use_dora { "lora_A.weight, lora_B.weight, lora_magnitude_vector" } else { "lora_A.weight, lora_B.weight" }
+                if config.use_dora {
+                    "lora_A.weight, lora_B.weight, lora_magnitude_vector"
+                } else {
+                    "lora_A.weight, lora_B.weight"
+                }
             ),
         });
     }

@@ -50,7 +50,11 @@ struct Merged {
 
 impl From<Linear> for AdaptedLinear {
     fn from(base: Linear) -> Self {
-        Self { base, adapter: None, merged: None }
+        Self {
+            base,
+            adapter: None,
+            merged: None,
+        }
     }
 }
 
@@ -67,11 +71,14 @@ impl LoraConfig {
         // promote dtypes.
         let options = (&device, weight.dtype());
         // PyTorch's Linear default (Kaiming-uniform, a = sqrt 5) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-        let kaiming = |fan_in: usize| Distribution::Uniform(-1.0 / (fan_in as f64).sqrt(), 1.0 / (fan_in as f64).sqrt());
+        let kaiming =
+            |fan_in: usize| Distribution::Uniform(-1.0 / (fan_in as f64).sqrt(), 1.0 / (fan_in as f64).sqrt());
         let (a, b) = device.memory_persistent_allocations((), |_| {
             let a = match self.init_lora_weights {
                 LoraInit::KaimingUniform | LoraInit::Random => Tensor::<2>::random([d_in, r], kaiming(d_in), options),
-                LoraInit::Gaussian => Tensor::<2>::random([d_in, r], Distribution::Normal(0.0, 1.0 / r as f64), options),
+                LoraInit::Gaussian => {
+                    Tensor::<2>::random([d_in, r], Distribution::Normal(0.0, 1.0 / r as f64), options)
+                }
             };
             let b = match self.init_lora_weights {
                 LoraInit::Random => Tensor::<2>::random([r, d_out], kaiming(r), options),
@@ -107,7 +114,11 @@ impl Adapter {
     /// `s a b`, the weight update in Burn's `[in, out]` layout, detached: only merging and
     /// DoRA's norm use it, and neither is differentiated.
     fn delta_weight(&self) -> Tensor<2> {
-        self.lora_a.val().detach().matmul(self.lora_b.val().detach()).mul_scalar(self.scaling)
+        self.lora_a
+            .val()
+            .detach()
+            .matmul(self.lora_b.val().detach())
+            .mul_scalar(self.scaling)
     }
 
     /// `y = base(x) + s (dropout(x) A^T) B^T` for LoRA; for DoRA
@@ -115,10 +126,18 @@ impl Adapter {
     fn forward<const D: usize>(&self, base: &Linear, x: Tensor<D>) -> Tensor<D> {
         // Dropout's own test for doing anything; when it does not, `x` is reused as is.
         let dropout_active = self.dropout.prob > 0.0 && self.dropout.training.is_enabled() && x.device().is_autodiff();
-        let x_adapter = if dropout_active { self.dropout.forward(x.clone()) } else { x.clone() };
+        let x_adapter = if dropout_active {
+            self.dropout.forward(x.clone())
+        } else {
+            x.clone()
+        };
         // Activation space: `B A` is never formed, and `s` multiplies the r-wide intermediate
         // rather than the out-wide result.
-        let update = linear(linear(x_adapter.clone(), self.lora_a.val(), None).mul_scalar(self.scaling), self.lora_b.val(), None);
+        let update = linear(
+            linear(x_adapter.clone(), self.lora_a.val(), None).mul_scalar(self.scaling),
+            self.lora_b.val(),
+            None,
+        );
         let Some(magnitude) = &self.magnitude else {
             return base.forward(x) + update;
         };

@@ -18,8 +18,8 @@ mod model;
 pub use config::{LoraConfig, LoraInit, PEFT_VERSION, TargetModules};
 pub use error::PeftError;
 pub use io::{
-    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, HfTensor, adapter_tensors, decode_floats, load_adapter, read_adapter_config,
-    read_safetensors, save_adapter, save_safetensors, write_adapter_config,
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, HfTensor, adapter_tensors, decode_floats, load_adapter,
+    read_adapter_config, read_safetensors, save_adapter, save_safetensors, write_adapter_config,
 };
 pub use layer::{AdaptedLinear, Adapter};
 pub use model::{

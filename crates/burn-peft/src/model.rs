@@ -41,11 +41,16 @@ pub struct ParamCount {
 /// parameter that is not an adapter's (PEFT's `inject_adapter_in_model`); returns the adapted
 /// paths. On error the model is unchanged. A layer holds one adapter: adapting it twice is an
 /// error.
-pub fn inject_adapter<M: AdaptableModel + Module>(model: &mut M, config: &LoraConfig) -> Result<Vec<String>, PeftError> {
+pub fn inject_adapter<M: AdaptableModel + Module>(
+    model: &mut M,
+    config: &LoraConfig,
+) -> Result<Vec<String>, PeftError> {
     let targets = config.select_targets(&model.linear_paths())?;
     for path in &targets {
         if layer(model, path)?.adapter.is_some() {
-            return Err(PeftError::Model(format!("{path} already has an adapter (burn-peft holds one per layer)")));
+            return Err(PeftError::Model(format!(
+                "{path} already has an adapter (burn-peft holds one per layer)"
+            )));
         }
     }
     for path in &targets {
@@ -133,11 +138,16 @@ pub(crate) fn layer<'a, M: AdaptableModel>(model: &'a M, path: &str) -> Result<&
     model.adapted_linear(path).ok_or_else(|| unresolved(path))
 }
 
-pub(crate) fn layer_mut<'a, M: AdaptableModel>(model: &'a mut M, path: &str) -> Result<&'a mut AdaptedLinear, PeftError> {
+pub(crate) fn layer_mut<'a, M: AdaptableModel>(
+    model: &'a mut M,
+    path: &str,
+) -> Result<&'a mut AdaptedLinear, PeftError> {
     model.adapted_linear_mut(path).ok_or_else(|| unresolved(path))
 }
 
 /// A model whose `linear_paths` lists a path it cannot resolve breaks the trait's contract.
 fn unresolved(path: &str) -> PeftError {
-    PeftError::Model(format!("the model lists a linear layer {path} but has none at that path"))
+    PeftError::Model(format!(
+        "the model lists a linear layer {path} but has none at that path"
+    ))
 }

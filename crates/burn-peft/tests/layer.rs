@@ -30,16 +30,25 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 fn layer(use_dora: bool, device: &Device) -> (AdaptedLinear, f64) {
     let base = Linear {
         weight: Param::from_tensor(tensor2(&W, device).transpose()),
-        bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(BIAS.to_vec(), [D_OUT]), device))),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(BIAS.to_vec(), [D_OUT]),
+            device,
+        ))),
     };
-    let config = LoraConfig::new(TargetModules::AllLinear).with_r(R).with_lora_alpha(3.0).with_use_dora(use_dora);
+    let config = LoraConfig::new(TargetModules::AllLinear)
+        .with_r(R)
+        .with_lora_alpha(3.0)
+        .with_use_dora(use_dora);
     let mut layer = AdaptedLinear::new(base);
     layer.attach(&config);
     let adapter = layer.adapter.as_mut().unwrap();
     adapter.lora_a = Param::from_tensor(tensor2(&A, device).transpose());
     adapter.lora_b = Param::from_tensor(tensor2(&B, device).transpose());
     if use_dora {
-        adapter.magnitude = Some(Param::from_tensor(Tensor::from_data(TensorData::new(M.to_vec(), [D_OUT]), device)));
+        adapter.magnitude = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(M.to_vec(), [D_OUT]),
+            device,
+        )));
     }
     (layer, config.scaling())
 }
@@ -119,7 +128,10 @@ fn merge_folds_the_adapter_in_and_unmerge_restores_the_base() {
         layer.unmerge();
         assert!(!layer.is_merged());
         let base: Vec<f32> = (0..D_IN).flat_map(|i| W.iter().map(move |row| row[i])).collect();
-        assert!(max_diff(&values(layer.base.weight.val()), &base) < 1e-6, "dora {use_dora}");
+        assert!(
+            max_diff(&values(layer.base.weight.val()), &base) < 1e-6,
+            "dora {use_dora}"
+        );
         assert!(max_diff(&values(layer.forward(tensor2(&X, &device))), &before) < 1e-6);
     }
 }
@@ -136,7 +148,10 @@ fn the_base_is_frozen_and_gets_no_gradient() {
         let adapter = layer.adapter.as_ref().unwrap();
         assert!(adapter.lora_a.grad(&grads).is_some());
         assert!(adapter.lora_b.grad(&grads).is_some());
-        assert_eq!(adapter.magnitude.as_ref().map(|m| m.grad(&grads).is_some()), use_dora.then_some(true));
+        assert_eq!(
+            adapter.magnitude.as_ref().map(|m| m.grad(&grads).is_some()),
+            use_dora.then_some(true)
+        );
     }
 }
 
@@ -166,7 +181,10 @@ fn batched_inputs_give_each_sequence_its_rows_and_gradients() {
     for adapter in [None, Some(false), Some(true)] {
         let mut layer = AdaptedLinear::new(LinearConfig::new(d_in, d_out).init(&device));
         if let Some(use_dora) = adapter {
-            let config = LoraConfig::new(TargetModules::AllLinear).with_r(4).with_use_dora(use_dora).with_init_lora_weights(LoraInit::Random);
+            let config = LoraConfig::new(TargetModules::AllLinear)
+                .with_r(4)
+                .with_use_dora(use_dora)
+                .with_init_lora_weights(LoraInit::Random);
             layer.attach(&config);
         }
         let y = layer.forward(x.clone());
@@ -175,7 +193,10 @@ fn batched_inputs_give_each_sequence_its_rows_and_gradients() {
         for b in 0..batch {
             let rows = |t: &Tensor<3>| t.clone().slice([b..b + 1]).reshape([seq, t.dims()[2]]);
             let y_b = layer.forward(rows(&x));
-            assert!(max_diff(&values(rows(&y)), &values(y_b.clone())) < 1e-5, "{adapter:?}: outputs of sequence {b}");
+            assert!(
+                max_diff(&values(rows(&y)), &values(y_b.clone())) < 1e-5,
+                "{adapter:?}: outputs of sequence {b}"
+            );
             loss = loss + (y_b * rows(&c)).sum();
         }
         let one_by_one = gradients(&layer, loss, &x);
@@ -188,7 +209,12 @@ fn batched_inputs_give_each_sequence_its_rows_and_gradients() {
 fn init(kind: LoraInit, use_dora: bool) -> AdaptedLinear {
     let device = Device::flex();
     let mut layer = AdaptedLinear::new(LinearConfig::new(384, 256).init(&device));
-    layer.attach(&LoraConfig::new(TargetModules::AllLinear).with_r(8).with_init_lora_weights(kind).with_use_dora(use_dora));
+    layer.attach(
+        &LoraConfig::new(TargetModules::AllLinear)
+            .with_r(8)
+            .with_init_lora_weights(kind)
+            .with_use_dora(use_dora),
+    );
     layer
 }
 
@@ -210,7 +236,11 @@ fn initialisation_follows_peft() {
     let a = values(layer.adapter.as_ref().unwrap().lora_a.val());
     let std = (a.iter().map(|v| v * v).sum::<f32>() / a.len() as f32).sqrt();
     assert!((std - 0.125).abs() < 0.01, "std {std}");
-    assert!(values(layer.adapter.as_ref().unwrap().lora_b.val()).iter().all(|&v| v == 0.0));
+    assert!(
+        values(layer.adapter.as_ref().unwrap().lora_b.val())
+            .iter()
+            .all(|&v| v == 0.0)
+    );
 
     // false: B random too, U(-1/sqrt(r), 1/sqrt(r)).
     let layer = init(LoraInit::Random, false);
@@ -220,7 +250,9 @@ fn initialisation_follows_peft() {
     // DoRA: m = the column norms of W (B = 0), i.e. PEFT's row norms of W [out, in].
     let layer = init(LoraInit::KaimingUniform, true);
     let w = values(layer.base.weight.val());
-    let norms: Vec<f32> = (0..256).map(|o| (0..384).map(|i| w[i * 256 + o].powi(2)).sum::<f32>().sqrt()).collect();
+    let norms: Vec<f32> = (0..256)
+        .map(|o| (0..384).map(|i| w[i * 256 + o].powi(2)).sum::<f32>().sqrt())
+        .collect();
     let m = values(layer.adapter.as_ref().unwrap().magnitude.as_ref().unwrap().val());
     assert!(max_diff(&m, &norms) < 1e-5);
 }

@@ -62,7 +62,13 @@ fn adamw_trains_only_the_adapters_and_lowers_the_loss() {
         // A [in, r] and B [r, out] per layer, and m [out] with DoRA.
         let adapter_params = 16 * 4 + 4 * 64 + 64 * 4 + 4 * 4 + if use_dora { 64 + 4 } else { 0 };
         let total = 16 * 64 + 64 + 64 * 4 + 4 + adapter_params;
-        assert_eq!(count_params(&model), burn_peft::ParamCount { trainable: adapter_params, total });
+        assert_eq!(
+            count_params(&model),
+            burn_peft::ParamCount {
+                trainable: adapter_params,
+                total
+            }
+        );
 
         let (base_before, adapter_before) = base_and_adapter_values(&model);
         let mut optim = AdamWConfig::new().init();
@@ -126,8 +132,11 @@ fn a_saved_adapter_loads_back_to_the_same_model() {
         let dir = TempDir::new().unwrap();
         save_adapter(&adapted, &config, dir.path()).unwrap();
 
-        let mut keys: Vec<(String, Vec<usize>)> =
-            read_safetensors(&dir.path().join(ADAPTER_WEIGHTS_FILE)).unwrap().into_iter().map(|t| (t.name, t.shape)).collect();
+        let mut keys: Vec<(String, Vec<usize>)> = read_safetensors(&dir.path().join(ADAPTER_WEIGHTS_FILE))
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.name, t.shape))
+            .collect();
         keys.sort();
         let mut want = vec![
             ("base_model.model.hidden.lora_A.weight".to_string(), vec![4, 16]),
@@ -155,11 +164,24 @@ fn a_saved_adapter_loads_back_to_the_same_model() {
 fn saving_with_a_config_that_does_not_describe_the_adapters_is_an_error() {
     let (_, adapted, config) = adapted_pair(false, &Device::flex());
     let dir = TempDir::new().unwrap();
-    let only_hidden = LoraConfig { target_modules: TargetModules::Names(vec!["hidden".into()]), ..config.clone() };
-    let err = save_adapter(&adapted, &only_hidden, dir.path()).unwrap_err().to_string();
-    assert!(err.contains("select 1 layers (hidden), but the model has adapters on 2 (hidden, output)"), "{err}");
-    let err = save_adapter(&adapted, &config.clone().with_r(8), dir.path()).unwrap_err().to_string();
-    assert!(err.starts_with("hidden: the adapter (r 4, scaling 2, LoRA) is not the config's (r 8, scaling 1, LoRA)"), "{err}");
+    let only_hidden = LoraConfig {
+        target_modules: TargetModules::Names(vec!["hidden".into()]),
+        ..config.clone()
+    };
+    let err = save_adapter(&adapted, &only_hidden, dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("select 1 layers (hidden), but the model has adapters on 2 (hidden, output)"),
+        "{err}"
+    );
+    let err = save_adapter(&adapted, &config.clone().with_r(8), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("hidden: the adapter (r 4, scaling 2, LoRA) is not the config's (r 8, scaling 1, LoRA)"),
+        "{err}"
+    );
     assert!(!dir.path().join(ADAPTER_CONFIG_FILE).exists());
 }
 
@@ -171,18 +193,33 @@ fn merge_then_unmerge_restores_the_base_weights() {
         let (base, mut adapted, _) = adapted_pair(use_dora, &device);
         let before = values(adapted.forward(x.clone()));
         let exported = merged_linears(&adapted);
-        assert_eq!(exported.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), ["hidden", "output"]);
+        assert_eq!(
+            exported.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            ["hidden", "output"]
+        );
 
         merge_adapters(&mut adapted);
-        assert!(max_diff(&values(adapted.forward(x.clone())), &before) < 1e-5, "dora {use_dora}");
-        assert_eq!(values(adapted.hidden.base.weight.val()), values(exported[0].1.weight.val()));
-        assert_ne!(values(adapted.hidden.base.weight.val()), values(base.hidden.base.weight.val()));
+        assert!(
+            max_diff(&values(adapted.forward(x.clone())), &before) < 1e-5,
+            "dora {use_dora}"
+        );
+        assert_eq!(
+            values(adapted.hidden.base.weight.val()),
+            values(exported[0].1.weight.val())
+        );
+        assert_ne!(
+            values(adapted.hidden.base.weight.val()),
+            values(base.hidden.base.weight.val())
+        );
 
         unmerge_adapters(&mut adapted);
         for (got, want) in [(&adapted.hidden, &base.hidden), (&adapted.output, &base.output)] {
             let diff = max_diff(&values(got.base.weight.val()), &values(want.base.weight.val()));
             assert!(diff < 1e-6, "dora {use_dora}: unmerged weight off by {diff}");
-            assert_eq!(values(got.base.bias.as_ref().unwrap().val()), values(want.base.bias.as_ref().unwrap().val()));
+            assert_eq!(
+                values(got.base.bias.as_ref().unwrap().val()),
+                values(want.base.bias.as_ref().unwrap().val())
+            );
         }
         assert!(max_diff(&values(adapted.forward(x.clone())), &before) < 1e-5);
     }
@@ -225,38 +262,77 @@ fn broken_adapter_directories_are_errors_naming_file_and_key() {
 
     rewrite(&|t| t.retain(|t| t.name != "base_model.model.output.lora_B.weight"));
     let err = load(dir.path());
-    assert!(err.contains(ADAPTER_WEIGHTS_FILE) && err.contains("\"base_model.model.output.lora_B.weight\" is missing"), "{err}");
+    assert!(
+        err.contains(ADAPTER_WEIGHTS_FILE) && err.contains("\"base_model.model.output.lora_B.weight\" is missing"),
+        "{err}"
+    );
 
     rewrite(&|t| {
-        let a = t.iter_mut().find(|t| t.name == "base_model.model.hidden.lora_A.weight").unwrap();
+        let a = t
+            .iter_mut()
+            .find(|t| t.name == "base_model.model.hidden.lora_A.weight")
+            .unwrap();
         a.shape = vec![16, 4];
     });
     let err = load(dir.path());
-    assert!(err.contains("\"base_model.model.hidden.lora_A.weight\" has shape [16, 4], expected [4, 16]"), "{err}");
+    assert!(
+        err.contains("\"base_model.model.hidden.lora_A.weight\" has shape [16, 4], expected [4, 16]"),
+        "{err}"
+    );
 
-    rewrite(&|t| t.push(HfTensor { name: "base_model.model.extra.lora_A.weight".into(), shape: vec![1], values: vec![0.0] }));
+    rewrite(&|t| {
+        t.push(HfTensor {
+            name: "base_model.model.extra.lora_A.weight".into(),
+            shape: vec![1],
+            values: vec![0.0],
+        })
+    });
     let err = load(dir.path());
-    assert!(err.contains("\"base_model.model.extra.lora_A.weight\" belongs to none of the 2 modules"), "{err}");
+    assert!(
+        err.contains("\"base_model.model.extra.lora_A.weight\" belongs to none of the 2 modules"),
+        "{err}"
+    );
 
     copy_adapter(good.path(), dir.path());
     std::fs::write(&weights, b"not safetensors").unwrap();
     let err = load(dir.path());
-    assert!(err.contains(ADAPTER_WEIGHTS_FILE) && err.contains("not a valid safetensors file"), "{err}");
+    assert!(
+        err.contains(ADAPTER_WEIGHTS_FILE) && err.contains("not a valid safetensors file"),
+        "{err}"
+    );
 
     copy_adapter(good.path(), dir.path());
     let config_path = dir.path().join(ADAPTER_CONFIG_FILE);
-    let text = std::fs::read_to_string(&config_path).unwrap().replace("\"rank_pattern\": {}", "\"rank_pattern\": {\"hidden\": 8}");
+    let text = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("\"rank_pattern\": {}", "\"rank_pattern\": {\"hidden\": 8}");
     std::fs::write(&config_path, text).unwrap();
     let err = load(dir.path());
-    assert!(err.starts_with(&format!("{}: \"rank_pattern\": is {{\"hidden\":8}}", config_path.display())), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "{}: \"rank_pattern\": is {{\"hidden\":8}}",
+            config_path.display()
+        )),
+        "{err}"
+    );
 
-    std::fs::write(&config_path, "{\"peft_type\": \"LORA\", \"target_modules\": [\"q_proj\"]}").unwrap();
+    std::fs::write(
+        &config_path,
+        "{\"peft_type\": \"LORA\", \"target_modules\": [\"q_proj\"]}",
+    )
+    .unwrap();
     let err = load(dir.path());
-    assert!(err.contains("match none of the model's linear layers; available: hidden, output"), "{err}");
+    assert!(
+        err.contains("match none of the model's linear layers; available: hidden, output"),
+        "{err}"
+    );
 
     std::fs::write(&config_path, "{").unwrap();
     let err = load(dir.path());
-    assert!(err.contains(ADAPTER_CONFIG_FILE) && err.contains("not valid JSON"), "{err}");
+    assert!(
+        err.contains(ADAPTER_CONFIG_FILE) && err.contains("not valid JSON"),
+        "{err}"
+    );
 
     let err = load(&dir.path().join("nonexistent"));
     assert!(err.contains("nonexistent/adapter_config.json"), "{err}");

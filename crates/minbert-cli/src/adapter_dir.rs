@@ -53,6 +53,11 @@ impl AdapterArgs {
 }
 
 pub fn apply(model: &mut BertModel, dir: &Path) -> Result<LoadedAdapter> {
-    let (config, paths) = burn_peft::load_adapter(model, dir).with_context(|| format!("loading adapter {}", dir.display()))?;
-    Ok(LoadedAdapter { dir: dir.to_path_buf(), config, paths })
+    let (config, paths) =
+        burn_peft::load_adapter(model, dir).with_context(|| format!("loading adapter {}", dir.display()))?;
+    Ok(LoadedAdapter {
+        dir: dir.to_path_buf(),
+        config,
+        paths,
+    })
 }

@@ -42,7 +42,10 @@ pub fn parse_device(name: &str) -> Result<Device> {
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         ("libtorch", _) => Ok(Device::libtorch()),
-        _ => bail!("--device {name}: not available in this build (compiled in: {})", compiled_backends().join(", ")),
+        _ => bail!(
+            "--device {name}: not available in this build (compiled in: {})",
+            compiled_backends().join(", ")
+        ),
     }
 }
 
@@ -55,7 +58,12 @@ fn auto_device() -> Result<Device> {
     return Ok(Device::libtorch());
     #[cfg(all(not(feature = "cuda"), not(feature = "tch"), feature = "flex"))]
     return Ok(Device::flex());
-    #[cfg(all(not(feature = "cuda"), not(feature = "tch"), not(feature = "flex"), feature = "ndarray"))]
+    #[cfg(all(
+        not(feature = "cuda"),
+        not(feature = "tch"),
+        not(feature = "flex"),
+        feature = "ndarray"
+    ))]
     #[allow(deprecated)]
     return Ok(Device::ndarray());
     #[allow(unreachable_code)]

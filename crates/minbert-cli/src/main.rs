@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "minbert", version, about = "Fine-tune, evaluate and benchmark small BERT encoders with LoRA and DoRA")]
+#[command(
+    name = "minbert",
+    version,
+    about = "Fine-tune, evaluate and benchmark small BERT encoders with LoRA and DoRA"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -94,7 +98,9 @@ mod tests {
     fn a_cause_already_shown_is_not_repeated() {
         let io = std::io::Error::from(std::io::ErrorKind::NotADirectory);
         let shown = format!("runs/x: {io}");
-        let err = anyhow::Error::new(io).context(shown.clone()).context("training run runs/x");
+        let err = anyhow::Error::new(io)
+            .context(shown.clone())
+            .context("training run runs/x");
         assert_eq!(err.chain().count(), 3);
         assert_eq!(one_line(&err), format!("training run runs/x: {shown}"));
     }

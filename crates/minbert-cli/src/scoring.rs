@@ -89,7 +89,8 @@ impl Scorer {
             Some(_) => Some(self.args.model.resolve()?.dir),
             None => None,
         };
-        load_checkpoint_with_base(dir, base.as_deref(), &self.device).with_context(|| format!("loading checkpoint {}", dir.display()))
+        load_checkpoint_with_base(dir, base.as_deref(), &self.device)
+            .with_context(|| format!("loading checkpoint {}", dir.display()))
     }
 
     /// Reads `split` of every task of `checkpoint`. With `skip_missing`, a task whose file is
@@ -107,7 +108,9 @@ impl Scorer {
         for &task in &checkpoint.meta.tasks {
             match read_task_split(checkpoint, &tokenizer, &self.data_dir, task, split, subset) {
                 Ok(s) => splits.push(s),
-                Err(EvalError::Data(e @ DataError::MissingFile { .. })) if skip_missing => missing.push((task, e.to_string())),
+                Err(EvalError::Data(e @ DataError::MissingFile { .. })) if skip_missing => {
+                    missing.push((task, e.to_string()))
+                }
                 Err(e) => return Err(e).with_context(|| format!("reading the {} {} split", task.name(), split.name())),
             }
         }
@@ -119,16 +122,22 @@ impl Scorer {
         let total: usize = splits.iter().map(|s| s.dataset.len()).sum();
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
             .with_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} examples [{elapsed_precise}<{eta_precise}]")
-                    .expect("a valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} examples [{elapsed_precise}<{eta_precise}]",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
             )
             .with_prefix(label.to_string());
         let started = Instant::now();
         let outputs = checkpoint_outputs(checkpoint, splits, self.args.batch_size, &mut |n| bar.inc(n as u64));
         bar.finish_and_clear();
         let elapsed = started.elapsed().as_secs_f64();
-        eprintln!("{label}: {total} examples in {} ({:.1} examples/s)", format_duration(elapsed), total as f64 / elapsed.max(1e-9));
+        eprintln!(
+            "{label}: {total} examples in {} ({:.1} examples/s)",
+            format_duration(elapsed),
+            total as f64 / elapsed.max(1e-9)
+        );
         outputs
     }
 }

@@ -57,11 +57,7 @@ impl BatchConfig {
 /// Orders the indices `0..lengths.len()` into batches of `batch_size` (the last one may be
 /// smaller); every index appears exactly once. With `shuffle`, the order depends only on
 /// `seed` and `epoch` (ChaCha8, stream `epoch`), the same on every machine and release.
-pub fn plan_batches(
-    lengths: &[usize],
-    config: &BatchConfig,
-    epoch: u64,
-) -> Result<Vec<Vec<usize>>> {
+pub fn plan_batches(lengths: &[usize], config: &BatchConfig, epoch: u64) -> Result<Vec<Vec<usize>>> {
     if config.batch_size == 0 {
         return Err(DataError::Batching {
             key: "batch_size",
@@ -87,10 +83,7 @@ pub fn plan_batches(
             part.sort_by_key(|&i| lengths[i]);
         }
     }
-    let mut batches: Vec<Vec<usize>> = order
-        .chunks(config.batch_size)
-        .map(<[usize]>::to_vec)
-        .collect();
+    let mut batches: Vec<Vec<usize>> = order.chunks(config.batch_size).map(<[usize]>::to_vec).collect();
     if config.shuffle && config.bucket_batches.is_some() {
         shuffle(&mut batches, &mut rng);
     }
@@ -151,10 +144,8 @@ impl PaddedSide {
             let padding = seq_len - sequence.len();
             side.input_ids
                 .extend(sequence.input_ids.iter().map(|&id| i64::from(id)));
-            side.input_ids
-                .extend(std::iter::repeat_n(i64::from(pad_id), padding));
-            side.attention_mask
-                .extend(std::iter::repeat_n(1, sequence.len()));
+            side.input_ids.extend(std::iter::repeat_n(i64::from(pad_id), padding));
+            side.attention_mask.extend(std::iter::repeat_n(1, sequence.len()));
             side.attention_mask.extend(std::iter::repeat_n(0, padding));
             side.token_type_ids
                 .extend(sequence.token_type_ids.iter().map(|&t| i64::from(t)));
@@ -165,9 +156,7 @@ impl PaddedSide {
 
     pub fn to_device(&self, device: &Device) -> TensorSide {
         let shape = [self.batch, self.seq_len];
-        let int = |values: &Vec<i64>| {
-            Tensor::<2, Int>::from_data(TensorData::new(values.clone(), shape), device)
-        };
+        let int = |values: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(values.clone(), shape), device);
         TensorSide {
             input_ids: int(&self.input_ids),
             attention_mask: int(&self.attention_mask),
@@ -270,25 +259,17 @@ impl EncodedDataset {
             second: seconds
                 .filter(|s| !s.is_empty())
                 .map(|s| PaddedSide::pad(&s, self.pad_id)),
-            labels: labels
-                .filter(|l| !l.is_empty())
-                .map(|labels| match self.kind {
-                    TaskKind::Regression { .. } => {
-                        PaddedLabels::Scores(labels.iter().map(Label::as_score).collect())
-                    }
-                    TaskKind::Classification { .. } | TaskKind::Binary => {
-                        PaddedLabels::Classes(labels.iter().map(Label::as_class).collect())
-                    }
-                }),
+            labels: labels.filter(|l| !l.is_empty()).map(|labels| match self.kind {
+                TaskKind::Regression { .. } => PaddedLabels::Scores(labels.iter().map(Label::as_score).collect()),
+                TaskKind::Classification { .. } | TaskKind::Binary => {
+                    PaddedLabels::Classes(labels.iter().map(Label::as_class).collect())
+                }
+            }),
         }
     }
 
     /// The padded batches of one epoch, in plan order.
-    pub fn padded_batches(
-        &self,
-        config: &BatchConfig,
-        epoch: u64,
-    ) -> Result<impl Iterator<Item = PaddedBatch> + '_> {
+    pub fn padded_batches(&self, config: &BatchConfig, epoch: u64) -> Result<impl Iterator<Item = PaddedBatch> + '_> {
         let plan = self.plan(config, epoch)?;
         Ok(plan.into_iter().map(move |indices| self.pad(&indices)))
     }

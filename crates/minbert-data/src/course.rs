@@ -103,9 +103,7 @@ impl FromStr for CourseTask {
             "sst" => Ok(CourseTask::Sst),
             "para" | "quora" => Ok(CourseTask::Para),
             "sts" => Ok(CourseTask::Sts),
-            _ => Err(format!(
-                "unknown task {s:?}; expected sst, para (or quora) or sts"
-            )),
+            _ => Err(format!("unknown task {s:?}; expected sst, para (or quora) or sts")),
         }
     }
 }
@@ -133,9 +131,7 @@ impl FromStr for QuoraTrain {
             "auto" => Ok(QuoraTrain::Auto),
             "full" => Ok(QuoraTrain::Full),
             "partial" => Ok(QuoraTrain::Partial),
-            _ => Err(format!(
-                "unknown quora_train {s:?}; expected auto, full or partial"
-            )),
+            _ => Err(format!("unknown quora_train {s:?}; expected auto, full or partial")),
         }
     }
 }
@@ -246,19 +242,11 @@ impl DataDir {
     }
 
     /// The file for `task` and `split`, or a "missing file" error naming the path.
-    pub fn course_file(
-        &self,
-        task: CourseTask,
-        split: Split,
-        quora_train: QuoraTrain,
-    ) -> Result<CourseFile> {
+    pub fn course_file(&self, task: CourseTask, split: Split, quora_train: QuoraTrain) -> Result<CourseFile> {
         let full = self.path.join(task.file_name(split));
         if (task, split) != (CourseTask::Para, Split::Train) {
             return if full.is_file() {
-                Ok(CourseFile {
-                    path: full,
-                    note: None,
-                })
+                Ok(CourseFile { path: full, note: None })
             } else {
                 Err(DataError::MissingFile {
                     hint: missing_hint(task, split, &self.path),
@@ -269,10 +257,7 @@ impl DataDir {
         let partial = self.path.join(QUORA_TRAIN_PARTIAL);
         let partial_note = "the first 14139 rows (about 10%) of the course's quora-train.csv";
         match quora_train {
-            QuoraTrain::Full | QuoraTrain::Auto if full.is_file() => Ok(CourseFile {
-                path: full,
-                note: None,
-            }),
+            QuoraTrain::Full | QuoraTrain::Auto if full.is_file() => Ok(CourseFile { path: full, note: None }),
             QuoraTrain::Full => Err(DataError::MissingFile {
                 path: full,
                 hint: format!(
@@ -285,9 +270,7 @@ impl DataDir {
                         "quora_train = \"auto\": {} not found, took {QUORA_TRAIN_PARTIAL}, {partial_note}",
                         full.display()
                     ),
-                    _ => format!(
-                        "quora_train = \"partial\": took {QUORA_TRAIN_PARTIAL}, {partial_note}"
-                    ),
+                    _ => format!("quora_train = \"partial\": took {QUORA_TRAIN_PARTIAL}, {partial_note}"),
                 }),
                 path: partial,
             }),
@@ -315,12 +298,7 @@ impl DataDir {
 }
 
 /// Reads a file in the course's format for `task`; the split says whether it has labels.
-pub fn read_course_file(
-    path: &Path,
-    task: CourseTask,
-    split: Split,
-    course_preprocessing: bool,
-) -> Result<Dataset> {
+pub fn read_course_file(path: &Path, task: CourseTask, split: Split, course_preprocessing: bool) -> Result<Dataset> {
     read_table(path, &task.table_spec(split, course_preprocessing))
 }
 
@@ -342,11 +320,7 @@ fn missing_hint(task: CourseTask, split: Split, dir: &Path) -> String {
             "the course's quora-test-student.csv is not in {} (see its README); the SST and STS test files do not need it",
             dir.display()
         ),
-        _ => format!(
-            "expected the course's {} in {}",
-            task.file_name(split),
-            dir.display()
-        ),
+        _ => format!("expected the course's {} in {}", task.file_name(split), dir.display()),
     }
 }
 
@@ -362,14 +336,10 @@ mod tests {
         let from_env = DataDir::resolve_from(None, Some(env_dir.as_os_str()), dir.path()).unwrap();
         assert_eq!(
             (from_env.path(), from_env.origin()),
-            (
-                env_dir.canonicalize().unwrap().as_path(),
-                DataDirOrigin::Env
-            )
+            (env_dir.canonicalize().unwrap().as_path(), DataDirOrigin::Env)
         );
 
-        let explicit =
-            DataDir::resolve_from(Some(dir.path()), Some(env_dir.as_os_str()), dir.path()).unwrap();
+        let explicit = DataDir::resolve_from(Some(dir.path()), Some(env_dir.as_os_str()), dir.path()).unwrap();
         assert_eq!(explicit.origin(), DataDirOrigin::Explicit);
 
         let err = DataDir::resolve_from(Some(Path::new("nope")), None, dir.path()).unwrap_err();

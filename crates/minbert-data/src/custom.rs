@@ -81,9 +81,7 @@ impl CustomTask {
     /// Parses TOML text; `source` names it in messages, `base_dir` anchors relative paths.
     pub fn from_toml_str(text: &str, source: &Path, base_dir: &Path) -> Result<Self> {
         let spec: CustomTaskSpec = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map_or(1, |span| line_at(text.as_bytes(), span.start));
+            let line = e.span().map_or(1, |span| line_at(text.as_bytes(), span.start));
             DataError::TaskConfig {
                 path: source.to_path_buf(),
                 line,
@@ -125,14 +123,9 @@ impl CustomTask {
         };
         match spec.kind {
             TaskKind::Classification { num_labels } if num_labels < 2 => {
-                return Err(invalid(
-                    "kind.num_labels",
-                    format!("{num_labels}; expected at least 2"),
-                ));
+                return Err(invalid("kind.num_labels", format!("{num_labels}; expected at least 2")));
             }
-            TaskKind::Regression { min, max }
-                if !(min.is_finite() && max.is_finite() && min < max) =>
-            {
+            TaskKind::Regression { min, max } if !(min.is_finite() && max.is_finite() && min < max) => {
                 return Err(invalid(
                     "kind",
                     format!("min {min}, max {max}; expected finite numbers with min < max"),
@@ -222,9 +215,5 @@ impl CustomTask {
 
 /// The 1-based line of byte `offset`.
 fn line_at(bytes: &[u8], offset: usize) -> u64 {
-    bytes[..offset.min(bytes.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count() as u64
-        + 1
+    bytes[..offset.min(bytes.len())].iter().filter(|&&b| b == b'\n').count() as u64 + 1
 }

@@ -57,9 +57,7 @@ pub struct EncodedExample {
 impl EncodedExample {
     /// The longest side: what padding and length bucketing go by.
     pub fn len(&self) -> usize {
-        self.first
-            .len()
-            .max(self.second.as_ref().map_or(0, TokenIds::len))
+        self.first.len().max(self.second.as_ref().map_or(0, TokenIds::len))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -94,16 +92,8 @@ impl EncodedDataset {
 
 /// Encodes every example with `tokenizer` (truncated to its `max_len`). `pair_mode` applies to
 /// pair tasks; single texts are always `[CLS] text [SEP]`.
-pub fn encode_dataset(
-    dataset: &Dataset,
-    tokenizer: &BertTokenizer,
-    pair_mode: PairMode,
-) -> Result<EncodedDataset> {
-    let pair_mode = if dataset.paired {
-        pair_mode
-    } else {
-        PairMode::Joint
-    };
+pub fn encode_dataset(dataset: &Dataset, tokenizer: &BertTokenizer, pair_mode: PairMode) -> Result<EncodedDataset> {
+    let pair_mode = if dataset.paired { pair_mode } else { PairMode::Joint };
     let examples = dataset
         .examples
         .iter()
@@ -122,10 +112,7 @@ pub fn encode_dataset(
             let pair = example.text_pair.as_deref();
             let (first, second) = match pair_mode {
                 PairMode::Joint => (encode(&example.text, pair)?, None),
-                PairMode::Separate => (
-                    encode(&example.text, None)?,
-                    pair.map(|p| encode(p, None)).transpose()?,
-                ),
+                PairMode::Separate => (encode(&example.text, None)?, pair.map(|p| encode(p, None)).transpose()?),
             };
             Ok(EncodedExample {
                 id: example.id.clone(),

@@ -11,10 +11,7 @@ pub enum DataError {
     MissingFile { path: PathBuf, hint: String },
 
     #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     #[error("{}: the file is empty; expected a header line", path.display())]
     EmptyFile { path: PathBuf },
@@ -37,11 +34,7 @@ pub enum DataError {
     },
 
     #[error("{}:{line}: column {column:?} appears twice in the header; expected unique names", path.display())]
-    DuplicateColumn {
-        path: PathBuf,
-        line: u64,
-        column: String,
-    },
+    DuplicateColumn { path: PathBuf, line: u64, column: String },
 
     #[error("{}:{line}: invalid UTF-8; expected UTF-8 text", path.display())]
     InvalidUtf8 { path: PathBuf, line: u64 },
@@ -71,11 +64,7 @@ pub enum DataError {
     },
 
     #[error("{}:{line}: empty id in column {column:?}; expected an id on every row", path.display())]
-    EmptyId {
-        path: PathBuf,
-        line: u64,
-        column: String,
-    },
+    EmptyId { path: PathBuf, line: u64, column: String },
 
     #[error("{}:{line}: id {id:?} is already used on line {first_line}; expected unique ids", path.display())]
     DuplicateId {
@@ -86,11 +75,7 @@ pub enum DataError {
     },
 
     #[error("{}:{line}: {message}", path.display())]
-    Csv {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
+    Csv { path: PathBuf, line: u64, message: String },
 
     #[error("data directory {} (from {origin}) is not a directory", path.display())]
     DataDirNotFound { path: PathBuf, origin: &'static str },
@@ -103,11 +88,7 @@ pub enum DataError {
     NoDataDir { tried: PathBuf },
 
     #[error("{}:{line}: {message}", path.display())]
-    TaskConfig {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
+    TaskConfig { path: PathBuf, line: u64, message: String },
 
     #[error("{}: key `{key}`: {message}", path.display())]
     TaskConfigValue {

@@ -29,19 +29,16 @@ pub mod table;
 pub mod tokenizer;
 
 pub use batch::{
-    Batch, BatchConfig, BatchLabels, DEFAULT_BUCKET_BATCHES, PaddedBatch, PaddedLabels, PaddedSide,
-    TensorSide, plan_batches,
+    Batch, BatchConfig, BatchLabels, DEFAULT_BUCKET_BATCHES, PaddedBatch, PaddedLabels, PaddedSide, TensorSide,
+    plan_batches,
 };
 pub use course::{
-    CourseFile, CourseOptions, CourseTask, DataDir, DataDirOrigin, QUORA_TRAIN_PARTIAL, QuoraTrain,
-    read_course_file,
+    CourseFile, CourseOptions, CourseTask, DataDir, DataDirOrigin, QUORA_TRAIN_PARTIAL, QuoraTrain, read_course_file,
 };
 pub use custom::{CustomTask, CustomTaskSpec};
 pub use encode::{EncodedDataset, EncodedExample, PairMode, TokenIds, encode_dataset};
 pub use error::{DataError, Result};
 pub use example::{Dataset, Example, Label, SkippedRow, Split, TaskKind};
-pub use stats::{
-    DataStats, LabelStats, LengthStats, MissingSplit, ScoreBin, SplitStats, data_stats, split_stats,
-};
+pub use stats::{DataStats, LabelStats, LengthStats, MissingSplit, ScoreBin, SplitStats, data_stats, split_stats};
 pub use table::{LabelColumn, TableSpec, TextTransform, parse_table, read_table};
 pub use tokenizer::{BertTokenizer, Encoded, TokenizerError};

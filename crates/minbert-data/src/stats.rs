@@ -78,10 +78,7 @@ pub fn label_stats(dataset: &Dataset) -> LabelStats {
 fn class_counts(labels: impl Iterator<Item = Label>, num_labels: usize) -> LabelStats {
     let mut counts = vec![0; num_labels];
     for label in labels {
-        if let Some(count) = usize::try_from(label.as_class())
-            .ok()
-            .and_then(|c| counts.get_mut(c))
-        {
+        if let Some(count) = usize::try_from(label.as_class()).ok().and_then(|c| counts.get_mut(c)) {
             *count += 1;
         }
     }
@@ -132,11 +129,7 @@ pub fn length_stats(lengths: &[usize], max_len: usize) -> Option<LengthStats> {
     })
 }
 
-pub fn split_stats(
-    dataset: &Dataset,
-    split: Split,
-    tokenizer: Option<&BertTokenizer>,
-) -> Result<SplitStats> {
+pub fn split_stats(dataset: &Dataset, split: Split, tokenizer: Option<&BertTokenizer>) -> Result<SplitStats> {
     let token_lengths = match tokenizer {
         None => None,
         Some(tokenizer) => {
@@ -200,15 +193,9 @@ pub fn data_stats(
         splits: Vec::new(),
         missing: Vec::new(),
     };
-    let course = CourseTask::ALL.iter().flat_map(|&task| {
-        Split::ALL.map(|split| {
-            (
-                task.name().to_string(),
-                split,
-                dir.read(task, split, options),
-            )
-        })
-    });
+    let course = CourseTask::ALL
+        .iter()
+        .flat_map(|&task| Split::ALL.map(|split| (task.name().to_string(), split, dir.read(task, split, options))));
     let custom = custom.iter().flat_map(|task| {
         task.splits()
             .into_iter()
@@ -246,9 +233,7 @@ mod tests {
 
     #[test]
     fn sts_scores_fall_in_unit_bins_with_five_in_the_last() {
-        let LabelStats::Scores { bins, min, max, .. } =
-            score_stats(&[0.0, 0.99, 1.0, 4.2, 5.0], 0.0, 5.0)
-        else {
+        let LabelStats::Scores { bins, min, max, .. } = score_stats(&[0.0, 0.99, 1.0, 4.2, 5.0], 0.0, 5.0) else {
             panic!("expected scores")
         };
         let counts: Vec<usize> = bins.iter().map(|b| b.count).collect();

@@ -89,9 +89,7 @@ pub fn read_table(path: &Path, spec: &TableSpec) -> Result<Dataset> {
 /// Parses file contents already in memory; `path` is only used in messages.
 pub fn parse_table(bytes: &[u8], path: &Path, spec: &TableSpec) -> Result<Dataset> {
     let body = bytes.strip_prefix(BOM).unwrap_or(bytes);
-    if let Some((line, where_)) =
-        find_unterminated_quote(body, spec.delimiter, spec.multiline_fields)
-    {
+    if let Some((line, where_)) = find_unterminated_quote(body, spec.delimiter, spec.multiline_fields) {
         return Err(DataError::UnterminatedQuote {
             path: path.to_path_buf(),
             line,
@@ -190,9 +188,7 @@ pub fn parse_table(bytes: &[u8], path: &Path, spec: &TableSpec) -> Result<Datase
         examples.push(Example {
             id,
             text: spec.text_transform.apply(fields[columns.text]),
-            text_pair: columns
-                .text_pair
-                .map(|i| spec.text_transform.apply(fields[i])),
+            text_pair: columns.text_pair.map(|i| spec.text_transform.apply(fields[i])),
             label,
             line,
         });
@@ -343,9 +339,7 @@ fn parse_label(raw: &str, kind: TaskKind) -> Result<Label, LabelProblem> {
     let value: f64 = match text.parse() {
         Ok(v) if f64::is_finite(v) => v,
         _ => {
-            return Err(LabelProblem::NotANumber(format!(
-                "label {raw:?} is not a number"
-            )));
+            return Err(LabelProblem::NotANumber(format!("label {raw:?} is not a number")));
         }
     };
     match kind {
@@ -375,11 +369,7 @@ fn parse_label(raw: &str, kind: TaskKind) -> Result<Label, LabelProblem> {
 /// read on to the next quote or the end of the file without complaint. Follows the quoting
 /// rules of both: a quote opens a quoted field only at the start of a field, `""` inside one is a
 /// literal quote. Returns the line where the field opened and how far it ran.
-fn find_unterminated_quote(
-    bytes: &[u8],
-    delimiter: u8,
-    multiline: bool,
-) -> Option<(u64, &'static str)> {
+fn find_unterminated_quote(bytes: &[u8], delimiter: u8, multiline: bool) -> Option<(u64, &'static str)> {
     #[derive(PartialEq)]
     enum State {
         FieldStart,
@@ -448,10 +438,7 @@ mod tests {
             TextTransform::CourseSplitPunctuation.apply("What's  up, Doc?Yes."),
             "what 's up , doc ?yes ."
         );
-        assert_eq!(
-            TextTransform::CourseLowercaseStrip.apply(" The Rock "),
-            "the rock"
-        );
+        assert_eq!(TextTransform::CourseLowercaseStrip.apply(" The Rock "), "the rock");
         assert_eq!(TextTransform::StripLeadingSpace.apply("  two"), " two");
     }
 
@@ -460,39 +447,18 @@ mod tests {
         let five = TaskKind::Classification { num_labels: 5 };
         assert!(matches!(parse_label("4", five), Ok(Label::Class(4))));
         assert!(matches!(parse_label("2.0", five), Ok(Label::Class(2))));
-        assert!(matches!(
-            parse_label("5", five),
-            Err(LabelProblem::OutOfRange)
-        ));
-        assert!(matches!(
-            parse_label("1.5", five),
-            Err(LabelProblem::OutOfRange)
-        ));
-        assert!(matches!(
-            parse_label("-1", five),
-            Err(LabelProblem::OutOfRange)
-        ));
-        assert!(matches!(
-            parse_label("", five),
-            Err(LabelProblem::NotANumber(_))
-        ));
-        assert!(matches!(
-            parse_label("NaN", five),
-            Err(LabelProblem::NotANumber(_))
-        ));
-        assert!(matches!(
-            parse_label("1.0", TaskKind::Binary),
-            Ok(Label::Binary(true))
-        ));
+        assert!(matches!(parse_label("5", five), Err(LabelProblem::OutOfRange)));
+        assert!(matches!(parse_label("1.5", five), Err(LabelProblem::OutOfRange)));
+        assert!(matches!(parse_label("-1", five), Err(LabelProblem::OutOfRange)));
+        assert!(matches!(parse_label("", five), Err(LabelProblem::NotANumber(_))));
+        assert!(matches!(parse_label("NaN", five), Err(LabelProblem::NotANumber(_))));
+        assert!(matches!(parse_label("1.0", TaskKind::Binary), Ok(Label::Binary(true))));
         assert!(matches!(
             parse_label("0.5", TaskKind::Binary),
             Err(LabelProblem::OutOfRange)
         ));
         let sts = TaskKind::Regression { min: 0.0, max: 5.0 };
         assert!(matches!(parse_label("5.0", sts), Ok(Label::Score(s)) if s == 5.0));
-        assert!(matches!(
-            parse_label("5.2", sts),
-            Err(LabelProblem::OutOfRange)
-        ));
+        assert!(matches!(parse_label("5.2", sts), Err(LabelProblem::OutOfRange)));
     }
 }

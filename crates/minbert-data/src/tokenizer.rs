@@ -7,9 +7,7 @@ use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
-use tokenizers::{
-    AddedToken, EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
-};
+use tokenizers::{AddedToken, EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 /// Why a tokenizer could not be loaded or a text not encoded.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +19,11 @@ pub enum TokenizerError {
     #[error("vocabulary {path} has no {token} token")]
     MissingSpecialToken { path: PathBuf, token: &'static str },
     #[error("max_len {max_len} is too small: a {what} needs at least {min} tokens")]
-    MaxLenTooSmall { max_len: usize, what: &'static str, min: usize },
+    MaxLenTooSmall {
+        max_len: usize,
+        what: &'static str,
+        min: usize,
+    },
     #[error("cannot encode {text:?}: {message}")]
     Encode { text: String, message: String },
 }
@@ -88,13 +90,16 @@ impl BertTokenizer {
     /// Builds the `bert-base-uncased` pipeline (lowercase, strip accents, split CJK, clean
     /// control characters, WordPiece with `##` and words over 100 characters as `[UNK]`).
     pub fn from_vocab_txt(path: &Path) -> Result<Self, TokenizerError> {
-        let load_err = |message: String| TokenizerError::Load { path: path.to_path_buf(), message };
+        let load_err = |message: String| TokenizerError::Load {
+            path: path.to_path_buf(),
+            message,
+        };
         let vocab = WordPiece::read_file(&path.to_string_lossy()).map_err(|e| load_err(e.to_string()))?;
         let id_of = |token: &'static str| {
-            vocab
-                .get(token)
-                .copied()
-                .ok_or(TokenizerError::MissingSpecialToken { path: path.to_path_buf(), token })
+            vocab.get(token).copied().ok_or(TokenizerError::MissingSpecialToken {
+                path: path.to_path_buf(),
+                token,
+            })
         };
         let (cls, sep) = (id_of("[CLS]")?, id_of("[SEP]")?);
         id_of("[UNK]")?;
@@ -124,7 +129,12 @@ impl BertTokenizer {
             path: path.to_path_buf(),
             token: "[PAD]",
         })?;
-        let tokenizer = Self { inner, source: path.to_path_buf(), pad_id, max_len: 0 };
+        let tokenizer = Self {
+            inner,
+            source: path.to_path_buf(),
+            pad_id,
+            max_len: 0,
+        };
         tokenizer.with_max_len(DEFAULT_MAX_LEN)
     }
 
@@ -132,7 +142,11 @@ impl BertTokenizer {
     /// first for pairs: the `tokenizers` rule, which HF's fast tokenizer uses.
     pub fn with_max_len(mut self, max_len: usize) -> Result<Self, TokenizerError> {
         if max_len < 3 {
-            return Err(TokenizerError::MaxLenTooSmall { max_len, what: "pair", min: 3 });
+            return Err(TokenizerError::MaxLenTooSmall {
+                max_len,
+                what: "pair",
+                min: 3,
+            });
         }
         self.inner
             .with_truncation(Some(TruncationParams {
@@ -141,7 +155,10 @@ impl BertTokenizer {
                 stride: 0,
                 direction: TruncationDirection::Right,
             }))
-            .map_err(|e| TokenizerError::Load { path: self.source.clone(), message: e.to_string() })?;
+            .map_err(|e| TokenizerError::Load {
+                path: self.source.clone(),
+                message: e.to_string(),
+            })?;
         self.max_len = max_len;
         Ok(self)
     }

@@ -4,8 +4,8 @@ mod common;
 
 use burn::tensor::Device;
 use minbert_data::{
-    BatchConfig, BatchLabels, Dataset, EncodedDataset, EncodedExample, Example, Label,
-    PaddedLabels, PairMode, TaskKind, TokenIds, encode_dataset, plan_batches,
+    BatchConfig, BatchLabels, Dataset, EncodedDataset, EncodedExample, Example, Label, PaddedLabels, PairMode,
+    TaskKind, TokenIds, encode_dataset, plan_batches,
 };
 
 const PAD: u32 = 0;
@@ -56,11 +56,7 @@ fn assert_each_index_once(batches: &[Vec<usize>], n: usize, batch_size: usize) {
     all.sort_unstable();
     assert_eq!(all, (0..n).collect::<Vec<_>>());
     assert_eq!(batches.len(), n.div_ceil(batch_size));
-    let short: Vec<usize> = batches
-        .iter()
-        .map(Vec::len)
-        .filter(|&len| len != batch_size)
-        .collect();
+    let short: Vec<usize> = batches.iter().map(Vec::len).filter(|&len| len != batch_size).collect();
     assert!(
         short.len() <= 1 && short.iter().all(|&len| len == n % batch_size),
         "short batches {short:?}"
@@ -107,10 +103,7 @@ fn shuffling_is_deterministic_per_seed_and_epoch() {
         let other_seed = BatchConfig { seed: 43, ..config };
         assert_ne!(first, plan_batches(&lengths, &other_seed, 0).unwrap());
         assert_ne!(first, plan_batches(&lengths, &config, 1).unwrap());
-        assert_ne!(
-            first,
-            plan_batches(&lengths, &BatchConfig::new(16), 0).unwrap()
-        );
+        assert_ne!(first, plan_batches(&lengths, &BatchConfig::new(16), 0).unwrap());
     }
 }
 
@@ -135,8 +128,7 @@ fn bucketing_sorts_within_chunks_and_cuts_padding() {
             .sum()
     };
     let plain = plan_batches(&lengths, &BatchConfig::new(16).shuffled(1), 0).unwrap();
-    let bucketed =
-        plan_batches(&lengths, &BatchConfig::new(16).shuffled(1).bucketed(10), 0).unwrap();
+    let bucketed = plan_batches(&lengths, &BatchConfig::new(16).shuffled(1).bucketed(10), 0).unwrap();
     assert!(
         padding(&bucketed) * 4 < padding(&plain),
         "{} vs {}",
@@ -199,10 +191,7 @@ fn tensors_have_the_batch_shapes_and_values() {
     let Some(BatchLabels::Scores(labels)) = scores.labels else {
         panic!("expected float labels")
     };
-    assert_eq!(
-        labels.into_data().try_into_vec_as::<f32>().unwrap(),
-        vec![0.5, 0.0]
-    );
+    assert_eq!(labels.into_data().try_into_vec_as::<f32>().unwrap(), vec![0.5, 0.0]);
     assert_eq!(scores.ids, vec!["ex1", "ex0"]);
 
     let binary = synthetic(&[1, 1, 1], TaskKind::Binary)
@@ -212,10 +201,7 @@ fn tensors_have_the_batch_shapes_and_values() {
         panic!("expected int labels")
     };
     assert_eq!(labels.dims(), [3]);
-    assert_eq!(
-        labels.into_data().try_into_vec_as::<i64>().unwrap(),
-        vec![0, 1, 0]
-    );
+    assert_eq!(labels.into_data().try_into_vec_as::<i64>().unwrap(), vec![0, 1, 0]);
 }
 
 fn pair_dataset(labelled: bool) -> Dataset {
@@ -234,12 +220,7 @@ fn pair_dataset(labelled: bool) -> Dataset {
         paired: true,
         labelled,
         examples: vec![
-            example(
-                "a",
-                "A man is playing a guitar.",
-                "A man plays guitar.",
-                4.5,
-            ),
+            example("a", "A man is playing a guitar.", "A man plays guitar.", 4.5),
             example(
                 "b",
                 "Short.",
@@ -262,11 +243,7 @@ fn joint_pairs_have_token_types_zero_then_one() {
     assert_eq!(tokens.input_ids[0], 101);
     assert_eq!(*tokens.input_ids.last().unwrap(), 102);
     assert!(tokens.token_type_ids[..=first_sep].iter().all(|&t| t == 0));
-    assert!(
-        tokens.token_type_ids[first_sep + 1..]
-            .iter()
-            .all(|&t| t == 1)
-    );
+    assert!(tokens.token_type_ids[first_sep + 1..].iter().all(|&t| t == 1));
     assert_eq!(first_sep, 3, "[CLS] short . [SEP]");
 
     let batch = data.pad(&[0, 1]);
@@ -307,10 +284,7 @@ fn separate_pairs_give_two_sides() {
     assert!(batch.labels.is_none());
 
     let tensors = batch.to_device(&Device::flex());
-    assert_eq!(
-        tensors.second.unwrap().input_ids.dims(),
-        [2, second.seq_len]
-    );
+    assert_eq!(tensors.second.unwrap().input_ids.dims(), [2, second.seq_len]);
     assert!(tensors.labels.is_none());
 }
 

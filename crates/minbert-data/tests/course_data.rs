@@ -4,11 +4,11 @@ mod common;
 
 use std::collections::HashSet;
 
-use sha2::{Digest, Sha256};
 use minbert_data::{
-    CourseOptions, CourseTask, DataError, Dataset, Label, LabelStats, QUORA_TRAIN_PARTIAL,
-    QuoraTrain, Split, data_stats, stats::label_stats,
+    CourseOptions, CourseTask, DataError, Dataset, Label, LabelStats, QUORA_TRAIN_PARTIAL, QuoraTrain, Split,
+    data_stats, stats::label_stats,
 };
+use sha2::{Digest, Sha256};
 
 /// The committed files are the course's, byte for byte: every line of `data/SHA256SUMS` holds.
 #[test]
@@ -17,7 +17,9 @@ fn the_course_files_match_their_checksums() {
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
     let mut checked = 0;
     for line in sums.lines() {
-        let (want, file) = line.split_once("  ").unwrap_or_else(|| panic!("SHA256SUMS: bad line {line:?}"));
+        let (want, file) = line
+            .split_once("  ")
+            .unwrap_or_else(|| panic!("SHA256SUMS: bad line {line:?}"));
         let bytes = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let got: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(got, want, "{file}");
@@ -27,9 +29,7 @@ fn the_course_files_match_their_checksums() {
 }
 
 fn read(task: CourseTask, split: Split) -> Dataset {
-    common::data_dir()
-        .read(task, split, &CourseOptions::default())
-        .unwrap()
+    common::data_dir().read(task, split, &CourseOptions::default()).unwrap()
 }
 
 fn class_counts(dataset: &Dataset) -> Vec<usize> {
@@ -90,11 +90,7 @@ fn quora_dev_skips_the_two_rows_without_a_label() {
     let dev = read(CourseTask::Para, Split::Dev);
     assert_eq!(dev.len() + dev.skipped.len(), 20214);
     assert_eq!(dev.len(), 20212);
-    let skipped: Vec<(u64, &str)> = dev
-        .skipped
-        .iter()
-        .map(|s| (s.line, s.id.as_str()))
-        .collect();
+    let skipped: Vec<(u64, &str)> = dev.skipped.iter().map(|s| (s.line, s.id.as_str())).collect();
     assert_eq!(
         skipped,
         vec![
@@ -112,10 +108,7 @@ fn quora_dev_skips_the_two_rows_without_a_label() {
 
     // Doubled quotes inside a quoted field are one quote in the text (raw: `"""Which ... ""the"" here?"""`).
     let line_3 = &dev.examples[1];
-    assert_eq!(
-        (line_3.line, line_3.id.as_str()),
-        (3, "318658e273ac78f3b1e957b8b")
-    );
+    assert_eq!((line_3.line, line_3.id.as_str()), (3, "318658e273ac78f3b1e957b8b"));
     assert!(
         line_3.text.starts_with("\"Which is correct grammar:"),
         "{:?}",
@@ -131,17 +124,8 @@ fn quora_dev_skips_the_two_rows_without_a_label() {
 #[test]
 fn quora_train_auto_takes_the_partial_file_here() {
     let train = read(CourseTask::Para, Split::Train);
-    assert!(
-        train.path.ends_with(QUORA_TRAIN_PARTIAL),
-        "{}",
-        train.path.display()
-    );
-    assert!(
-        train
-            .note
-            .as_deref()
-            .is_some_and(|n| n.contains(QUORA_TRAIN_PARTIAL))
-    );
+    assert!(train.path.ends_with(QUORA_TRAIN_PARTIAL), "{}", train.path.display());
+    assert!(train.note.as_deref().is_some_and(|n| n.contains(QUORA_TRAIN_PARTIAL)));
     assert_eq!(train.len(), 14137);
     assert_eq!(
         train.skipped.iter().map(|s| s.line).collect::<Vec<_>>(),
@@ -165,8 +149,7 @@ fn quora_test_is_a_missing_file_error_naming_the_path() {
     };
     assert!(path.ends_with("quora-test-student.csv"));
     assert!(
-        err.to_string().starts_with("missing file ")
-            && err.to_string().contains("quora-test-student.csv"),
+        err.to_string().starts_with("missing file ") && err.to_string().contains("quora-test-student.csv"),
         "{err}"
     );
 }
@@ -185,21 +168,12 @@ fn sts_counts_and_score_bins() {
         (&train, [1043, 979, 1041, 1586, 1391], 2.613),
         (&dev, [136, 113, 160, 235, 219], 2.723),
     ] {
-        let LabelStats::Scores {
-            min,
-            max,
-            mean,
-            bins,
-        } = label_stats(dataset)
-        else {
+        let LabelStats::Scores { min, max, mean, bins } = label_stats(dataset) else {
             panic!("expected scores")
         };
         assert_eq!((min, max), (0.0, 5.0));
         assert!((mean - expected_mean).abs() < 5e-4, "mean {mean}");
-        assert_eq!(
-            bins.iter().map(|b| b.count).collect::<Vec<_>>(),
-            expected_bins
-        );
+        assert_eq!(bins.iter().map(|b| b.count).collect::<Vec<_>>(), expected_bins);
     }
     let distinct: HashSet<u32> = train
         .examples
@@ -213,14 +187,7 @@ fn sts_counts_and_score_bins() {
     // Control characters are data, not errors (STS-B's `Treasury\x12s`, line 3003).
     let line_3003 = train.examples.iter().find(|e| e.line == 3003).unwrap();
     assert_eq!(line_3003.id, "8c05017705291febf8d981075");
-    assert!(
-        format!(
-            "{}{}",
-            line_3003.text,
-            line_3003.text_pair.as_deref().unwrap()
-        )
-        .contains("Treasury\u{12}s")
-    );
+    assert!(format!("{}{}", line_3003.text, line_3003.text_pair.as_deref().unwrap()).contains("Treasury\u{12}s"));
 }
 
 #[test]
@@ -233,9 +200,7 @@ fn course_preprocessing_is_off_by_default_and_matches_the_course_when_on() {
         .read(CourseTask::Sst, Split::Train, &options)
         .unwrap();
     assert!(sst.examples[0].text.starts_with("the rock is destined"));
-    let sts = common::data_dir()
-        .read(CourseTask::Sts, Split::Dev, &options)
-        .unwrap();
+    let sts = common::data_dir().read(CourseTask::Sts, Split::Dev, &options).unwrap();
     let raw = read(CourseTask::Sts, Split::Dev);
     assert_eq!(sts.len(), raw.len());
     assert!(
@@ -249,13 +214,7 @@ fn course_preprocessing_is_off_by_default_and_matches_the_course_when_on() {
 #[test]
 fn stats_cover_every_split_and_list_the_missing_one() {
     let tokenizer = common::tokenizer(512);
-    let stats = data_stats(
-        &common::data_dir(),
-        &CourseOptions::default(),
-        &[],
-        Some(&tokenizer),
-    )
-    .unwrap();
+    let stats = data_stats(&common::data_dir(), &CourseOptions::default(), &[], Some(&tokenizer)).unwrap();
     assert_eq!(stats.splits.len(), 8);
     assert_eq!(stats.missing.len(), 1);
     assert_eq!(
@@ -264,9 +223,7 @@ fn stats_cover_every_split_and_list_the_missing_one() {
     );
     for split in &stats.splits {
         let lengths = split.token_lengths.as_ref().unwrap();
-        assert!(
-            lengths.p50 <= lengths.p90 && lengths.p90 <= lengths.p99 && lengths.p99 <= lengths.max
-        );
+        assert!(lengths.p50 <= lengths.p90 && lengths.p90 <= lengths.p99 && lengths.p99 <= lengths.max);
         assert!(lengths.p50 >= 3 && lengths.max <= 512, "{lengths:?}");
     }
     let para_dev = stats

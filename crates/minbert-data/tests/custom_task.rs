@@ -34,11 +34,7 @@ fn valid_task(dir: &Path) -> CustomTask {
         "files/dev.csv",
         "gold,hypothesis,premise,pair_id\n1,\"Yes, it is.\",It is.,d1\n",
     );
-    write(
-        dir,
-        "files/test.tsv",
-        "pair_id\tpremise\thypothesis\nt1\tx\ty\n",
-    );
+    write(dir, "files/test.tsv", "pair_id\tpremise\thypothesis\nt1\tx\ty\n");
     let toml = write(dir, "nli.toml", VALID);
     CustomTask::from_toml_file(&toml).unwrap()
 }
@@ -82,10 +78,7 @@ fn a_misspelt_key_is_an_error_listing_the_valid_keys() {
     };
     assert_eq!(*line, 9);
     let message = err.to_string();
-    assert!(
-        message.contains(&format!("{}:9:", toml.display())),
-        "{message}"
-    );
+    assert!(message.contains(&format!("{}:9:", toml.display())), "{message}");
     for key in ["lable", "`label`", "`text_pair`", "`kind`", "`delimiter`"] {
         assert!(message.contains(key), "{key} not in {message}");
     }
@@ -115,14 +108,8 @@ fn a_misspelt_key_inside_kind_is_an_error_listing_its_keys() {
 #[test]
 fn invalid_values_name_their_key() {
     let cases = [
-        (
-            VALID.replace("id = \"pair_id\"", "delimiter = \"::\""),
-            "delimiter",
-        ),
-        (
-            VALID.replace("num_labels = 3", "num_labels = 1"),
-            "kind.num_labels",
-        ),
+        (VALID.replace("id = \"pair_id\"", "delimiter = \"::\""), "delimiter"),
+        (VALID.replace("num_labels = 3", "num_labels = 1"), "kind.num_labels"),
         (
             VALID.replace(
                 "{ type = \"classification\", num_labels = 3 }",
@@ -136,8 +123,7 @@ fn invalid_values_name_their_key() {
         ),
     ];
     for (text, expected_key) in cases {
-        let err =
-            CustomTask::from_toml_str(&text, Path::new("task.toml"), Path::new(".")).unwrap_err();
+        let err = CustomTask::from_toml_str(&text, Path::new("task.toml"), Path::new(".")).unwrap_err();
         let DataError::TaskConfigValue { key, .. } = &err else {
             panic!("{expected_key}: got {err}")
         };
@@ -158,21 +144,14 @@ fn a_split_without_a_file_is_an_error() {
     let task = CustomTask::from_toml_str(text, Path::new("s.toml"), Path::new(".")).unwrap();
     assert_eq!(task.kind(), TaskKind::Regression { min: 1.0, max: 5.0 });
     let err = task.read(Split::Dev).unwrap_err();
-    assert!(
-        matches!(err, DataError::SplitNotDeclared { split: "dev", .. }),
-        "{err}"
-    );
+    assert!(matches!(err, DataError::SplitNotDeclared { split: "dev", .. }), "{err}");
     assert!(err.to_string().contains("s.toml"));
 }
 
 #[test]
 fn custom_files_get_the_same_checks_as_the_course_files() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "train.csv",
-        "text,label\nfine,1\nunsure,maybe\n\"open,0\n",
-    );
+    write(dir.path(), "train.csv", "text,label\nfine,1\nunsure,maybe\n\"open,0\n");
     let toml = write(
         dir.path(),
         "b.toml",
@@ -180,16 +159,9 @@ fn custom_files_get_the_same_checks_as_the_course_files() {
     );
     let task = CustomTask::from_toml_file(&toml).unwrap();
     let err = task.read(Split::Train).unwrap_err();
-    assert!(
-        matches!(err, DataError::UnterminatedQuote { line: 4, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, DataError::UnterminatedQuote { line: 4, .. }), "{err}");
 
-    write(
-        dir.path(),
-        "train.csv",
-        "text,label\nfine,true\nunsure,maybe\n",
-    );
+    write(dir.path(), "train.csv", "text,label\nfine,true\nunsure,maybe\n");
     let train = task.read(Split::Train).unwrap();
     // Without an id column, ids are line numbers.
     assert_eq!(train.examples[0].id, "2");
@@ -200,24 +172,17 @@ fn custom_files_get_the_same_checks_as_the_course_files() {
 #[test]
 fn multiline_fields_are_allowed_only_when_declared() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "train.csv",
-        "text,label\n\"two\nlines\",1\nnext,0\n",
-    );
-    let base = "name = \"m\"\ntrain = \"train.csv\"\ntext = \"text\"\nlabel = \"label\"\nkind = { type = \"binary\" }\n";
+    write(dir.path(), "train.csv", "text,label\n\"two\nlines\",1\nnext,0\n");
+    let base =
+        "name = \"m\"\ntrain = \"train.csv\"\ntext = \"text\"\nlabel = \"label\"\nkind = { type = \"binary\" }\n";
     let strict = CustomTask::from_toml_str(base, Path::new("m.toml"), dir.path()).unwrap();
     assert!(matches!(
         strict.read(Split::Train),
         Err(DataError::UnterminatedQuote { line: 2, .. })
     ));
 
-    let lenient = CustomTask::from_toml_str(
-        &format!("{base}multiline = true\n"),
-        Path::new("m.toml"),
-        dir.path(),
-    )
-    .unwrap();
+    let lenient =
+        CustomTask::from_toml_str(&format!("{base}multiline = true\n"), Path::new("m.toml"), dir.path()).unwrap();
     let train = lenient.read(Split::Train).unwrap();
     assert_eq!(train.examples[0].text, "two\nlines");
     assert_eq!(train.examples[1].line, 4);

@@ -2,9 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use minbert_data::{
-    CourseTask, DataError, Dataset, Label, LabelColumn, Split, parse_table, read_course_file,
-};
+use minbert_data::{CourseTask, DataError, Dataset, Label, LabelColumn, Split, parse_table, read_course_file};
 
 const SST_HEADER: &str = "\tid\tsentence\tsentiment\n";
 const QUORA_HEADER: &str = "\tid\tsentence1\tsentence2\tis_duplicate\n";
@@ -18,11 +16,7 @@ fn file(name: &str, contents: &[u8]) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-fn read(
-    task: CourseTask,
-    split: Split,
-    contents: &[u8],
-) -> (Result<Dataset, DataError>, PathBuf, tempfile::TempDir) {
+fn read(task: CourseTask, split: Split, contents: &[u8]) -> (Result<Dataset, DataError>, PathBuf, tempfile::TempDir) {
     let (dir, path) = file("task.csv", contents);
     (read_course_file(&path, task, split, false), path, dir)
 }
@@ -30,10 +24,7 @@ fn read(
 /// Asserts the message names the file and the line.
 fn assert_names(err: &DataError, path: &Path, line: u64) {
     let message = err.to_string();
-    assert!(
-        message.contains(&format!("{}:{line}:", path.display())),
-        "{message}"
-    );
+    assert!(message.contains(&format!("{}:{line}:", path.display())), "{message}");
 }
 
 #[test]
@@ -41,10 +32,7 @@ fn a_missing_column_is_an_error_on_the_header_line() {
     let (result, path, _dir) = read(CourseTask::Sst, Split::Train, b"\tid\tsentence\n0\ta\t x\n");
     let err = result.unwrap_err();
     let DataError::MissingColumn {
-        column,
-        found,
-        line,
-        ..
+        column, found, line, ..
     } = &err
     else {
         panic!("got {err}")
@@ -56,22 +44,14 @@ fn a_missing_column_is_an_error_on_the_header_line() {
 
 #[test]
 fn a_label_that_is_not_a_number_is_skipped_with_file_and_line() {
-    let contents =
-        format!("{SST_HEADER}0\ta\t good\t3\n1\tb\t bad\tabc\n2\tc\t fine\t\n3\td\t ok\t0\n");
+    let contents = format!("{SST_HEADER}0\ta\t good\t3\n1\tb\t bad\tabc\n2\tc\t fine\t\n3\td\t ok\t0\n");
     let (result, path, _dir) = read(CourseTask::Sst, Split::Train, contents.as_bytes());
     let dataset = result.unwrap();
     assert_eq!(
-        dataset
-            .examples
-            .iter()
-            .map(|e| e.id.as_str())
-            .collect::<Vec<_>>(),
+        dataset.examples.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
         vec!["a", "d"]
     );
-    assert_eq!(
-        dataset.skipped.iter().map(|s| s.line).collect::<Vec<_>>(),
-        vec![3, 4]
-    );
+    assert_eq!(dataset.skipped.iter().map(|s| s.line).collect::<Vec<_>>(), vec![3, 4]);
     let message = dataset.skipped[0].to_string();
     assert!(
         message.contains(&format!("{}:3:", path.display())) && message.contains("\"abc\""),
@@ -82,11 +62,7 @@ fn a_label_that_is_not_a_number_is_skipped_with_file_and_line() {
 #[test]
 fn out_of_range_labels_are_errors() {
     let cases: [(CourseTask, String, &str); 5] = [
-        (
-            CourseTask::Sst,
-            format!("{SST_HEADER}0\ta\t x\t4\n1\tb\t y\t5\n"),
-            "5",
-        ),
+        (CourseTask::Sst, format!("{SST_HEADER}0\ta\t x\t4\n1\tb\t y\t5\n"), "5"),
         (
             CourseTask::Sst,
             format!("{SST_HEADER}0\ta\t x\t1\n1\tb\t y\t2.5\n"),
@@ -122,14 +98,10 @@ fn out_of_range_labels_are_errors() {
 
 #[test]
 fn an_unterminated_quote_is_an_error_on_the_line_it_opens() {
-    let contents =
-        format!("{QUORA_HEADER}0\ta\tx\ty\t1.0\n1\tb\t\"open\ty\t0.0\n2\tc\tx\ty\t0.0\n");
+    let contents = format!("{QUORA_HEADER}0\ta\tx\ty\t1.0\n1\tb\t\"open\ty\t0.0\n2\tc\tx\ty\t0.0\n");
     let (result, path, _dir) = read(CourseTask::Para, Split::Dev, contents.as_bytes());
     let err = result.unwrap_err();
-    assert!(
-        matches!(err, DataError::UnterminatedQuote { line: 3, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, DataError::UnterminatedQuote { line: 3, .. }), "{err}");
     assert_names(&err, &path, 3);
 
     // At the very end of the file, without a final newline.
@@ -155,10 +127,7 @@ fn an_empty_file_is_an_error() {
     for contents in [&b""[..], b"\xEF\xBB\xBF", b"\n\n"] {
         let (result, path, _dir) = read(CourseTask::Sst, Split::Dev, contents);
         let err = result.unwrap_err();
-        assert!(
-            matches!(err, DataError::EmptyFile { .. }),
-            "{contents:?}: {err}"
-        );
+        assert!(matches!(err, DataError::EmptyFile { .. }), "{contents:?}: {err}");
         assert!(err.to_string().contains(&path.display().to_string()));
     }
 }
@@ -168,13 +137,8 @@ fn an_empty_file_is_an_error() {
 fn a_file_with_only_a_header_is_an_error() {
     let (result, path, _dir) = read(CourseTask::Sst, Split::Dev, SST_HEADER.as_bytes());
     let err = result.unwrap_err();
-    assert!(
-        matches!(err, DataError::NoRecords { header_line: 1, .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains(&path.display().to_string()) && err.to_string().contains("line 1")
-    );
+    assert!(matches!(err, DataError::NoRecords { header_line: 1, .. }), "{err}");
+    assert!(err.to_string().contains(&path.display().to_string()) && err.to_string().contains("line 1"));
 }
 
 #[test]
@@ -210,10 +174,7 @@ fn invalid_utf8_is_an_error_naming_the_line() {
     contents.extend_from_slice(b"1\tb\t caf\xE9\t2\n");
     let (result, path, _dir) = read(CourseTask::Sst, Split::Train, &contents);
     let err = result.unwrap_err();
-    assert!(
-        matches!(err, DataError::InvalidUtf8 { line: 3, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, DataError::InvalidUtf8 { line: 3, .. }), "{err}");
     assert_names(&err, &path, 3);
 
     let (result, _, _dir) = read(
@@ -267,10 +228,7 @@ fn duplicate_and_empty_ids_are_errors() {
 
     let contents = format!("{SST_HEADER}0\t\t x\t1\n");
     let (result, _, _dir) = read(CourseTask::Sst, Split::Train, contents.as_bytes());
-    assert!(
-        matches!(result, Err(DataError::EmptyId { line: 2, .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(DataError::EmptyId { line: 2, .. })), "{result:?}");
 }
 
 #[test]
@@ -288,10 +246,7 @@ fn an_unreadable_file_is_an_error_naming_the_path() {
     // A directory cannot be read as a file, whoever runs the test (root reads any file).
     let err = read_course_file(dir.path(), CourseTask::Sst, Split::Dev, false).unwrap_err();
     assert!(matches!(err, DataError::Io { .. }), "{err}");
-    assert!(
-        err.to_string().contains(&dir.path().display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&dir.path().display().to_string()), "{err}");
 }
 
 /// xorshift64*: enough to generate inputs, no dependency.
@@ -309,13 +264,7 @@ impl Bytes {
 /// Random input, of two sorts: arbitrary bytes, and rows of the right shape (an id, texts, a
 /// label last) with now and then a quote, line end, invalid UTF-8, a wrong label or a wrong
 /// field count, so that both readable and broken files occur.
-fn random_input(
-    rng: &mut Bytes,
-    header: &[u8],
-    columns: usize,
-    labelled: bool,
-    structured: bool,
-) -> Vec<u8> {
+fn random_input(rng: &mut Bytes, header: &[u8], columns: usize, labelled: bool, structured: bool) -> Vec<u8> {
     const TEXT_BYTES: &[u8] = b"0123456789.abcdefghij  ,'\xC3\xA9";
     const RARE_BYTES: &[u8] = b"\t\"\n\r\xFF\xEF\xBB\xBF";
     const LABELS: [&str; 10] = ["0", "1", "1.0", "0.0", "2", "3.5", "4", "", "x", "7"];
@@ -341,11 +290,7 @@ fn random_input(
             } else {
                 for _ in 0..rng.next() % 8 {
                     let r = rng.next();
-                    let pool = if r.is_multiple_of(60) {
-                        RARE_BYTES
-                    } else {
-                        TEXT_BYTES
-                    };
+                    let pool = if r.is_multiple_of(60) { RARE_BYTES } else { TEXT_BYTES };
                     input.push(pool[(r >> 8) as usize % pool.len()]);
                 }
             }
@@ -374,13 +319,7 @@ fn random_bytes_never_panic_the_reader() {
         }
         let header = names.join("\t") + "\n";
         let columns = names.len();
-        let input = random_input(
-            &mut rng,
-            header.as_bytes(),
-            columns,
-            labelled,
-            !case.is_multiple_of(4),
-        );
+        let input = random_input(&mut rng, header.as_bytes(), columns, labelled, !case.is_multiple_of(4));
         match parse_table(&input, path, spec) {
             Ok(dataset) => {
                 parsed += 1;
@@ -394,8 +333,5 @@ fn random_bytes_never_panic_the_reader() {
         }
     }
     // Both outcomes occur, so the loop exercised more than the first check.
-    assert!(
-        parsed > 100 && failed > 100,
-        "parsed {parsed}, failed {failed}"
-    );
+    assert!(parsed > 100 && failed > 100, "parsed {parsed}, failed {failed}");
 }

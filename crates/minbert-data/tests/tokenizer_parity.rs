@@ -15,7 +15,11 @@ fn vocab_only() -> tempfile::TempDir {
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn check_manifest_cases(tokenizer_dir: &std::path::Path) {
@@ -28,9 +32,20 @@ fn check_manifest_cases(tokenizer_dir: &std::path::Path) {
         let name = case["name"].as_str().unwrap();
         let max_len = case["max_len"].as_u64().unwrap() as usize;
         let tokenizer = base.clone().with_max_len(max_len).unwrap();
-        let enc = tokenizer.encode(case["text"].as_str().unwrap(), case["text_pair"].as_str()).unwrap();
-        assert_eq!(enc.input_ids, ids(&case["input_ids"]), "{name}: input_ids ({:?})", enc.tokens);
-        assert_eq!(enc.token_type_ids, ids(&case["token_type_ids"]), "{name}: token_type_ids");
+        let enc = tokenizer
+            .encode(case["text"].as_str().unwrap(), case["text_pair"].as_str())
+            .unwrap();
+        assert_eq!(
+            enc.input_ids,
+            ids(&case["input_ids"]),
+            "{name}: input_ids ({:?})",
+            enc.tokens
+        );
+        assert_eq!(
+            enc.token_type_ids,
+            ids(&case["token_type_ids"]),
+            "{name}: token_type_ids"
+        );
     }
 }
 
@@ -48,7 +63,10 @@ fn vocab_txt_fallback_matches_hf_on_every_recorded_case() {
 }
 
 fn tokens(text: &str, pair: Option<&str>, max_len: usize) -> Vec<String> {
-    let tokenizer = BertTokenizer::from_dir(&model_dir()).unwrap().with_max_len(max_len).unwrap();
+    let tokenizer = BertTokenizer::from_dir(&model_dir())
+        .unwrap()
+        .with_max_len(max_len)
+        .unwrap();
     tokenizer.encode(text, pair).unwrap().tokens
 }
 
@@ -56,19 +74,35 @@ fn tokens(text: &str, pair: Option<&str>, max_len: usize) -> Vec<String> {
 fn own_cases_accents_punctuation_numbers_unknown() {
     // Accents are stripped and case folded before WordPiece, whatever the vocabulary holds.
     assert_eq!(tokens("Crème BRÛLÉE!", None, 32), tokens("creme brulee!", None, 32));
-    assert_eq!(tokens("Crème brûlée!", None, 32), ["[CLS]", "cr", "##eme", "br", "##ule", "##e", "!", "[SEP]"]);
-    assert_eq!(tokens("3.14, 42", None, 32), ["[CLS]", "3", ".", "14", ",", "42", "[SEP]"]);
-    assert_eq!(tokens("x \u{1F9EA}\u{1F9EA} y", None, 32), ["[CLS]", "x", "[UNK]", "y", "[SEP]"]);
+    assert_eq!(
+        tokens("Crème brûlée!", None, 32),
+        ["[CLS]", "cr", "##eme", "br", "##ule", "##e", "!", "[SEP]"]
+    );
+    assert_eq!(
+        tokens("3.14, 42", None, 32),
+        ["[CLS]", "3", ".", "14", ",", "42", "[SEP]"]
+    );
+    assert_eq!(
+        tokens("x \u{1F9EA}\u{1F9EA} y", None, 32),
+        ["[CLS]", "x", "[UNK]", "y", "[SEP]"]
+    );
     assert_eq!(tokens("(hi)", None, 32), ["[CLS]", "(", "hi", ")", "[SEP]"]);
 }
 
 #[test]
 fn pair_truncation_is_longest_first_and_keeps_token_types() {
     let tokenizer = BertTokenizer::from_dir(&model_dir()).unwrap().with_max_len(10).unwrap();
-    let enc = tokenizer.encode("one two three four five six seven eight", Some("alpha beta")).unwrap();
+    let enc = tokenizer
+        .encode("one two three four five six seven eight", Some("alpha beta"))
+        .unwrap();
     assert_eq!(enc.len(), 10);
     // 7 text tokens fit: the long first text loses words until it is no longer the longest.
-    assert_eq!(enc.tokens, ["[CLS]", "one", "two", "three", "four", "five", "[SEP]", "alpha", "beta", "[SEP]"]);
+    assert_eq!(
+        enc.tokens,
+        [
+            "[CLS]", "one", "two", "three", "four", "five", "[SEP]", "alpha", "beta", "[SEP]"
+        ]
+    );
     assert_eq!(enc.token_type_ids, [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
 }
 
@@ -78,7 +112,11 @@ fn missing_tokenizer_and_tiny_max_len_are_errors() {
     let err = BertTokenizer::from_dir(empty.path()).err().unwrap();
     assert!(matches!(err, TokenizerError::NotFound { .. }));
     assert!(err.to_string().contains("tokenizer.json or vocab.txt"));
-    let err = BertTokenizer::from_dir(&model_dir()).unwrap().with_max_len(2).err().unwrap();
+    let err = BertTokenizer::from_dir(&model_dir())
+        .unwrap()
+        .with_max_len(2)
+        .err()
+        .unwrap();
     assert!(matches!(err, TokenizerError::MaxLenTooSmall { max_len: 2, .. }));
 }
 
@@ -86,13 +124,26 @@ fn missing_tokenizer_and_tiny_max_len_are_errors() {
 fn tokenizer_json_and_vocab_txt_agree_on_course_sentences() {
     // Both pipelines on real text: the first 300 SST training sentences, and pairs of them.
     let sst = std::fs::read_to_string(data_dir().join("ids-sst-train.csv")).unwrap();
-    let sentences: Vec<&str> = sst.lines().skip(1).take(300).filter_map(|l| l.split('\t').nth(2)).collect();
+    let sentences: Vec<&str> = sst
+        .lines()
+        .skip(1)
+        .take(300)
+        .filter_map(|l| l.split('\t').nth(2))
+        .collect();
     assert_eq!(sentences.len(), 300);
     let json = BertTokenizer::from_dir(&model_dir()).unwrap().with_max_len(40).unwrap();
     let dir = vocab_only();
     let vocab = BertTokenizer::from_dir(dir.path()).unwrap().with_max_len(40).unwrap();
     for pair in sentences.windows(2) {
-        assert_eq!(json.encode(pair[0], None).unwrap(), vocab.encode(pair[0], None).unwrap(), "{}", pair[0]);
-        assert_eq!(json.encode(pair[0], Some(pair[1])).unwrap(), vocab.encode(pair[0], Some(pair[1])).unwrap());
+        assert_eq!(
+            json.encode(pair[0], None).unwrap(),
+            vocab.encode(pair[0], None).unwrap(),
+            "{}",
+            pair[0]
+        );
+        assert_eq!(
+            json.encode(pair[0], Some(pair[1])).unwrap(),
+            vocab.encode(pair[0], Some(pair[1])).unwrap()
+        );
     }
 }

@@ -38,9 +38,21 @@ impl TaskOutputs {
     /// other tasks have in common when one task is averaged.
     pub fn task_only(&self, task: CourseTask) -> TaskOutputs {
         match task {
-            CourseTask::Sst => TaskOutputs { sst_ids: self.sst_ids.clone(), sst_probs: self.sst_probs.clone(), ..Default::default() },
-            CourseTask::Para => TaskOutputs { para_ids: self.para_ids.clone(), para_probs: self.para_probs.clone(), ..Default::default() },
-            CourseTask::Sts => TaskOutputs { sts_ids: self.sts_ids.clone(), sts_scores: self.sts_scores.clone(), ..Default::default() },
+            CourseTask::Sst => TaskOutputs {
+                sst_ids: self.sst_ids.clone(),
+                sst_probs: self.sst_probs.clone(),
+                ..Default::default()
+            },
+            CourseTask::Para => TaskOutputs {
+                para_ids: self.para_ids.clone(),
+                para_probs: self.para_probs.clone(),
+                ..Default::default()
+            },
+            CourseTask::Sts => TaskOutputs {
+                sts_ids: self.sts_ids.clone(),
+                sts_scores: self.sts_scores.clone(),
+                ..Default::default()
+            },
         }
     }
 }
@@ -48,7 +60,9 @@ impl TaskOutputs {
 /// Weights scaled to sum to 1; all must be finite and non-negative, and not all zero.
 pub fn normalise_weights(weights: &[f64]) -> Result<Vec<f64>, EvalError> {
     if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
-        return Err(EvalError::Ensemble(format!("weights must be finite and non-negative, got {weights:?}")));
+        return Err(EvalError::Ensemble(format!(
+            "weights must be finite and non-negative, got {weights:?}"
+        )));
     }
     let sum: f64 = weights.iter().sum();
     if sum <= 0.0 {
@@ -60,10 +74,16 @@ pub fn normalise_weights(weights: &[f64]) -> Result<Vec<f64>, EvalError> {
 /// The weighted average of `members` (weights normalised; `None` = equal weights). Members
 /// must cover the same examples in the same order.
 pub fn average(members: &[&TaskOutputs], weights: Option<&[f64]>) -> Result<TaskOutputs, EvalError> {
-    let first = *members.first().ok_or_else(|| EvalError::Ensemble("no members".into()))?;
+    let first = *members
+        .first()
+        .ok_or_else(|| EvalError::Ensemble("no members".into()))?;
     let weights = match weights {
         Some(w) if w.len() != members.len() => {
-            return Err(EvalError::Ensemble(format!("{} weights for {} members", w.len(), members.len())));
+            return Err(EvalError::Ensemble(format!(
+                "{} weights for {} members",
+                w.len(),
+                members.len()
+            )));
         }
         Some(w) => normalise_weights(w)?,
         None => vec![1.0 / members.len() as f64; members.len()],
@@ -122,17 +142,18 @@ pub fn merge_tasks(sst: TaskOutputs, para: TaskOutputs, sts: TaskOutputs) -> Tas
 }
 
 /// `score` of the equally weighted average of the members at `chosen`.
-fn subset_score(members: &[&TaskOutputs], chosen: &[usize], score: impl Fn(&TaskOutputs) -> f64) -> Result<f64, EvalError> {
+fn subset_score(
+    members: &[&TaskOutputs],
+    chosen: &[usize],
+    score: impl Fn(&TaskOutputs) -> f64,
+) -> Result<f64, EvalError> {
     let trial: Vec<&TaskOutputs> = chosen.iter().map(|&i| members[i]).collect();
     Ok(score(&average(&trial, None)?))
 }
 
 /// Greedy forward selection: starting from the best single member, add the member that
 /// raises `score` most, while it rises. Returns the chosen member indices in order of addition.
-pub fn greedy_select(
-    members: &[&TaskOutputs],
-    score: impl Fn(&TaskOutputs) -> f64,
-) -> Result<Vec<usize>, EvalError> {
+pub fn greedy_select(members: &[&TaskOutputs], score: impl Fn(&TaskOutputs) -> f64) -> Result<Vec<usize>, EvalError> {
     let mut chosen: Vec<usize> = Vec::new();
     let mut best = f64::NEG_INFINITY;
     loop {
@@ -176,8 +197,9 @@ pub fn best_subset_select(
         )));
     }
     // Smaller subsets first, then in lexicographic order, so the first of equal scores wins.
-    let mut subsets: Vec<Vec<usize>> =
-        (1..1u32 << members.len()).map(|mask| (0..members.len()).filter(|i| mask & (1 << i) != 0).collect()).collect();
+    let mut subsets: Vec<Vec<usize>> = (1..1u32 << members.len())
+        .map(|mask| (0..members.len()).filter(|i| mask & (1 << i) != 0).collect())
+        .collect();
     subsets.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
     let mut best: Option<(Vec<usize>, f64)> = None;
     for chosen in subsets {
@@ -186,5 +208,6 @@ pub fn best_subset_select(
             best = Some((chosen, s));
         }
     }
-    best.map(|(chosen, _)| chosen).ok_or_else(|| EvalError::Ensemble("no subset of the members gives a finite score".into()))
+    best.map(|(chosen, _)| chosen)
+        .ok_or_else(|| EvalError::Ensemble("no subset of the members gives a finite score".into()))
 }

@@ -19,12 +19,18 @@ pub enum EvalError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
-    PredictionFile { path: PathBuf, line: usize, message: String },
+    PredictionFile {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("ensemble: {0}")]
     Ensemble(String),
     #[error("the checkpoint has no {task} head")]
     NoTask { task: CourseTask },
-    #[error("{task} example {id} has no label: only the train and dev splits can be scored (minbert predict writes test predictions)")]
+    #[error(
+        "{task} example {id} has no label: only the train and dev splits can be scored (minbert predict writes test predictions)"
+    )]
     NoLabels { task: CourseTask, id: String },
     /// A checkpoint or a run's `config.toml` that does not load (the message names the file
     /// and key).
@@ -39,7 +45,11 @@ pub enum EvalError {
     NotARun { path: PathBuf, reason: String },
     /// A line of a run's `metrics.jsonl` that is not what the trainer writes.
     #[error("{path}:{line}: {message}", path = .path.display())]
-    Metrics { path: PathBuf, line: usize, message: String },
+    Metrics {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     /// A JSON file of a run (`summary.json`, `meta.json`) that does not parse as one.
     #[error("{path}: {message}", path = .path.display())]
     Json { path: PathBuf, message: String },
@@ -50,6 +60,9 @@ pub enum EvalError {
 
 impl EvalError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

@@ -39,12 +39,20 @@ pub fn read_task_split(
     subset: usize,
 ) -> Result<TaskSplit, EvalError> {
     let spec = checkpoint.meta.model.task(task).ok_or(EvalError::NoTask { task })?;
-    let options = CourseOptions { course_preprocessing: checkpoint.meta.data.course_preprocessing, ..CourseOptions::default() };
+    let options = CourseOptions {
+        course_preprocessing: checkpoint.meta.data.course_preprocessing,
+        ..CourseOptions::default()
+    };
     let raw = data_dir.read(task, split, &options)?;
     let mut notes = raw.notes();
     let mut dataset = encode_dataset(&raw, tokenizer, spec.pair)?;
     if subset > 0 && subset < dataset.len() {
-        notes.push(format!("{}: {} subset of {subset} of {} examples", task.name(), split.name(), dataset.len()));
+        notes.push(format!(
+            "{}: {} subset of {subset} of {} examples",
+            task.name(),
+            split.name(),
+            dataset.len()
+        ));
         dev_subset(&mut dataset, subset, task);
     }
     Ok(TaskSplit { task, dataset, notes })
@@ -67,7 +75,10 @@ pub fn checkpoint_outputs(
     let device = model.devices().into_iter().next().expect("a model with parameters");
     let mut out = TaskOutputs::default();
     for split in splits {
-        let spec = model.spec.task(split.task).expect("splits are read for the checkpoint's tasks");
+        let spec = model
+            .spec
+            .task(split.task)
+            .expect("splits are read for the checkpoint's tasks");
         let values = dataset_outputs(&model, split.task, &split.dataset, batch_size, &device, on_batch);
         debug_assert_eq!(values.len(), split.dataset.len() * num_outputs(split.task));
         let ids = split.dataset.examples.iter().map(|e| e.id.clone()).collect();
@@ -81,7 +92,10 @@ pub fn checkpoint_outputs(
                 let threshold = spec.para_threshold();
                 out.para_probs = if spec.head == HeadKind::Cosine {
                     // cos = 1 maps to 1, cos = threshold to 0.5.
-                    values.iter().map(|&c| (0.5 + (f64::from(c) - threshold) / (2.0 * (1.0 - threshold))).clamp(0.0, 1.0)).collect()
+                    values
+                        .iter()
+                        .map(|&c| (0.5 + (f64::from(c) - threshold) / (2.0 * (1.0 - threshold))).clamp(0.0, 1.0))
+                        .collect()
                 } else {
                     values.iter().map(|&v| sigmoid(f64::from(v) - threshold)).collect()
                 };
@@ -119,7 +133,12 @@ impl GoldLabels {
                 .dataset
                 .examples
                 .iter()
-                .map(|e| e.label.ok_or(EvalError::NoLabels { task: split.task, id: e.id.clone() }))
+                .map(|e| {
+                    e.label.ok_or(EvalError::NoLabels {
+                        task: split.task,
+                        id: e.id.clone(),
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             match split.task {
                 CourseTask::Sst => self.sst = labels.iter().map(|l| l.as_class() as usize).collect(),

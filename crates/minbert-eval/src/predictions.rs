@@ -60,7 +60,11 @@ pub fn write<V: Display>(path: &Path, task: PredictionTask, predictions: &[(Stri
 /// Reads a prediction file back: `(id, value)` per line, values parsed as f64.
 pub fn read(path: &Path, task: PredictionTask) -> Result<Vec<(String, f64)>, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-    let bad = |line: usize, message: String| EvalError::PredictionFile { path: PathBuf::from(path), line, message };
+    let bad = |line: usize, message: String| EvalError::PredictionFile {
+        path: PathBuf::from(path),
+        line,
+        message,
+    };
     let mut lines = text.split_inclusive('\n');
     match lines.next() {
         Some(h) if h == task.header() => {}
@@ -73,8 +77,12 @@ pub fn read(path: &Path, task: PredictionTask) -> Result<Vec<(String, f64)>, Eva
             let body = line
                 .strip_suffix(" \n")
                 .ok_or_else(|| bad(i + 2, "line does not end with \" \\n\"".into()))?;
-            let (id, value) = body.split_once(" , ").ok_or_else(|| bad(i + 2, "expected \"{id} , {value}\"".into()))?;
-            let value = value.parse().map_err(|_| bad(i + 2, format!("{value:?} is not a number")))?;
+            let (id, value) = body
+                .split_once(" , ")
+                .ok_or_else(|| bad(i + 2, "expected \"{id} , {value}\"".into()))?;
+            let value = value
+                .parse()
+                .map_err(|_| bad(i + 2, format!("{value:?} is not a number")))?;
             Ok((id.to_string(), value))
         })
         .collect()
@@ -87,9 +95,27 @@ pub fn write_outputs(dir: &Path, split: &str, outputs: &TaskOutputs) -> Result<V
     std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
     let pairs = |ids: &[String], values: Vec<String>| ids.iter().cloned().zip(values).collect::<Vec<_>>();
     let files = [
-        (PredictionTask::Sst, pairs(&outputs.sst_ids, outputs.sst_classes().iter().map(usize::to_string).collect())),
-        (PredictionTask::Para, pairs(&outputs.para_ids, outputs.para_labels().iter().map(usize::to_string).collect())),
-        (PredictionTask::Sts, pairs(&outputs.sts_ids, outputs.sts_scores.iter().map(f64::to_string).collect())),
+        (
+            PredictionTask::Sst,
+            pairs(
+                &outputs.sst_ids,
+                outputs.sst_classes().iter().map(usize::to_string).collect(),
+            ),
+        ),
+        (
+            PredictionTask::Para,
+            pairs(
+                &outputs.para_ids,
+                outputs.para_labels().iter().map(usize::to_string).collect(),
+            ),
+        ),
+        (
+            PredictionTask::Sts,
+            pairs(
+                &outputs.sts_ids,
+                outputs.sts_scores.iter().map(f64::to_string).collect(),
+            ),
+        ),
     ];
     let mut written = Vec::new();
     for (task, predictions) in files {

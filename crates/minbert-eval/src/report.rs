@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use minbert_train::checkpoint::{META_FILE, ParamCounts};
-use minbert_train::trainer::{CONFIG_FILE, METRICS_FILE, SUMMARY_FILE};
 use minbert_train::config::Targets;
+use minbert_train::trainer::{CONFIG_FILE, METRICS_FILE, SUMMARY_FILE};
 use minbert_train::{RunSummary, Scores, TrainConfig};
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +90,10 @@ pub struct Curves {
 /// subdirectories that does (sorted by name), so a study folder can be given whole.
 pub fn find_runs(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
     if !dir.is_dir() {
-        return Err(EvalError::NotARun { path: dir.to_path_buf(), reason: "no such directory".into() });
+        return Err(EvalError::NotARun {
+            path: dir.to_path_buf(),
+            reason: "no such directory".into(),
+        });
     }
     if dir.join(CONFIG_FILE).is_file() {
         return Ok(vec![dir.to_path_buf()]);
@@ -117,7 +120,10 @@ pub fn find_runs(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
 pub fn read_run(dir: &Path) -> Result<RunReport, EvalError> {
     for file in [CONFIG_FILE, METRICS_FILE] {
         if !dir.join(file).is_file() {
-            return Err(EvalError::NotARun { path: dir.to_path_buf(), reason: format!("no {file}") });
+            return Err(EvalError::NotARun {
+                path: dir.to_path_buf(),
+                reason: format!("no {file}"),
+            });
         }
     }
     let config = TrainConfig::load(&dir.join(CONFIG_FILE), &[])?;
@@ -132,11 +138,17 @@ pub fn read_run(dir: &Path) -> Result<RunReport, EvalError> {
     let params = summary.as_ref().map(|s| s.params).or(meta.as_ref().map(|m| m.params));
     let (steps, epochs, train_s) = progress(summary.as_ref(), meta.as_ref(), &metrics);
     let best = match &summary {
-        Some(s) => s.best.as_ref().map(|b| BestScores { step: b.step, epoch: b.epoch, scores: b.scores }),
+        Some(s) => s.best.as_ref().map(|b| BestScores {
+            step: b.step,
+            epoch: b.epoch,
+            scores: b.scores,
+        }),
         None => best_from_metrics(&metrics, config.train.select.name()),
     };
     Ok(RunReport {
-        name: dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        name: dir
+            .file_name()
+            .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
         path: dir.to_path_buf(),
         mode: adapter.mode.name().to_string(),
         r: has_adapters.then_some(adapter.r),
@@ -151,7 +163,9 @@ pub fn read_run(dir: &Path) -> Result<RunReport, EvalError> {
         s_per_epoch: train_s.filter(|_| epochs > 0.0).map(|t| t / epochs),
         peak_rss_mib: summary.as_ref().and_then(|s| s.peak_rss_mib),
         best,
-        status: summary.as_ref().map_or_else(|| UNFINISHED.to_string(), |s| s.status.clone()),
+        status: summary
+            .as_ref()
+            .map_or_else(|| UNFINISHED.to_string(), |s| s.status.clone()),
         notes,
         curves: curves(&metrics),
     })
@@ -209,16 +223,18 @@ impl MetricsLine {
     /// Step, epoch and wall time of a train or eval line.
     fn position(&self) -> Option<(usize, f64, f64)> {
         match *self {
-            MetricsLine::Train { step, epoch, wall_s, .. } | MetricsLine::Eval { step, epoch, wall_s, .. } => {
-                Some((step, epoch, wall_s))
+            MetricsLine::Train {
+                step, epoch, wall_s, ..
             }
+            | MetricsLine::Eval {
+                step, epoch, wall_s, ..
+            } => Some((step, epoch, wall_s)),
             MetricsLine::Other => None,
         }
     }
 }
 
-const METRICS_EXPECTED: &str =
-    "expected a JSON object with \"type\": \"train\" (step, epoch, loss, wall_s) or \"eval\" (step, epoch, scores, eval_s, wall_s)";
+const METRICS_EXPECTED: &str = "expected a JSON object with \"type\": \"train\" (step, epoch, loss, wall_s) or \"eval\" (step, epoch, scores, eval_s, wall_s)";
 
 /// Parses `metrics.jsonl`, naming the line of any malformed entry. One exception: an unparsable
 /// last line without its newline is what a run killed mid-write leaves; it is skipped (with a
@@ -237,7 +253,11 @@ fn read_metrics(path: &Path, notes: &mut Vec<String>) -> Result<Vec<MetricsLine>
                 notes.push(format!("{}:{}: skipped a torn last line", path.display(), i + 1));
             }
             Err(e) => {
-                return Err(EvalError::Metrics { path: path.to_path_buf(), line: i + 1, message: format!("{METRICS_EXPECTED}: {e}") });
+                return Err(EvalError::Metrics {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: format!("{METRICS_EXPECTED}: {e}"),
+                });
             }
         }
     }
@@ -246,7 +266,10 @@ fn read_metrics(path: &Path, notes: &mut Vec<String>) -> Result<Vec<MetricsLine>
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| EvalError::Json { path: path.to_path_buf(), message: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| EvalError::Json {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// The part of a checkpoint's `meta.json` a report needs (the rest is not parsed, so a report
@@ -273,8 +296,15 @@ fn read_meta(dir: &Path) -> Result<Option<MetaCounts>, EvalError> {
 /// training time; the epochs come from the metrics where they are finer (a run that stopped
 /// within an epoch). An unfinished run has no summary: its training time is estimated from its
 /// last metrics line as wall time minus the evaluations logged up to it.
-fn progress(summary: Option<&RunSummary>, meta: Option<&MetaCounts>, metrics: &[MetricsLine]) -> (usize, f64, Option<f64>) {
-    let last = metrics.iter().filter_map(MetricsLine::position).max_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)));
+fn progress(
+    summary: Option<&RunSummary>,
+    meta: Option<&MetaCounts>,
+    metrics: &[MetricsLine],
+) -> (usize, f64, Option<f64>) {
+    let last = metrics
+        .iter()
+        .filter_map(MetricsLine::position)
+        .max_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)));
     let logged_epochs = last.map_or(0.0, |(_, epoch, _)| epoch);
     if let Some(s) = summary {
         return (s.steps, logged_epochs.max(s.epochs as f64), Some(s.train_s));
@@ -291,7 +321,11 @@ fn progress(summary: Option<&RunSummary>, meta: Option<&MetaCounts>, metrics: &[
             _ => None,
         })
         .sum();
-    (step.max(meta_steps), epoch.max(meta_epochs), Some((wall_s - eval_s).max(0.0)))
+    (
+        step.max(meta_steps),
+        epoch.max(meta_epochs),
+        Some((wall_s - eval_s).max(0.0)),
+    )
 }
 
 /// The best evaluation of an unfinished run: the last one the trainer flagged `best` (it then
@@ -299,7 +333,20 @@ fn progress(summary: Option<&RunSummary>, meta: Option<&MetaCounts>, metrics: &[
 fn best_from_metrics(metrics: &[MetricsLine], select: &str) -> Option<BestScores> {
     let evals = || {
         metrics.iter().filter_map(|line| match line {
-            MetricsLine::Eval { step, epoch, scores, best, .. } => Some((*best, BestScores { step: *step, epoch: *epoch, scores: *scores })),
+            MetricsLine::Eval {
+                step,
+                epoch,
+                scores,
+                best,
+                ..
+            } => Some((
+                *best,
+                BestScores {
+                    step: *step,
+                    epoch: *epoch,
+                    scores: *scores,
+                },
+            )),
             _ => None,
         })
     };
@@ -331,7 +378,11 @@ fn curves(metrics: &[MetricsLine]) -> Curves {
             MetricsLine::Train { step, loss, .. } => {
                 for (task, value) in loss {
                     if let Some(v) = value.filter(|v| v.is_finite()) {
-                        curves.train_loss.entry(task.clone()).or_default().push((*step as f64, v));
+                        curves
+                            .train_loss
+                            .entry(task.clone())
+                            .or_default()
+                            .push((*step as f64, v));
                     }
                 }
             }
@@ -355,15 +406,32 @@ fn curves(metrics: &[MetricsLine]) -> Curves {
 pub const MISSING: &str = "–";
 
 const HEADER: [&str; 15] = [
-    "run", "mode", "r", "alpha", "targets", "trainable", "total", "epochs", "s/epoch", "peak MiB", "SST acc", "Quora acc",
-    "STS r", "overall", "status",
+    "run",
+    "mode",
+    "r",
+    "alpha",
+    "targets",
+    "trainable",
+    "total",
+    "epochs",
+    "s/epoch",
+    "peak MiB",
+    "SST acc",
+    "Quora acc",
+    "STS r",
+    "overall",
+    "status",
 ];
 
 /// A GitHub markdown table, one row per run, in the order given.
 pub fn markdown_table(runs: &[RunReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "| {} |", HEADER.join(" | "));
-    let align: Vec<&str> = HEADER.iter().enumerate().map(|(i, _)| if i < 5 { "---" } else { "---:" }).collect();
+    let align: Vec<&str> = HEADER
+        .iter()
+        .enumerate()
+        .map(|(i, _)| if i < 5 { "---" } else { "---:" })
+        .collect();
     let _ = writeln!(out, "|{}|", align.join("|"));
     for run in runs {
         let _ = writeln!(out, "| {} |", table_row(run).join(" | "));
@@ -372,7 +440,11 @@ pub fn markdown_table(runs: &[RunReport]) -> String {
 }
 
 fn table_row(run: &RunReport) -> Vec<String> {
-    let mode = if run.train_base { format!("{}+base", run.mode) } else { run.mode.clone() };
+    let mode = if run.train_base {
+        format!("{}+base", run.mode)
+    } else {
+        run.mode.clone()
+    };
     let trainable = match (run.trainable_params, run.total_params) {
         (Some(t), Some(total)) if total > 0 => {
             // Adapters train well under 0.1% of a model: keep a significant digit or two.
@@ -396,13 +468,21 @@ fn table_row(run: &RunReport) -> Vec<String> {
         run.peak_rss_mib.map_or(MISSING.into(), |m| number(m, 0)),
     ];
     row.extend(DEV_SCORES.iter().map(|name| number(run.best_score(name), 4)));
-    row.push(if run.finished() { run.status.clone() } else { format!("**{UNFINISHED}** (step {})", run.steps) });
+    row.push(if run.finished() {
+        run.status.clone()
+    } else {
+        format!("**{UNFINISHED}** (step {})", run.steps)
+    });
     row
 }
 
 /// `x` with `decimals` digits, or [`MISSING`] when not finite.
 fn number(x: f64, decimals: usize) -> String {
-    if x.is_finite() { format!("{x:.decimals$}") } else { MISSING.into() }
+    if x.is_finite() {
+        format!("{x:.decimals$}")
+    } else {
+        MISSING.into()
+    }
 }
 
 /// 1234567 as `1,234,567`.
@@ -441,24 +521,48 @@ pub struct Plot {
 /// with nothing to show (no run logged any point of it) is left out.
 pub fn plots(runs: &[RunReport]) -> Result<Vec<Plot>, EvalError> {
     let mut out = Vec::new();
-    let tasks = ordered_keys(runs.iter().flat_map(|r| r.curves.train_loss.keys()), &["sst", "para", "sts"]);
+    let tasks = ordered_keys(
+        runs.iter().flat_map(|r| r.curves.train_loss.keys()),
+        &["sst", "para", "sts"],
+    );
     let loss_panels: Vec<Panel> = tasks
         .iter()
-        .map(|task| Panel::lines(&format!("training loss: {task}"), "step", "loss", runs, |r| r.curves.train_loss.get(task)))
+        .map(|task| {
+            Panel::lines(&format!("training loss: {task}"), "step", "loss", runs, |r| {
+                r.curves.train_loss.get(task)
+            })
+        })
         .collect();
-    push_plot(&mut out, "curves.svg", "training loss per task", draw::panels(&loss_panels))?;
-    let scores = ordered_keys(runs.iter().flat_map(|r| r.curves.dev.keys()), &["overall", "sst_acc", "quora_acc", "sts_pearson"]);
+    push_plot(
+        &mut out,
+        "curves.svg",
+        "training loss per task",
+        draw::panels(&loss_panels),
+    )?;
+    let scores = ordered_keys(
+        runs.iter().flat_map(|r| r.curves.dev.keys()),
+        &["overall", "sst_acc", "quora_acc", "sts_pearson"],
+    );
     let dev_panels: Vec<Panel> = scores
         .iter()
         .map(|name| Panel::lines(&format!("dev {name}"), "step", name, runs, |r| r.curves.dev.get(name)))
         .collect();
-    push_plot(&mut out, "dev.svg", "dev scores during training", draw::panels(&dev_panels))?;
+    push_plot(
+        &mut out,
+        "dev.svg",
+        "dev scores during training",
+        draw::panels(&dev_panels),
+    )?;
     let by_params = scatter_points(runs, |r| r.trainable_params.map(|p| p as f64));
     push_plot(
         &mut out,
         "score-vs-params.svg",
         "best dev overall against trainable parameters",
-        draw::scatter("best dev overall vs trainable parameters", "trainable parameters (log)", &by_params),
+        draw::scatter(
+            "best dev overall vs trainable parameters",
+            "trainable parameters (log)",
+            &by_params,
+        ),
     )?;
     let ranks: std::collections::BTreeSet<usize> = runs.iter().filter_map(|r| r.r).collect();
     if ranks.len() > 1 {
@@ -474,11 +578,25 @@ pub fn plots(runs: &[RunReport]) -> Result<Vec<Plot>, EvalError> {
 }
 
 /// Adds a rendered plot (`Ok(None)`: nothing to draw).
-fn push_plot(out: &mut Vec<Plot>, file_name: &'static str, title: &str, svg: Result<Option<String>, String>) -> Result<(), EvalError> {
+fn push_plot(
+    out: &mut Vec<Plot>,
+    file_name: &'static str,
+    title: &str,
+    svg: Result<Option<String>, String>,
+) -> Result<(), EvalError> {
     match svg {
-        Ok(Some(svg)) => out.push(Plot { file_name, title: title.to_string(), svg }),
+        Ok(Some(svg)) => out.push(Plot {
+            file_name,
+            title: title.to_string(),
+            svg,
+        }),
         Ok(None) => {}
-        Err(message) => return Err(EvalError::Plot { file: file_name.to_string(), message }),
+        Err(message) => {
+            return Err(EvalError::Plot {
+                file: file_name.to_string(),
+                message,
+            });
+        }
     }
     Ok(())
 }
@@ -486,7 +604,11 @@ fn push_plot(out: &mut Vec<Plot>, file_name: &'static str, title: &str, svg: Res
 /// The keys in `preferred` order first, then any others alphabetically.
 fn ordered_keys<'a>(keys: impl Iterator<Item = &'a String>, preferred: &[&str]) -> Vec<String> {
     let all: std::collections::BTreeSet<&String> = keys.collect();
-    let mut out: Vec<String> = preferred.iter().filter(|p| all.iter().any(|k| k == p)).map(|p| p.to_string()).collect();
+    let mut out: Vec<String> = preferred
+        .iter()
+        .filter(|p| all.iter().any(|k| k == p))
+        .map(|p| p.to_string())
+        .collect();
     out.extend(all.into_iter().filter(|k| !preferred.contains(&k.as_str())).cloned());
     out
 }
@@ -516,9 +638,20 @@ impl Panel {
         let lines = runs
             .iter()
             .enumerate()
-            .filter_map(|(i, run)| points(run).filter(|p| !p.is_empty()).map(|p| Line { label: run.name.clone(), color: i, points: p.clone() }))
+            .filter_map(|(i, run)| {
+                points(run).filter(|p| !p.is_empty()).map(|p| Line {
+                    label: run.name.clone(),
+                    color: i,
+                    points: p.clone(),
+                })
+            })
             .collect();
-        Panel { caption: caption.into(), x_label: x_label.into(), y_label: y_label.into(), lines }
+        Panel {
+            caption: caption.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            lines,
+        }
     }
 }
 
@@ -536,7 +669,12 @@ fn scatter_points(runs: &[RunReport], x: impl Fn(&RunReport) -> Option<f64>) -> 
         .enumerate()
         .filter_map(|(i, run)| {
             let (x, y) = (x(run)?, run.best_score("overall"));
-            (x > 0.0 && y.is_finite()).then(|| Point { label: run.name.clone(), color: i, x, y })
+            (x > 0.0 && y.is_finite()).then(|| Point {
+                label: run.name.clone(),
+                color: i,
+                x,
+                y,
+            })
         })
         .collect()
 }
@@ -566,7 +704,11 @@ mod draw {
         if !lo.is_finite() || !hi.is_finite() {
             return 0.0..1.0;
         }
-        let pad = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.05 };
+        let pad = if hi > lo {
+            (hi - lo) * 0.05
+        } else {
+            lo.abs().max(1.0) * 0.05
+        };
         (lo - pad)..(hi + pad)
     }
 
@@ -589,7 +731,10 @@ mod draw {
         Ok(Some(svg))
     }
 
-    fn line_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    fn line_panel<DB: DrawingBackend>(
+        area: &DrawingArea<DB, Shift>,
+        panel: &Panel,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let points = || panel.lines.iter().flat_map(|l| l.points.iter());
         let x_range = padded(points().map(|p| p.0));
         let y_range = padded(points().map(|p| p.1));
@@ -644,7 +789,9 @@ mod draw {
         points: &[Point],
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         // A factor of 2 either side on the log axis leaves room for the labels.
-        let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.x), hi.max(p.x)));
+        let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.x), hi.max(p.x))
+        });
         let y_range = padded(points.iter().map(|p| p.y));
         let mut chart = ChartBuilder::on(area)
             .caption(caption, ("sans-serif", 20))

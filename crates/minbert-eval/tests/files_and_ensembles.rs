@@ -1,21 +1,33 @@
 //! Prediction files round-trip in the course's exact format; ensembles average as promised.
 
-use minbert_eval::ensemble::{MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, merge_tasks, normalise_weights};
+use minbert_eval::ensemble::{
+    MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, merge_tasks, normalise_weights,
+};
 use minbert_eval::predictions::{PredictionTask, read, render, write, write_outputs};
 
 #[test]
 fn prediction_files_use_the_course_format_and_parse_back() {
     let preds = vec![("abc".to_string(), 3usize), ("def".to_string(), 0)];
-    assert_eq!(render(PredictionTask::Sst, &preds), "id \t Predicted_Sentiment \nabc , 3 \ndef , 0 \n");
+    assert_eq!(
+        render(PredictionTask::Sst, &preds),
+        "id \t Predicted_Sentiment \nabc , 3 \ndef , 0 \n"
+    );
     let scores = vec![("x1".to_string(), 4.25f64), ("x2".to_string(), 0.5)];
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join(PredictionTask::Sts.file_name("dev"));
     assert!(path.ends_with("sts-dev-output.csv"));
     write(&path, PredictionTask::Sts, &scores).unwrap();
-    assert!(std::fs::read_to_string(&path).unwrap().starts_with("id \t Predicted_Similiary \n"));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("id \t Predicted_Similiary \n")
+    );
     assert_eq!(read(&path, PredictionTask::Sts).unwrap(), scores);
     let err = read(&path, PredictionTask::Para).unwrap_err().to_string();
-    assert!(err.contains("sts-dev-output.csv:1") && err.contains("Predicted_Is_Paraphrase"), "{err}");
+    assert!(
+        err.contains("sts-dev-output.csv:1") && err.contains("Predicted_Is_Paraphrase"),
+        "{err}"
+    );
     std::fs::write(&path, "id \t Predicted_Similiary \nx1 , oops \n").unwrap();
     let err = read(&path, PredictionTask::Sts).unwrap_err().to_string();
     assert!(err.contains(":2:") && err.contains("not a number"), "{err}");
@@ -118,8 +130,14 @@ fn outputs_become_the_files_of_the_tasks_they_cover() {
     // Argmax of the class probabilities, paraphrase above 0.5, scores as they are.
     let sst = read(&out.join("sst-test-output.csv"), PredictionTask::Sst).unwrap();
     assert_eq!(sst, vec![("s1".to_string(), 0.0), ("s2".to_string(), 0.0)]);
-    assert_eq!(read(&out.join("para-test-output.csv"), PredictionTask::Para).unwrap(), vec![("p1".to_string(), 1.0)]);
-    assert_eq!(read(&out.join("sts-test-output.csv"), PredictionTask::Sts).unwrap(), vec![("t1".to_string(), 1.25), ("t2".to_string(), 4.0)]);
+    assert_eq!(
+        read(&out.join("para-test-output.csv"), PredictionTask::Para).unwrap(),
+        vec![("p1".to_string(), 1.0)]
+    );
+    assert_eq!(
+        read(&out.join("sts-test-output.csv"), PredictionTask::Sts).unwrap(),
+        vec![("t1".to_string(), 1.25), ("t2".to_string(), 4.0)]
+    );
 
     // A task without outputs (no test file) gets no file.
     outputs.para_ids.clear();

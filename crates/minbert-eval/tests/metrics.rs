@@ -1,7 +1,7 @@
 //! Metrics on hand-computed cases and edge cases.
 
-use minbert_eval::metrics::{accuracy, average_ranks, f1_for_class, macro_f1, overall, pearson, spearman};
 use minbert_eval::Scores;
+use minbert_eval::metrics::{accuracy, average_ranks, f1_for_class, macro_f1, overall, pearson, spearman};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12

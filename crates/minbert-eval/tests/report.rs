@@ -13,7 +13,8 @@ use minbert_train::{RunSummary, Scores};
 use serde_json::json;
 
 fn config(mode: &str, r: usize, tasks: &[&str]) -> String {
-    let mut text = format!("[adapter]\nmode = \"{mode}\"\nr = {r}\nalpha = 16.0\ntargets = \"attn\"\n\n[train]\nepochs = 3\n");
+    let mut text =
+        format!("[adapter]\nmode = \"{mode}\"\nr = {r}\nalpha = 16.0\ntargets = \"attn\"\n\n[train]\nepochs = 3\n");
     for task in tasks {
         text.push_str(&format!("\n[tasks.{task}]\n"));
     }
@@ -22,17 +23,36 @@ fn config(mode: &str, r: usize, tasks: &[&str]) -> String {
 
 fn scores(sst: f64, quora: f64, sts: f64) -> Scores {
     let overall = minbert_train::metrics::overall(sst, quora, sts);
-    Scores { sst_acc: sst, sst_macro_f1: f64::NAN, quora_acc: quora, quora_f1: f64::NAN, sts_pearson: sts, sts_spearman: f64::NAN, overall }
+    Scores {
+        sst_acc: sst,
+        sst_macro_f1: f64::NAN,
+        quora_acc: quora,
+        quora_f1: f64::NAN,
+        sts_pearson: sts,
+        sts_spearman: f64::NAN,
+        overall,
+    }
 }
 
-fn summary(status: &str, steps: usize, epochs: usize, train_s: f64, params: (usize, usize), best: Scores) -> RunSummary {
+fn summary(
+    status: &str,
+    steps: usize,
+    epochs: usize,
+    train_s: f64,
+    params: (usize, usize),
+    best: Scores,
+) -> RunSummary {
     RunSummary {
         minbert_version: "0.1.0".into(),
         status: status.into(),
         steps,
         epochs,
         select: "overall".into(),
-        best: Some(BestCheckpoint { step: steps, epoch: epochs as f64, scores: best }),
+        best: Some(BestCheckpoint {
+            step: steps,
+            epoch: epochs as f64,
+            scores: best,
+        }),
         last_scores: Some(best),
         train_s,
         eval_s: 12.0,
@@ -41,8 +61,15 @@ fn summary(status: &str, steps: usize, epochs: usize, train_s: f64, params: (usi
         examples_per_s: BTreeMap::new(),
         train_examples_per_s: 100.0,
         peak_rss_mib: Some(812.4),
-        params: ParamCounts { trainable: params.0, total: params.1 },
-        precision: PrecisionInfo { requested: Precision::F32, compute: Precision::F32, note: None },
+        params: ParamCounts {
+            trainable: params.0,
+            total: params.1,
+        },
+        precision: PrecisionInfo {
+            requested: Precision::F32,
+            compute: Precision::F32,
+            note: None,
+        },
         skipped_steps: 0,
         notes: vec![],
     }
@@ -60,7 +87,14 @@ fn eval_line(step: usize, epoch: f64, s: Scores, best: bool, eval_s: f64, wall_s
 }
 
 /// A run directory `parent/name` with these files (`summary` and `meta` optional).
-fn write_run(parent: &Path, name: &str, config: &str, metrics: &[String], summary: Option<&RunSummary>, meta: Option<(usize, usize, usize)>) -> PathBuf {
+fn write_run(
+    parent: &Path,
+    name: &str,
+    config: &str,
+    metrics: &[String],
+    summary: Option<&RunSummary>,
+    meta: Option<(usize, usize, usize)>,
+) -> PathBuf {
     let dir = parent.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("config.toml"), config).unwrap();
@@ -100,7 +134,10 @@ fn two_finished_runs(parent: &Path) -> (PathBuf, PathBuf) {
         parent,
         "dora-r8",
         &config("dora", 8, &["sst", "para", "sts"]),
-        &[train_line(15, 1.5, 1.3, 1.0, 90.0), eval_line(15, 1.5, dora_best, true, 5.0, 95.0)],
+        &[
+            train_line(15, 1.5, 1.3, 1.0, 90.0),
+            eval_line(15, 1.5, dora_best, true, 5.0, 95.0),
+        ],
         Some(&summary("max_steps", 15, 1, 90.0, (400_000, 20_300_000), dora_best)),
         None,
     );
@@ -109,7 +146,10 @@ fn two_finished_runs(parent: &Path) -> (PathBuf, PathBuf) {
 
 /// The cells of the table's row for `run`.
 fn row<'a>(table: &'a str, run: &str) -> Vec<&'a str> {
-    let line = table.lines().find(|l| l.starts_with(&format!("| {run} |"))).unwrap_or_else(|| panic!("no row for {run} in\n{table}"));
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {run} |")))
+        .unwrap_or_else(|| panic!("no row for {run} in\n{table}"));
     line.trim_matches('|').split(" | ").map(str::trim).collect()
 }
 
@@ -127,13 +167,35 @@ fn finished_runs_give_rows_with_config_params_time_memory_and_scores() {
     let table = markdown_table(&runs);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
-    assert!(lines[0].starts_with("| run | mode | r | alpha | targets | trainable | total |"), "{table}");
+    assert!(
+        lines[0].starts_with("| run | mode | r | alpha | targets | trainable | total |"),
+        "{table}"
+    );
     assert_eq!(
         row(&table, "lora-r1"),
-        ["lora-r1", "lora", "1", "16", "attn", "100,000 (0.50%)", "20,000,000", "3.00", "100.0", "812", "0.4500", "0.8000", "0.6000", "0.6833", "completed"]
+        [
+            "lora-r1",
+            "lora",
+            "1",
+            "16",
+            "attn",
+            "100,000 (0.50%)",
+            "20,000,000",
+            "3.00",
+            "100.0",
+            "812",
+            "0.4500",
+            "0.8000",
+            "0.6000",
+            "0.6833",
+            "completed"
+        ]
     );
     let dora = row(&table, "dora-r8");
-    assert_eq!((dora[1], dora[2], dora[7], dora[8], dora[14]), ("dora", "8", "1.50", "60.0", "max_steps"));
+    assert_eq!(
+        (dora[1], dora[2], dora[7], dora[8], dora[14]),
+        ("dora", "8", "1.50", "60.0", "max_steps")
+    );
 }
 
 #[test]
@@ -145,16 +207,26 @@ fn scores_of_untrained_tasks_and_missing_adapters_show_a_dash() {
         tmp.path(),
         "heads-sst",
         &config("heads", 8, &["sst"]),
-        &[train_line(5, 1.0, 1.4, f64::NAN, 20.0), eval_line(5, 1.0, best, true, 1.0, 21.0)],
+        &[
+            train_line(5, 1.0, 1.4, f64::NAN, 20.0),
+            eval_line(5, 1.0, best, true, 1.0, 21.0),
+        ],
         Some(&summary("completed", 5, 1, 20.0, (1_925, 22_000_000), best)),
         None,
     );
     let run = read_run(&dir).unwrap();
     assert_eq!(run.r, None, "heads mode has no adapter rank");
-    let cells = markdown_table(std::slice::from_ref(&run)).lines().nth(2).unwrap().to_string();
+    let cells = markdown_table(std::slice::from_ref(&run))
+        .lines()
+        .nth(2)
+        .unwrap()
+        .to_string();
     let cells: Vec<&str> = cells.trim_matches('|').split(" | ").map(str::trim).collect();
     assert_eq!((cells[2], cells[3], cells[4]), ("–", "–", "–"));
-    assert_eq!((cells[10], cells[11], cells[12], cells[13]), ("0.4000", "–", "–", "0.4000"));
+    assert_eq!(
+        (cells[10], cells[11], cells[12], cells[13]),
+        ("0.4000", "–", "–", "0.4000")
+    );
     // The NaN sts loss (written as null by the trainer) is no point of the curve.
     assert!(!run.curves.train_loss.contains_key("sts"));
     // And the JSON rows write NaN as null.
@@ -199,7 +271,14 @@ fn a_run_without_summary_is_reported_as_unfinished() {
 #[test]
 fn a_torn_last_line_of_a_killed_run_is_skipped_with_a_note() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = write_run(tmp.path(), "torn", &config("lora", 4, &["sst"]), &[train_line(10, 0.5, 1.5, 2.0, 25.0)], None, None);
+    let dir = write_run(
+        tmp.path(),
+        "torn",
+        &config("lora", 4, &["sst"]),
+        &[train_line(10, 0.5, 1.5, 2.0, 25.0)],
+        None,
+        None,
+    );
     let mut text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     text.push_str("{\"type\": \"train\", \"step\": 2");
     std::fs::write(dir.join("metrics.jsonl"), text).unwrap();
@@ -213,12 +292,25 @@ fn a_torn_last_line_of_a_killed_run_is_skipped_with_a_note() {
 fn a_malformed_metrics_line_names_the_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let good = train_line(10, 0.5, 1.5, 2.0, 25.0);
-    for (name, bad) in [("not-json", "{not json".to_string()), ("no-scores", r#"{"type": "eval", "step": 3, "epoch": 1.0}"#.to_string())] {
-        let dir = write_run(tmp.path(), name, &config("lora", 4, &["sst"]), &[good.clone(), bad, good.clone()], None, None);
+    for (name, bad) in [
+        ("not-json", "{not json".to_string()),
+        ("no-scores", r#"{"type": "eval", "step": 3, "epoch": 1.0}"#.to_string()),
+    ] {
+        let dir = write_run(
+            tmp.path(),
+            name,
+            &config("lora", 4, &["sst"]),
+            &[good.clone(), bad, good.clone()],
+            None,
+            None,
+        );
         let err = read_run(&dir).unwrap_err();
         assert!(matches!(err, EvalError::Metrics { line: 2, .. }), "{err:?}");
         let message = err.to_string();
-        assert!(message.contains(&format!("{name}/metrics.jsonl:2: expected a JSON object")), "{message}");
+        assert!(
+            message.contains(&format!("{name}/metrics.jsonl:2: expected a JSON object")),
+            "{message}"
+        );
     }
     let message = read_run(&tmp.path().join("no-scores")).unwrap_err().to_string();
     assert!(message.contains("scores"), "{message}");
@@ -231,15 +323,29 @@ fn directories_that_are_not_runs_are_errors_naming_them() {
     std::fs::create_dir(&empty).unwrap();
     let err = find_runs(&empty).unwrap_err();
     assert!(matches!(err, EvalError::NotARun { .. }), "{err:?}");
-    assert!(err.to_string().starts_with(&format!("{}: not a training run (no config.toml", empty.display())), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: not a training run (no config.toml", empty.display())),
+        "{err}"
+    );
 
     let no_metrics = tmp.path().join("no-metrics");
     std::fs::create_dir(&no_metrics).unwrap();
     std::fs::write(no_metrics.join("config.toml"), config("lora", 1, &["sst"])).unwrap();
     let err = read_run(&no_metrics).unwrap_err().to_string();
-    assert!(err.contains("no-metrics: not a training run (no metrics.jsonl)"), "{err}");
+    assert!(
+        err.contains("no-metrics: not a training run (no metrics.jsonl)"),
+        "{err}"
+    );
 
-    let dir = write_run(tmp.path(), "bad-config", "[adapter]\nmode = \"lora\"\nrank = 4\n[tasks.sst]\n", &[], None, None);
+    let dir = write_run(
+        tmp.path(),
+        "bad-config",
+        "[adapter]\nmode = \"lora\"\nrank = 4\n[tasks.sst]\n",
+        &[],
+        None,
+        None,
+    );
     let err = read_run(&dir).unwrap_err().to_string();
     assert!(err.contains("bad-config/config.toml") && err.contains("rank"), "{err}");
 }
@@ -250,14 +356,20 @@ fn a_folder_of_runs_stands_for_each_run_in_it() {
     two_finished_runs(tmp.path());
     std::fs::create_dir(tmp.path().join("plots")).unwrap(); // not a run: ignored
     let found = find_runs(tmp.path()).unwrap();
-    let names: Vec<_> = found.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: Vec<_> = found
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, ["dora-r8", "lora-r1"]);
     assert_eq!(read_runs(&[tmp.path().to_path_buf()]).unwrap().len(), 2);
 }
 
 /// The texts an SVG draws (trimmed contents of its `<text>` elements).
 fn svg_texts(svg: &str) -> Vec<&str> {
-    svg.split("<text").skip(1).filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim())).collect()
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+        .collect()
 }
 
 #[test]
@@ -267,11 +379,22 @@ fn plots_are_svg_with_run_names_and_axis_labels() {
     let runs = read_runs(&[lora, dora]).unwrap();
     let plots = plots(&runs).unwrap();
     let names: Vec<&str> = plots.iter().map(|p| p.file_name).collect();
-    assert_eq!(names, ["curves.svg", "dev.svg", "score-vs-params.svg", "score-vs-rank.svg"]);
+    assert_eq!(
+        names,
+        ["curves.svg", "dev.svg", "score-vs-params.svg", "score-vs-rank.svg"]
+    );
     for plot in &plots {
-        assert!(plot.svg.starts_with("<svg") || plot.svg.contains("<svg "), "{}", plot.file_name);
+        assert!(
+            plot.svg.starts_with("<svg") || plot.svg.contains("<svg "),
+            "{}",
+            plot.file_name
+        );
         let texts = svg_texts(&plot.svg);
-        assert!(texts.contains(&"lora-r1") && texts.contains(&"dora-r8"), "{} lacks the run names: {texts:?}", plot.file_name);
+        assert!(
+            texts.contains(&"lora-r1") && texts.contains(&"dora-r8"),
+            "{} lacks the run names: {texts:?}",
+            plot.file_name
+        );
         assert!(plot.svg.trim_end().ends_with("</svg>"), "{}", plot.file_name);
     }
     let curves = svg_texts(&plots[0].svg);
@@ -286,7 +409,9 @@ fn plots_are_svg_with_run_names_and_axis_labels() {
     assert!(plots.iter().all(|p| p.file_name != "score-vs-rank.svg"));
     let markdown = report_markdown(&same_rank, &plots);
     assert!(markdown.contains("| lora-r1 |"), "{markdown}");
-    assert!(markdown.contains("](curves.svg)") && markdown.contains("](score-vs-params.svg)"), "{markdown}");
+    assert!(
+        markdown.contains("](curves.svg)") && markdown.contains("](score-vs-params.svg)"),
+        "{markdown}"
+    );
     assert!(!markdown.contains("score-vs-rank"), "{markdown}");
 }
-

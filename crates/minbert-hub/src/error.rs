@@ -21,7 +21,13 @@ pub enum HubError {
          where only PyPI is reachable",
         .cache.display()
     )]
-    Download { id: String, file: String, endpoint: String, cache: PathBuf, message: String },
+    Download {
+        id: String,
+        file: String,
+        endpoint: String,
+        cache: PathBuf,
+        message: String,
+    },
     #[error("model {id}: the Hub's main branch moved while downloading ({} and {}); run again", .first.display(), .other.display())]
     MixedSnapshots { id: String, first: PathBuf, other: PathBuf },
 }

@@ -43,7 +43,10 @@ impl ModelSource {
         } else if is_repo_id(name) {
             Ok(Self::Hub(name.to_string()))
         } else {
-            Err(HubError::NotFound { name: name.to_string(), dir })
+            Err(HubError::NotFound {
+                name: name.to_string(),
+                dir,
+            })
         }
     }
 }
@@ -65,7 +68,10 @@ pub fn resolve(name: &str, base: &Path, settings: &HubSettings) -> Result<Resolv
         ModelSource::Hub(id) => match cache::complete_snapshot(&settings.cache, id) {
             Some(dir) => dir,
             None if settings.offline => {
-                return Err(HubError::Offline { id: id.clone(), cache: settings.cache.clone() });
+                return Err(HubError::Offline {
+                    id: id.clone(),
+                    cache: settings.cache.clone(),
+                });
             }
             None => download(id, settings)?,
         },
@@ -75,7 +81,9 @@ pub fn resolve(name: &str, base: &Path, settings: &HubSettings) -> Result<Resolv
 
 /// Downloads the model files of `id` into the cache; returns their snapshot directory.
 fn download(id: &str, settings: &HubSettings) -> Result<PathBuf, HubError> {
-    let api = settings.api().map_err(|e| settings.download_error(id, "its files", e))?;
+    let api = settings
+        .api()
+        .map_err(|e| settings.download_error(id, "its files", e))?;
     let repo = api.model(id.to_string());
     let mut paths = Vec::new();
     for file in MODEL_FILES {
@@ -91,10 +99,17 @@ fn download(id: &str, settings: &HubSettings) -> Result<PathBuf, HubError> {
     if tokenizer_errors.len() == TOKENIZER_FILES.len() {
         return Err(tokenizer_errors.remove(0));
     }
-    let dir = paths[0].parent().expect("a cached file lies in a snapshot folder").to_path_buf();
+    let dir = paths[0]
+        .parent()
+        .expect("a cached file lies in a snapshot folder")
+        .to_path_buf();
     // The files of one call come from one commit unless `main` moved in between.
     match paths.iter().find(|p| p.parent() != Some(dir.as_path())) {
-        Some(stray) => Err(HubError::MixedSnapshots { id: id.to_string(), first: dir, other: stray.clone() }),
+        Some(stray) => Err(HubError::MixedSnapshots {
+            id: id.to_string(),
+            first: dir,
+            other: stray.clone(),
+        }),
         None => Ok(dir),
     }
 }
@@ -123,7 +138,18 @@ mod tests {
         for id in [DEFAULT_MODEL, "bert-base-uncased", "org/model.v2", "a_b/c-d"] {
             assert!(is_repo_id(id), "{id}");
         }
-        for not_id in ["", "a/b/c", "./model", "../models/x", "/abs/path", "org/-x", "org/x.", "a--b/c", "a/b..c", "a b"] {
+        for not_id in [
+            "",
+            "a/b/c",
+            "./model",
+            "../models/x",
+            "/abs/path",
+            "org/-x",
+            "org/x.",
+            "a--b/c",
+            "a/b..c",
+            "a b",
+        ] {
             assert!(!is_repo_id(not_id), "{not_id}");
         }
     }
@@ -132,8 +158,14 @@ mod tests {
     fn an_existing_directory_wins_over_an_id() {
         let base = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(base.path().join("org/model")).unwrap();
-        assert_eq!(ModelSource::parse("org/model", base.path()).unwrap(), ModelSource::Dir(base.path().join("org/model")));
-        assert_eq!(ModelSource::parse("org/other", base.path()).unwrap(), ModelSource::Hub("org/other".into()));
+        assert_eq!(
+            ModelSource::parse("org/model", base.path()).unwrap(),
+            ModelSource::Dir(base.path().join("org/model"))
+        );
+        assert_eq!(
+            ModelSource::parse("org/other", base.path()).unwrap(),
+            ModelSource::Hub("org/other".into())
+        );
         let err = ModelSource::parse("../models/missing", base.path()).unwrap_err();
         assert!(err.to_string().contains("../models/missing"), "{err}");
     }
@@ -141,9 +173,15 @@ mod tests {
     #[test]
     fn offline_with_an_empty_cache_names_the_id_the_cache_and_the_script() {
         let cache = tempfile::tempdir().unwrap();
-        let settings = HubSettings { offline: true, ..HubSettings::with_cache(cache.path()) };
+        let settings = HubSettings {
+            offline: true,
+            ..HubSettings::with_cache(cache.path())
+        };
         let err = resolve("org/model", cache.path(), &settings).unwrap_err().to_string();
-        assert!(err.contains("org/model") && err.contains(&cache.path().display().to_string()), "{err}");
+        assert!(
+            err.contains("org/model") && err.contains(&cache.path().display().to_string()),
+            "{err}"
+        );
         assert!(err.contains("scripts/fetch-model.sh") && !err.contains('\n'), "{err}");
     }
 }

@@ -25,16 +25,24 @@ impl HubSettings {
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let home = var("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            let cache = var("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| home_dir().join(".cache"));
+            let cache = var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home_dir().join(".cache"));
             cache.join("huggingface")
         });
-        let cache = var("HF_HUB_CACHE").map(PathBuf::from).unwrap_or_else(|| home.join("hub"));
-        let token_file = var("HF_TOKEN_PATH").map(PathBuf::from).unwrap_or_else(|| home.join("token"));
+        let cache = var("HF_HUB_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("hub"));
+        let token_file = var("HF_TOKEN_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("token"));
         let token = var("HF_TOKEN").or_else(|| read_token(&token_file));
-        let offline = var("HF_HUB_OFFLINE").is_some_and(|v| ["1", "on", "yes", "true"].contains(&v.to_ascii_lowercase().as_str()));
+        let offline = var("HF_HUB_OFFLINE")
+            .is_some_and(|v| ["1", "on", "yes", "true"].contains(&v.to_ascii_lowercase().as_str()));
         Self {
             cache,
-            endpoint: var("HF_ENDPOINT").map_or_else(|| DEFAULT_ENDPOINT.to_string(), |e| e.trim_end_matches('/').to_string()),
+            endpoint: var("HF_ENDPOINT")
+                .map_or_else(|| DEFAULT_ENDPOINT.to_string(), |e| e.trim_end_matches('/').to_string()),
             token,
             offline,
             progress: true,
@@ -43,7 +51,13 @@ impl HubSettings {
 
     /// Defaults with the cache at `cache`: the public Hub, no token, online, no progress bar.
     pub fn with_cache(cache: &Path) -> Self {
-        Self { cache: cache.to_path_buf(), endpoint: DEFAULT_ENDPOINT.into(), token: None, offline: false, progress: false }
+        Self {
+            cache: cache.to_path_buf(),
+            endpoint: DEFAULT_ENDPOINT.into(),
+            token: None,
+            offline: false,
+            progress: false,
+        }
     }
 
     pub(crate) fn api(&self) -> Result<Api, ApiError> {

@@ -71,7 +71,9 @@ impl BertSelfAttention {
         let k = heads(self.key.forward(hidden.clone()));
         let v = heads(self.value.forward(hidden));
         let context = match mask {
-            AttentionMask::Padding(padding) => attention(q, k, v, Some(padding.clone()), None, AttentionModuleOptions::default()),
+            AttentionMask::Padding(padding) => {
+                attention(q, k, v, Some(padding.clone()), None, AttentionModuleOptions::default())
+            }
             AttentionMask::Bias(bias) => {
                 // Scaling q before q·k^T touches seq·head_size values per head instead of seq².
                 let q = q * (1.0 / (head_size as f64).sqrt());
@@ -103,7 +105,12 @@ impl AttentionMask {
             return Self::Bias(attention_mask_bias(attention_mask, dtype));
         }
         let [batch, seq] = attention_mask.dims();
-        Self::Padding(attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]).expand([batch, 1, seq, seq]))
+        Self::Padding(
+            attention_mask
+                .equal_elem(0)
+                .reshape([batch, 1, 1, seq])
+                .expand([batch, 1, seq, seq]),
+        )
     }
 }
 
@@ -117,7 +124,8 @@ pub struct BertResidualOutput {
 
 impl BertResidualOutput {
     pub fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        self.layer_norm.forward(self.dropout.forward(self.dense.forward(hidden)) + residual)
+        self.layer_norm
+            .forward(self.dropout.forward(self.dense.forward(hidden)) + residual)
     }
 }
 
@@ -191,7 +199,9 @@ fn attention_mask_bias(attention_mask: Tensor<2, Int>, dtype: DType) -> Tensor<4
         DType::BF16 => burn::tensor::bf16::MIN.to_f64(),
         _ => f64::from(f32::MIN),
     };
-    (attention_mask.float().cast(dtype).neg() + 1.0).mul_scalar(min).reshape([batch, 1, 1, seq])
+    (attention_mask.float().cast(dtype).neg() + 1.0)
+        .mul_scalar(min)
+        .reshape([batch, 1, 1, seq])
 }
 
 /// Hugging Face's `BertModel`: embeddings, encoder, optional pooler.
@@ -228,7 +238,11 @@ impl BertModel {
             hidden_states.push(hidden.clone());
         }
         let pooler_output = self.pooler.as_ref().map(|p| p.forward(hidden.clone()));
-        BertOutput { last_hidden_state: hidden, pooler_output, hidden_states }
+        BertOutput {
+            last_hidden_state: hidden,
+            pooler_output,
+            hidden_states,
+        }
     }
 
     pub fn num_params(&self) -> usize {
@@ -264,7 +278,11 @@ impl BertModel {
         norm(&mut out, &emb.layer_norm, "embeddings.LayerNorm");
         for (i, layer) in self.encoder.layer.iter().enumerate() {
             let p = format!("encoder.layer.{i}");
-            norm(&mut out, &layer.attention.output.layer_norm, &format!("{p}.attention.output.LayerNorm"));
+            norm(
+                &mut out,
+                &layer.attention.output.layer_norm,
+                &format!("{p}.attention.output.LayerNorm"),
+            );
             norm(&mut out, &layer.output.layer_norm, &format!("{p}.output.LayerNorm"));
         }
         for (path, linear) in merged_linears(self) {
@@ -385,9 +403,16 @@ impl BertConfig {
                         dropout: DropoutConfig::new(self.attention_probs_dropout_prob).init(),
                         num_heads: self.num_attention_heads,
                     },
-                    output: BertResidualOutput { dense: linear(h, h), layer_norm: layer_norm(), dropout: hidden_dropout() },
+                    output: BertResidualOutput {
+                        dense: linear(h, h),
+                        layer_norm: layer_norm(),
+                        dropout: hidden_dropout(),
+                    },
                 },
-                intermediate: BertIntermediate { dense: linear(h, self.intermediate_size), act: self.hidden_act },
+                intermediate: BertIntermediate {
+                    dense: linear(h, self.intermediate_size),
+                    act: self.hidden_act,
+                },
                 output: BertResidualOutput {
                     dense: linear(self.intermediate_size, h),
                     layer_norm: layer_norm(),
@@ -419,15 +444,27 @@ impl BertConfig {
         let emb = &mut model.embeddings;
         for (e, name, rows) in [
             (&mut emb.word_embeddings, "word_embeddings", self.vocab_size),
-            (&mut emb.position_embeddings, "position_embeddings", self.max_position_embeddings),
-            (&mut emb.token_type_embeddings, "token_type_embeddings", self.type_vocab_size),
+            (
+                &mut emb.position_embeddings,
+                "position_embeddings",
+                self.max_position_embeddings,
+            ),
+            (
+                &mut emb.token_type_embeddings,
+                "token_type_embeddings",
+                self.type_vocab_size,
+            ),
         ] {
             e.weight = Param::from_tensor(weights.tensor(&format!("embeddings.{name}.weight"), [rows, h]));
         }
         load_norm(weights, &mut emb.layer_norm, "embeddings.LayerNorm");
         for (i, layer) in model.encoder.layer.iter_mut().enumerate() {
             let p = format!("encoder.layer.{i}");
-            load_norm(weights, &mut layer.attention.output.layer_norm, &format!("{p}.attention.output.LayerNorm"));
+            load_norm(
+                weights,
+                &mut layer.attention.output.layer_norm,
+                &format!("{p}.attention.output.LayerNorm"),
+            );
             load_norm(weights, &mut layer.output.layer_norm, &format!("{p}.output.LayerNorm"));
         }
         if !weights.contains("pooler.dense.weight") {

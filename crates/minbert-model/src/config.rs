@@ -80,7 +80,10 @@ impl BertConfig {
             path: path.to_path_buf(),
             message: "expected a JSON object".into(),
         })?;
-        Self::from_hf_map(obj).map_err(|message| ModelError::Config { path: path.to_path_buf(), message })
+        Self::from_hf_map(obj).map_err(|message| ModelError::Config {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 
     fn from_hf_map(obj: &Map<String, Value>) -> Result<Self, String> {
@@ -146,11 +149,18 @@ impl BertConfig {
                 format!("key \"hidden_act\": {v} is not supported (expected \"gelu\", \"gelu_new\", \"gelu_pytorch_tanh\" or \"relu\")")
             })?;
         }
-        if let Some(v) = obj.get("position_embedding_type").filter(|v| !v.is_null() && v.as_str() != Some("absolute")) {
-            return Err(format!("key \"position_embedding_type\": {v} is not supported (only \"absolute\")"));
+        if let Some(v) = obj
+            .get("position_embedding_type")
+            .filter(|v| !v.is_null() && v.as_str() != Some("absolute"))
+        {
+            return Err(format!(
+                "key \"position_embedding_type\": {v} is not supported (only \"absolute\")"
+            ));
         }
         if let Some(v) = obj.get("model_type").and_then(Value::as_str).filter(|v| *v != "bert") {
-            return Err(format!("key \"model_type\": \"{v}\" is not a BERT model (expected \"bert\")"));
+            return Err(format!(
+                "key \"model_type\": \"{v}\" is not a BERT model (expected \"bert\")"
+            ));
         }
         Ok(config)
     }

@@ -27,11 +27,18 @@ pub enum ModelError {
 
 impl ModelError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
-fn format_mismatch(missing: &[String], unexpected: &[String], misshapen: &[(String, Vec<usize>, Vec<usize>)]) -> String {
+fn format_mismatch(
+    missing: &[String],
+    unexpected: &[String],
+    misshapen: &[(String, Vec<usize>, Vec<usize>)],
+) -> String {
     let mut out = String::new();
     if !missing.is_empty() {
         out += &format!(" missing keys: {};", missing.join(", "));

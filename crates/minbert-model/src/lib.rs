@@ -14,12 +14,12 @@ use std::path::Path;
 use burn::tensor::Device;
 
 pub use bert::{
-    AttentionMask, BertAttention, BertEmbeddings, BertEncoder, BertInput, BertIntermediate, BertLayer, BertModel, BertOutput,
-    BertPooler, BertResidualOutput, BertSelfAttention, LAYER_LINEARS,
+    AttentionMask, BertAttention, BertEmbeddings, BertEncoder, BertInput, BertIntermediate, BertLayer, BertModel,
+    BertOutput, BertPooler, BertResidualOutput, BertSelfAttention, LAYER_LINEARS,
 };
+pub use burn_peft::{HfTensor, save_safetensors};
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;
-pub use burn_peft::{HfTensor, save_safetensors};
 pub use weights::WeightMap;
 
 /// Reads `config.json` and `model.safetensors` from a Hugging Face checkpoint directory.

@@ -121,7 +121,12 @@ impl WeightMap {
     /// A PyTorch `Linear` weight stored `[out, in]`, returned in Burn's `[in, out]`.
     pub fn linear_weight(&mut self, key: &str, d_in: usize, d_out: usize) -> Tensor<2> {
         match self.read(key, &[d_out, d_in]) {
-            Some(values) => HfTensor { name: key.to_string(), shape: vec![d_out, d_in], values }.to_linear_weight(&self.device),
+            Some(values) => HfTensor {
+                name: key.to_string(),
+                shape: vec![d_out, d_in],
+                values,
+            }
+            .to_linear_weight(&self.device),
             None => Tensor::zeros([d_in, d_out], &self.device),
         }
     }
@@ -149,7 +154,11 @@ impl WeightMap {
     /// stored key was used (or is one of the known non-encoder keys).
     pub fn finish(self) -> Result<(), ModelError> {
         if let Some((key, dtype)) = self.bad_dtype {
-            return Err(ModelError::Dtype { path: self.path, key, dtype });
+            return Err(ModelError::Dtype {
+                path: self.path,
+                key,
+                dtype,
+            });
         }
         let mut unexpected: Vec<String> = self
             .tensors

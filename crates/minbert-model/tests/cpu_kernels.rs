@@ -36,7 +36,10 @@ fn worst_error(xs: &[f32], got: &[f32], exact: fn(f64) -> f64) -> f64 {
 fn gelu_is_within_2e6_of_the_exact_erf_gelu() {
     let device = Device::flex();
     let xs = grid(PARALLEL);
-    let ys = floats(gelu(Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device)));
+    let ys = floats(gelu(Tensor::<1>::from_data(
+        TensorData::new(xs.clone(), [PARALLEL]),
+        &device,
+    )));
     let worst = worst_error(&xs, &ys, exact_gelu);
     assert!(worst < 2e-6, "max |gelu - exact| = {worst:e}");
 }
@@ -57,7 +60,9 @@ fn exp_is_within_2_ulp_and_keeps_its_limits() {
     // The branch-free exp (vendor/burn-flex, `exp_f32`) behind `exp`, softmax and GELU's
     // gradient, against f64's exp over the range of normal f32 results.
     let device = Device::flex();
-    let xs: Vec<f32> = (0..PARALLEL).map(|i| -87.0 + 175.0 * i as f32 / (PARALLEL - 1) as f32).collect();
+    let xs: Vec<f32> = (0..PARALLEL)
+        .map(|i| -87.0 + 175.0 * i as f32 / (PARALLEL - 1) as f32)
+        .collect();
     let ys = floats(Tensor::<1>::from_data(TensorData::new(xs.clone(), [PARALLEL]), &device).exp());
     let worst_ulps = xs
         .iter()
@@ -79,8 +84,13 @@ fn exp_is_within_2_ulp_and_keeps_its_limits() {
 fn softmax_rows_sum_to_one_and_match_f64() {
     let device = Device::flex();
     let (rows, cols) = (64, 67);
-    let xs: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 1000) as f32 / 50.0 - 10.0).collect();
-    let ys = floats(burn::tensor::activation::softmax(Tensor::<2>::from_data(TensorData::new(xs.clone(), [rows, cols]), &device), 1));
+    let xs: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 7919) % 1000) as f32 / 50.0 - 10.0)
+        .collect();
+    let ys = floats(burn::tensor::activation::softmax(
+        Tensor::<2>::from_data(TensorData::new(xs.clone(), [rows, cols]), &device),
+        1,
+    ));
     for (x, y) in xs.chunks(cols).zip(ys.chunks(cols)) {
         let max = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
         let total: f64 = x.iter().map(|&v| (v as f64 - max).exp()).sum();
@@ -102,7 +112,12 @@ fn parallel_gelu_equals_serial_gelu_bit_for_bit() {
     assert_eq!(shared, whole);
     let pieces: Vec<f32> = xs
         .chunks(1000)
-        .flat_map(|c| floats(gelu(Tensor::<1>::from_data(TensorData::new(c.to_vec(), [c.len()]), &device))))
+        .flat_map(|c| {
+            floats(gelu(Tensor::<1>::from_data(
+                TensorData::new(c.to_vec(), [c.len()]),
+                &device,
+            )))
+        })
         .collect();
     assert_eq!(whole, pieces);
 }
@@ -131,7 +146,11 @@ fn broadcast_binary_ops_split_across_threads_equal_serial_ones_bit_for_bit() {
         let base: Vec<f32> = (0..d0 * d1 * d2).map(|i| 1.0 + (i % 97) as f32 / 97.0).collect();
         // One exponent row per index of the first dim, broadcast over the second.
         let exponent: Vec<f32> = (0..d0 * d2).map(|i| ((i * 31) % 50) as f32 / 25.0 - 1.0).collect();
-        let serial: Vec<f32> = base.iter().enumerate().map(|(i, &b)| b.powf(exponent[(i / (d1 * d2)) * d2 + i % d2])).collect();
+        let serial: Vec<f32> = base
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| b.powf(exponent[(i / (d1 * d2)) * d2 + i % d2]))
+            .collect();
         let lhs = Tensor::<3>::from_data(TensorData::new(base, [d0, d1, d2]), &device);
         let rhs = Tensor::<3>::from_data(TensorData::new(exponent, [d0, 1, d2]), &device);
         assert_eq!(floats(lhs.powf(rhs)), serial, "[{d0}, {d1}, {d2}]");

@@ -7,8 +7,8 @@ mod common;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use common::{EvalMode, Fixture, masked_max_diff, max_abs_diff, values};
-use minbert_testkit::{fixtures_dir, model_dir};
 use minbert_model::load_pretrained;
+use minbert_testkit::{fixtures_dir, model_dir};
 
 #[test]
 fn base_model_matches_transformers() {
@@ -49,7 +49,12 @@ fn fused_attention_equals_the_op_by_op_path() {
     assert!(mask.contains(&0), "the fixture has padding, so the masks are exercised");
     let last_hidden = |device: &Device| {
         let (_, model) = load_pretrained(&model_dir(), device).unwrap();
-        values::<3>(model.map(&mut EvalMode).forward(fixture.input(device)).last_hidden_state)
+        values::<3>(
+            model
+                .map(&mut EvalMode)
+                .forward(fixture.input(device))
+                .last_hidden_state,
+        )
     };
     let fused = last_hidden(&Device::flex());
     let op_by_op = last_hidden(&Device::flex().autodiff());

@@ -31,7 +31,11 @@ fn input(device: &Device) -> BertInput {
     let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 7, 9, 2, 1, 4, 2, 0], [2, 4]), device);
     let mask = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 1, 1, 1, 1, 1, 1, 0], [2, 4]), device);
     let types = Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 0, 1, 1, 0, 0, 0, 0], [2, 4]), device);
-    BertInput { input_ids: ids, attention_mask: mask, token_type_ids: types }
+    BertInput {
+        input_ids: ids,
+        attention_mask: mask,
+        token_type_ids: types,
+    }
 }
 
 fn outputs(model: &BertModel, device: &Device) -> Vec<f32> {
@@ -56,7 +60,11 @@ fn save_then_load_gives_the_same_model() {
     let (_, loaded) = load_pretrained(dir.path(), &device).unwrap();
     assert_eq!(outputs(&model, &device), outputs(&loaded, &device));
     // Linear weights are saved [out, in]: the FFN up-projection is [16, 8].
-    let up = model.to_hf_tensors().into_iter().find(|t| t.name == "encoder.layer.0.intermediate.dense.weight").unwrap();
+    let up = model
+        .to_hf_tensors()
+        .into_iter()
+        .find(|t| t.name == "encoder.layer.0.intermediate.dense.weight")
+        .unwrap();
     assert_eq!(up.shape, vec![16, 8]);
 }
 
@@ -65,7 +73,9 @@ fn bert_prefix_other_heads_and_legacy_layer_norm_names_load() {
     let (_, model, device) = tiny();
     let mut tensors = model.to_hf_tensors();
     for t in &mut tensors {
-        t.name = format!("bert.{}", t.name).replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
+        t.name = format!("bert.{}", t.name)
+            .replace("LayerNorm.weight", "LayerNorm.gamma")
+            .replace("LayerNorm.bias", "LayerNorm.beta");
     }
     tensors.push(HfTensor::new("cls.predictions.bias", Tensor::<1>::zeros([50], &device)));
     let dir = TempDir::new().unwrap();
@@ -77,7 +87,11 @@ fn bert_prefix_other_heads_and_legacy_layer_norm_names_load() {
 #[test]
 fn a_checkpoint_without_pooler_has_no_pooler_output() {
     let (_, model, device) = tiny();
-    let tensors: Vec<_> = model.to_hf_tensors().into_iter().filter(|t| !t.name.starts_with("pooler.")).collect();
+    let tensors: Vec<_> = model
+        .to_hf_tensors()
+        .into_iter()
+        .filter(|t| !t.name.starts_with("pooler."))
+        .collect();
     let dir = TempDir::new().unwrap();
     write_checkpoint(dir.path(), &tensors);
     let (_, loaded) = load_pretrained(dir.path(), &device).unwrap();
@@ -94,16 +108,28 @@ fn missing_misshapen_and_unexpected_keys_are_all_listed() {
         .into_iter()
         .filter(|t| t.name != "encoder.layer.1.attention.self.key.bias")
         .collect();
-    let q = tensors.iter_mut().find(|t| t.name == "encoder.layer.0.attention.self.query.weight").unwrap();
+    let q = tensors
+        .iter_mut()
+        .find(|t| t.name == "encoder.layer.0.attention.self.query.weight")
+        .unwrap();
     q.shape = vec![4, 16];
-    tensors.push(HfTensor::new("encoder.layer.0.extra.weight", Tensor::<1>::random([3], Distribution::Default, &device)));
+    tensors.push(HfTensor::new(
+        "encoder.layer.0.extra.weight",
+        Tensor::<1>::random([3], Distribution::Default, &device),
+    ));
     let dir = TempDir::new().unwrap();
     write_checkpoint(dir.path(), &tensors);
     let msg = load_err(dir.path());
     assert!(msg.contains("model.safetensors"), "{msg}");
-    assert!(msg.contains("missing keys: encoder.layer.1.attention.self.key.bias"), "{msg}");
+    assert!(
+        msg.contains("missing keys: encoder.layer.1.attention.self.key.bias"),
+        "{msg}"
+    );
     assert!(msg.contains("unexpected keys: encoder.layer.0.extra.weight"), "{msg}");
-    assert!(msg.contains("\"encoder.layer.0.attention.self.query.weight\" has shape [4, 16], expected [8, 8]"), "{msg}");
+    assert!(
+        msg.contains("\"encoder.layer.0.attention.self.query.weight\" has shape [4, 16], expected [8, 8]"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -115,18 +141,31 @@ fn integer_weights_are_a_dtype_error() {
     let bytes = safetensors::serialize([("embeddings.word_embeddings.weight", view)], None).unwrap();
     std::fs::write(dir.path().join("model.safetensors"), bytes).unwrap();
     let msg = load_err(dir.path());
-    assert!(msg.contains("embeddings.word_embeddings.weight") && msg.contains("I64"), "{msg}");
+    assert!(
+        msg.contains("embeddings.word_embeddings.weight") && msg.contains("I64"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn bad_directories_and_files_are_clear_errors() {
     let missing = Path::new("/nonexistent/model");
-    assert!(matches!(load_pretrained(missing, &Device::flex()), Err(ModelError::MissingDir(_))));
+    assert!(matches!(
+        load_pretrained(missing, &Device::flex()),
+        Err(ModelError::MissingDir(_))
+    ));
 
     let dir = TempDir::new().unwrap();
-    std::fs::write(dir.path().join("config.json"), r#"{"vocab_size": 50, "hidden_size": 8}"#).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"vocab_size": 50, "hidden_size": 8}"#,
+    )
+    .unwrap();
     let msg = load_err(dir.path());
-    assert!(msg.contains("config.json") && msg.contains("missing key \"num_hidden_layers\""), "{msg}");
+    assert!(
+        msg.contains("config.json") && msg.contains("missing key \"num_hidden_layers\""),
+        "{msg}"
+    );
 
     std::fs::write(dir.path().join("config.json"), CONFIG).unwrap();
     let msg = load_err(dir.path());
@@ -134,7 +173,10 @@ fn bad_directories_and_files_are_clear_errors() {
 
     std::fs::write(dir.path().join("model.safetensors"), b"not a safetensors file").unwrap();
     let msg = load_err(dir.path());
-    assert!(msg.contains("model.safetensors") && msg.contains("not a valid safetensors file"), "{msg}");
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("not a valid safetensors file"),
+        "{msg}"
+    );
 
     std::fs::write(dir.path().join("config.json"), "{ not json").unwrap();
     let msg = load_err(dir.path());

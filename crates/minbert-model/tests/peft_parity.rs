@@ -14,12 +14,12 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_peft::{
-    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, AdaptableModel, HfTensor, count_params, load_adapter,
-    merge_adapters, merged_linears, read_safetensors, save_adapter, unmerge_adapters,
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, AdaptableModel, HfTensor, count_params, load_adapter, merge_adapters,
+    merged_linears, read_safetensors, save_adapter, unmerge_adapters,
 };
 use common::{EvalMode, Fixture, masked_max_diff, max_abs_diff, values};
-use minbert_testkit::{fixtures_dir, model_dir};
 use minbert_model::{BertModel, load_pretrained};
+use minbert_testkit::{fixtures_dir, model_dir};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -31,7 +31,8 @@ fn adapter_dir(variant: &str) -> PathBuf {
 fn adapted(variant: &str, device: &Device) -> BertModel {
     let (_, mut model) = load_pretrained(&model_dir(), device).unwrap();
     let (_, paths) = load_adapter(&mut model, &adapter_dir(variant)).unwrap();
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap()).unwrap();
     let expected: Vec<String> = serde_json::from_value(manifest[variant]["adapted_modules"].clone()).unwrap();
     assert_eq!(paths, expected, "{variant}: adapted modules");
     model
@@ -79,7 +80,11 @@ fn outputs_and_merge_match_peft(variant: &str) {
     check_outputs(&model, &expected, "", variant);
     if expected.keys().iter().any(|k| k == "merged_last_hidden_state") {
         check_merged_weights(&model, &expected, variant);
-        let base: Vec<Vec<f32>> = model.linear_paths().iter().map(|p| values(model.adapted_linear(p).unwrap().base.weight.val())).collect();
+        let base: Vec<Vec<f32>> = model
+            .linear_paths()
+            .iter()
+            .map(|p| values(model.adapted_linear(p).unwrap().base.weight.val()))
+            .collect();
         merge_adapters(&mut model);
         check_outputs(&model, &expected, "merged_", &format!("{variant} merged"));
         unmerge_adapters(&mut model);
@@ -117,7 +122,11 @@ fn training_step_matches_peft(variant: &str) {
     let model = adapted(variant, &device).map(&mut EvalMode);
     let hf = |key: &str| {
         let (shape, values) = expected.floats(key);
-        HfTensor { name: key.into(), shape, values }
+        HfTensor {
+            name: key.into(),
+            shape,
+            values,
+        }
     };
     let head = Linear {
         weight: Param::from_tensor(hf("head.weight").to_linear_weight(&device)),
@@ -127,13 +136,18 @@ fn training_step_matches_peft(variant: &str) {
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [6]), &device);
 
     let logits = head.forward(model.forward(base.input(&device)).pooler_output.unwrap());
-    let loss = CrossEntropyLossConfig::new().init(&device).forward(logits.clone(), labels);
+    let loss = CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(logits.clone(), labels);
     let (_, want) = expected.floats("logits");
     let logits_diff = max_abs_diff(&values(logits), &want);
     let loss_value = loss.clone().into_scalar::<f32>();
     let loss_diff = (loss_value - expected.floats("loss").1[0]).abs();
     println!("{variant} step: loss {loss_value} (diff {loss_diff:.2e}), logits {logits_diff:.2e}");
-    assert!(logits_diff <= 1e-4 && loss_diff <= 1e-4, "{variant}: logits {logits_diff}, loss {loss_diff}");
+    assert!(
+        logits_diff <= 1e-4 && loss_diff <= 1e-4,
+        "{variant}: logits {logits_diff}, loss {loss_diff}"
+    );
 
     let mut grads = loss.backward();
     // Every adapter gradient, under PEFT's key names and layouts, then the head's.
@@ -141,28 +155,52 @@ fn training_step_matches_peft(variant: &str) {
     for path in burn_peft::adapted_paths(&model) {
         let adapter = model.adapted_linear(&path).unwrap().adapter.as_ref().unwrap();
         let key = |name: &str| format!("base_model.model.{path}.{name}.grad");
-        got.push(HfTensor::linear_weight(key("lora_A.weight"), adapter.lora_a.grad(&grads).unwrap()));
-        got.push(HfTensor::linear_weight(key("lora_B.weight"), adapter.lora_b.grad(&grads).unwrap()));
+        got.push(HfTensor::linear_weight(
+            key("lora_A.weight"),
+            adapter.lora_a.grad(&grads).unwrap(),
+        ));
+        got.push(HfTensor::linear_weight(
+            key("lora_B.weight"),
+            adapter.lora_b.grad(&grads).unwrap(),
+        ));
         if let Some(m) = &adapter.magnitude {
             got.push(HfTensor::new(key("lora_magnitude_vector"), m.grad(&grads).unwrap()));
         }
     }
-    got.push(HfTensor::linear_weight("head.weight.grad", head.weight.grad(&grads).unwrap()));
-    got.push(HfTensor::new("head.bias.grad", head.bias.as_ref().unwrap().grad(&grads).unwrap()));
+    got.push(HfTensor::linear_weight(
+        "head.weight.grad",
+        head.weight.grad(&grads).unwrap(),
+    ));
+    got.push(HfTensor::new(
+        "head.bias.grad",
+        head.bias.as_ref().unwrap().grad(&grads).unwrap(),
+    ));
     let expected_keys: BTreeSet<String> = expected.keys().into_iter().filter(|k| k.ends_with(".grad")).collect();
-    assert_eq!(got.iter().map(|t| t.name.clone()).collect::<BTreeSet<_>>(), expected_keys);
+    assert_eq!(
+        got.iter().map(|t| t.name.clone()).collect::<BTreeSet<_>>(),
+        expected_keys
+    );
     let mut worst = (0.0f32, String::new());
     for t in &got {
         let (shape, want) = expected.floats(&t.name);
         assert_eq!(t.shape, shape, "{}", t.name);
         let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let relative = max_abs_diff(&t.values, &want) / scale;
-        assert!(relative <= 1e-3, "{variant}: {} max abs diff {relative} x max |expected|", t.name);
+        assert!(
+            relative <= 1e-3,
+            "{variant}: {} max abs diff {relative} x max |expected|",
+            t.name
+        );
         if relative > worst.0 {
             worst = (relative, t.name.clone());
         }
     }
-    println!("{variant} step: {} gradients, worst relative diff {:.2e} ({})", got.len(), worst.0, worst.1);
+    println!(
+        "{variant} step: {} gradients, worst relative diff {:.2e} ({})",
+        got.len(),
+        worst.0,
+        worst.1
+    );
 
     // Only the adapters and the head have gradients: the base is frozen.
     let layer = model.adapted_linear("encoder.layer.0.attention.self.query").unwrap();
@@ -193,7 +231,11 @@ fn an_optimizer_step_changes_only_the_adapters() {
     assert_eq!(count.total, 22_713_216 + count.trainable);
 
     let before = all_params(&model);
-    let loss = model.forward(base.input(&device)).last_hidden_state.powi_scalar(2).mean();
+    let loss = model
+        .forward(base.input(&device))
+        .last_hidden_state
+        .powi_scalar(2)
+        .mean();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     model = AdamWConfig::new().init().step(1e-3, model, grads);
     let after = all_params(&model);
@@ -247,7 +289,11 @@ fn saved_adapters_are_peft_files_that_load_back_the_same() {
         };
         let ours = read(dir.path().join(ADAPTER_CONFIG_FILE));
         let peft = read(adapter_dir(variant).join(ADAPTER_CONFIG_FILE));
-        assert_eq!(ours.keys().collect::<Vec<_>>(), peft.keys().collect::<Vec<_>>(), "{variant}");
+        assert_eq!(
+            ours.keys().collect::<Vec<_>>(),
+            peft.keys().collect::<Vec<_>>(),
+            "{variant}"
+        );
         for (key, value) in &peft {
             if key != "auto_mapping" {
                 assert_eq!(&ours[key], value, "{variant}: {key}");
@@ -255,7 +301,11 @@ fn saved_adapters_are_peft_files_that_load_back_the_same() {
         }
         // The same tensors under the same keys.
         let saved = read_safetensors(&dir.path().join(ADAPTER_WEIGHTS_FILE)).unwrap();
-        assert_eq!(saved, read_safetensors(&adapter_dir(variant).join(ADAPTER_WEIGHTS_FILE)).unwrap(), "{variant}");
+        assert_eq!(
+            saved,
+            read_safetensors(&adapter_dir(variant).join(ADAPTER_WEIGHTS_FILE)).unwrap(),
+            "{variant}"
+        );
 
         let (_, mut reloaded) = load_pretrained(&model_dir(), &device).unwrap();
         load_adapter(&mut reloaded, dir.path()).unwrap();
@@ -291,5 +341,8 @@ fn dense_targets_every_dense_layer_and_the_pooler() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("available: encoder.layer.0.attention.self.query, "), "{err}");
+    assert!(
+        err.contains("available: encoder.layer.0.attention.self.query, "),
+        "{err}"
+    );
 }

@@ -13,7 +13,8 @@ use minbert_hub::{DEFAULT_MODEL, HubSettings};
 pub fn repo_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run under cargo, which sets CARGO_MANIFEST_DIR");
+        let manifest =
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run under cargo, which sets CARGO_MANIFEST_DIR");
         let root = Path::new(&manifest).join("../..");
         root.canonicalize().unwrap_or(root)
     })

@@ -18,7 +18,11 @@ fn main() {
     let (b, s) = (16usize, 48usize);
     let ids: Vec<i64> = (0..b * s).map(|i| 1000 + (i as i64 * 7919) % 20000).collect();
     let ints = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [b, s]), &device);
-    let side = TensorSide { input_ids: ints(ids), attention_mask: ints(vec![1; b * s]), token_type_ids: ints(vec![0; b * s]) };
+    let side = TensorSide {
+        input_ids: ints(ids),
+        attention_mask: ints(vec![1; b * s]),
+        token_type_ids: ints(vec![0; b * s]),
+    };
     let mut reference: Option<Vec<f32>> = None;
     for dtype in [DType::F32, DType::BF16, DType::F16] {
         let model = cast_params(bert.clone(), dtype);
@@ -32,10 +36,15 @@ fn main() {
             out = pooled.cast(DType::F32).into_data().try_to_vec::<f32>().unwrap();
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        let err = reference.as_ref().map(|r| r.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max));
+        let err = reference
+            .as_ref()
+            .map(|r| r.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max));
         if reference.is_none() {
             reference = Some(out);
         }
-        println!("{dtype:?}: fwd+bwd {:?} ms, max abs diff vs f32 {err:?}", times.iter().map(|t| t.round()).collect::<Vec<_>>());
+        println!(
+            "{dtype:?}: fwd+bwd {:?} ms, max abs diff vs f32 {err:?}",
+            times.iter().map(|t| t.round()).collect::<Vec<_>>()
+        );
     }
 }

@@ -173,20 +173,31 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TrainError> {
     let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(path, format!("not a valid {}: {e}", file_name(path))))
+    serde_json::from_str(&text)
+        .map_err(|e| TrainError::checkpoint(path, format!("not a valid {}: {e}", file_name(path))))
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `adapter` / `model.safetensors` for encoder 0, `adapter-1` / `model-1.safetensors` for 1.
 pub fn adapter_dir_name(encoder: usize) -> String {
-    if encoder == 0 { "adapter".into() } else { format!("adapter-{encoder}") }
+    if encoder == 0 {
+        "adapter".into()
+    } else {
+        format!("adapter-{encoder}")
+    }
 }
 
 pub fn model_file_name(encoder: usize) -> String {
-    if encoder == 0 { "model.safetensors".into() } else { format!("model-{encoder}.safetensors") }
+    if encoder == 0 {
+        "model.safetensors".into()
+    } else {
+        format!("model-{encoder}.safetensors")
+    }
 }
 
 /// The heads' weights under PyTorch names and layouts (`sst.out.weight` `[out, in]`).
@@ -210,7 +221,10 @@ pub fn head_tensors(model: &MultitaskModel) -> Vec<HfTensor> {
 /// Sets the heads from `heads.safetensors`; every head layer must be there with its shape, and
 /// nothing else.
 fn load_heads(model: &mut MultitaskModel, path: &Path, device: &Device) -> Result<(), TrainError> {
-    let mut tensors: BTreeMap<String, HfTensor> = read_safetensors(path)?.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let mut tensors: BTreeMap<String, HfTensor> = read_safetensors(path)?
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
     for task in CourseTask::ALL {
         let Some(head) = model.head_mut(task) else { continue };
         let Head { dense, out, .. } = head;
@@ -221,17 +235,31 @@ fn load_heads(model: &mut MultitaskModel, path: &Path, device: &Device) -> Resul
         }
     }
     if let Some(key) = tensors.keys().next() {
-        return Err(TrainError::checkpoint(path, format!("\"{key}\" belongs to no head of the model described by {META_FILE}")));
+        return Err(TrainError::checkpoint(
+            path,
+            format!("\"{key}\" belongs to no head of the model described by {META_FILE}"),
+        ));
     }
     Ok(())
 }
 
-fn set_linear(linear: &mut Linear, key: &str, tensors: &mut BTreeMap<String, HfTensor>, path: &Path, device: &Device) -> Result<(), TrainError> {
+fn set_linear(
+    linear: &mut Linear,
+    key: &str,
+    tensors: &mut BTreeMap<String, HfTensor>,
+    path: &Path,
+    device: &Device,
+) -> Result<(), TrainError> {
     let [d_in, d_out] = linear.weight.dims();
     let mut take = |name: String, shape: Vec<usize>| {
-        let t = tensors.remove(&name).ok_or_else(|| TrainError::checkpoint(path, format!("\"{name}\" is missing")))?;
+        let t = tensors
+            .remove(&name)
+            .ok_or_else(|| TrainError::checkpoint(path, format!("\"{name}\" is missing")))?;
         if t.shape != shape {
-            return Err(TrainError::checkpoint(path, format!("\"{name}\" has shape {:?}, expected {shape:?}", t.shape)));
+            return Err(TrainError::checkpoint(
+                path,
+                format!("\"{name}\" has shape {:?}, expected {shape:?}", t.shape),
+            ));
         }
         Ok(t)
     };
@@ -256,8 +284,16 @@ fn base_tensors(encoder: &BertModel) -> Vec<HfTensor> {
 }
 
 /// Writes `model` as a checkpoint directory at `dir` (replacing it atomically).
-pub fn save_checkpoint(dir: &Path, model: &MultitaskModel, meta: &CheckpointMeta, extras: CheckpointExtras) -> Result<(), TrainError> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+pub fn save_checkpoint(
+    dir: &Path,
+    model: &MultitaskModel,
+    meta: &CheckpointMeta,
+    extras: CheckpointExtras,
+) -> Result<(), TrainError> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = file_name(dir);
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let old = parent.join(format!(".{name}.old"));
@@ -267,11 +303,17 @@ pub fn save_checkpoint(dir: &Path, model: &MultitaskModel, meta: &CheckpointMeta
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     for (i, encoder) in model.encoders.iter().enumerate() {
         if meta.mode == Mode::Full || meta.train_base {
-            let tensors = if meta.mode == Mode::Full { encoder.to_hf_tensors() } else { base_tensors(encoder) };
+            let tensors = if meta.mode == Mode::Full {
+                encoder.to_hf_tensors()
+            } else {
+                base_tensors(encoder)
+            };
             save_safetensors(&tmp.join(model_file_name(i)), &tensors)?;
         }
         if meta.mode.has_adapters() {
-            let lora = extras.lora.expect("lora and dora checkpoints come with their LoraConfig");
+            let lora = extras
+                .lora
+                .expect("lora and dora checkpoints come with their LoraConfig");
             save_adapter(encoder, lora, &tmp.join(adapter_dir_name(i)))?;
         }
     }
@@ -297,7 +339,10 @@ pub fn save_checkpoint(dir: &Path, model: &MultitaskModel, meta: &CheckpointMeta
 /// Puts back a checkpoint directory whose replacement was interrupted between its two
 /// renames (only the `.{name}.old` copy exists).
 pub fn recover_interrupted(dir: &Path) -> Result<(), TrainError> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let old = parent.join(format!(".{}.old", file_name(dir)));
     if !dir.exists() && old.is_dir() {
         std::fs::rename(&old, dir).map_err(|e| TrainError::io(dir, e))?;
@@ -320,7 +365,10 @@ pub struct LoadedCheckpoint {
 pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, TrainError> {
     let meta_path = dir.join(META_FILE);
     if !meta_path.is_file() {
-        return Err(TrainError::checkpoint(dir, format!("not a checkpoint directory: no {META_FILE}")));
+        return Err(TrainError::checkpoint(
+            dir,
+            format!("not a checkpoint directory: no {META_FILE}"),
+        ));
     }
     read_json(&meta_path)
 }
@@ -334,31 +382,48 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, 
 /// As [`load_checkpoint`], with the base model at `base_model` (another copy, say) instead of
 /// the recorded one. Where the base weights are used (heads, lora, dora) their sha256 must
 /// match the recorded one.
-pub fn load_checkpoint_with_base(dir: &Path, base_model: Option<&Path>, device: &Device) -> Result<LoadedCheckpoint, TrainError> {
+pub fn load_checkpoint_with_base(
+    dir: &Path,
+    base_model: Option<&Path>,
+    device: &Device,
+) -> Result<LoadedCheckpoint, TrainError> {
     let meta = read_meta(dir)?;
     let meta_path = dir.join(META_FILE);
     let base = match base_model {
         Some(base) => base.to_path_buf(),
-        None => minbert_hub::resolve(&meta.base_model.name_or_path, dir, &HubSettings::from_env())
-            .map_err(|e| TrainError::checkpoint(&meta_path, format!("base_model: {e}; or pass the base model it was trained on")))?
-            .dir,
+        None => {
+            minbert_hub::resolve(&meta.base_model.name_or_path, dir, &HubSettings::from_env())
+                .map_err(|e| {
+                    TrainError::checkpoint(
+                        &meta_path,
+                        format!("base_model: {e}; or pass the base model it was trained on"),
+                    )
+                })?
+                .dir
+        }
     };
     if !base.join("config.json").is_file() {
-        return Err(TrainError::checkpoint(&meta_path, format!(
-            "base model {} is not here (no config.json); pass the directory of the base model it was trained on",
-            base.display()
-        )));
+        return Err(TrainError::checkpoint(
+            &meta_path,
+            format!(
+                "base model {} is not here (no config.json); pass the directory of the base model it was trained on",
+                base.display()
+            ),
+        ));
     }
     let uses_base_weights = meta.mode != Mode::Full && !meta.train_base;
     if uses_base_weights {
         let weights = base.join("model.safetensors");
         let sha = sha256_file(&weights)?;
         if sha != meta.base_model.sha256 {
-            return Err(TrainError::checkpoint(&meta_path, format!(
-                "was trained on a base model whose weights have sha256 {}, but {} has {sha}; pass the right base model",
-                meta.base_model.sha256,
-                weights.display()
-            )));
+            return Err(TrainError::checkpoint(
+                &meta_path,
+                format!(
+                    "was trained on a base model whose weights have sha256 {}, but {} has {sha}; pass the right base model",
+                    meta.base_model.sha256,
+                    weights.display()
+                ),
+            ));
         }
     }
     let bert_config = BertConfig::from_hf_file(&base.join("config.json"))?;
@@ -370,7 +435,10 @@ pub fn load_checkpoint_with_base(dir: &Path, base_model: Option<&Path>, device: 
         } else {
             let path = dir.join(model_file_name(i));
             if !path.is_file() {
-                return Err(TrainError::checkpoint(&path, format!("is missing (mode {} saves the encoder)", meta.mode.name())));
+                return Err(TrainError::checkpoint(
+                    &path,
+                    format!("is missing (mode {} saves the encoder)", meta.mode.name()),
+                ));
             }
             let mut weights = WeightMap::from_safetensors(&path, "embeddings.word_embeddings.weight", device)?;
             let encoder = bert_config.init_with(&mut weights, device);
@@ -385,7 +453,13 @@ pub fn load_checkpoint_with_base(dir: &Path, base_model: Option<&Path>, device: 
     }
     let mut model = MultitaskModel::new(meta.model.clone(), encoders, device);
     load_heads(&mut model, &dir.join(HEADS_FILE), device)?;
-    Ok(LoadedCheckpoint { model, meta, bert_config, base_model: base, lora })
+    Ok(LoadedCheckpoint {
+        model,
+        meta,
+        bert_config,
+        base_model: base,
+        lora,
+    })
 }
 
 /// `state.json` and the optimizer tensors of a `last/` directory.

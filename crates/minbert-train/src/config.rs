@@ -54,7 +54,13 @@ pub struct ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { path: None, pooling: Pooling::default(), encoders: 1, head_dropout: 0.1, mlp_hidden: 0 }
+        Self {
+            path: None,
+            pooling: Pooling::default(),
+            encoders: 1,
+            head_dropout: 0.1,
+            mlp_hidden: 0,
+        }
     }
 }
 
@@ -161,9 +167,14 @@ impl Targets {
             Targets::AttnOut => names(&["query", "key", "value", "attention.output.dense"]),
             // `dense` alone would also take the pooler, which gets no gradient unless it pools.
             Targets::AllLinear if pooling == Pooling::Pooler => names(&["query", "key", "value", "dense"]),
-            Targets::AllLinear => {
-                names(&["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"])
-            }
+            Targets::AllLinear => names(&[
+                "query",
+                "key",
+                "value",
+                "attention.output.dense",
+                "intermediate.dense",
+                "output.dense",
+            ]),
             Targets::Modules(list) => TargetModules::Names(list.clone()),
         }
     }
@@ -193,7 +204,9 @@ impl<'de> Deserialize<'de> for Targets {
                     "attn" => Ok(Targets::Attn),
                     "attn-out" => Ok(Targets::AttnOut),
                     "all-linear" => Ok(Targets::AllLinear),
-                    other => Err(E::custom(format!("unknown targets {other:?}, expected {TARGET_PRESETS}"))),
+                    other => Err(E::custom(format!(
+                        "unknown targets {other:?}, expected {TARGET_PRESETS}"
+                    ))),
                 }
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Targets, A::Error> {
@@ -271,7 +284,10 @@ impl TasksConfig {
 
     /// The configured tasks, in the order sst, para, sts.
     pub fn enabled(&self) -> Vec<(CourseTask, &TaskConfig)> {
-        CourseTask::ALL.iter().filter_map(|&t| self.get(t).map(|c| (t, c))).collect()
+        CourseTask::ALL
+            .iter()
+            .filter_map(|&t| self.get(t).map(|c| (t, c)))
+            .collect()
     }
 }
 
@@ -649,19 +665,27 @@ impl TrainConfig {
 
     /// As [`load`](Self::load), from the text of a file (`path` names it in errors).
     pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
-        let config_error = |message: String| TrainError::Config { origin: path.display().to_string(), message };
+        let config_error = |message: String| TrainError::Config {
+            origin: path.display().to_string(),
+            message,
+        };
         // Parsed as the typed config first, so errors carry the file's line and column.
         let mut config: TrainConfig = toml::from_str(text).map_err(|e| config_error(toml_message(&e)))?;
         if !overrides.is_empty() {
             let mut table: toml::Table = toml::from_str(text).map_err(|e| config_error(toml_message(&e)))?;
             for item in overrides {
-                let set_error = |message: String| TrainError::Config { origin: format!("--set {item}"), message };
+                let set_error = |message: String| TrainError::Config {
+                    origin: format!("--set {item}"),
+                    message,
+                };
                 apply_override(&mut table, item).map_err(set_error)?;
                 // Checked after each override, so an error names the one at fault.
                 config = TrainConfig::deserialize(table.clone()).map_err(|e| set_error(e.message().to_string()))?;
             }
         }
-        config.validate().map_err(|(key, message)| config_error(format!("{key}: {message}")))?;
+        config
+            .validate()
+            .map_err(|(key, message)| config_error(format!("{key}: {message}")))?;
         Ok(config)
     }
 
@@ -677,12 +701,18 @@ impl TrainConfig {
             return err("model.encoders", format!("must be 1 or 2, got {}", self.model.encoders));
         }
         if !(0.0..1.0).contains(&self.model.head_dropout) {
-            return err("model.head_dropout", format!("must be in [0, 1), got {}", self.model.head_dropout));
+            return err(
+                "model.head_dropout",
+                format!("must be in [0, 1), got {}", self.model.head_dropout),
+            );
         }
         let a = &self.adapter;
         if a.mode.has_adapters() {
             if a.r == 0 {
-                return err("adapter.r", format!("must be at least 1 for mode \"{}\", got 0", a.mode.name()));
+                return err(
+                    "adapter.r",
+                    format!("must be at least 1 for mode \"{}\", got 0", a.mode.name()),
+                );
             }
             if !a.alpha.is_finite() || a.alpha <= 0.0 {
                 return err("adapter.alpha", format!("must be a positive number, got {}", a.alpha));
@@ -693,17 +723,26 @@ impl TrainConfig {
             if let Targets::Modules(list) = &a.targets
                 && list.is_empty()
             {
-                return err("adapter.targets", format!("is an empty list; expected {TARGET_PRESETS}"));
+                return err(
+                    "adapter.targets",
+                    format!("is an empty list; expected {TARGET_PRESETS}"),
+                );
             }
         } else if a.train_base {
-            return err("adapter.train_base", format!("only applies to modes \"lora\" and \"dora\", not \"{}\"", a.mode.name()));
+            return err(
+                "adapter.train_base",
+                format!("only applies to modes \"lora\" and \"dora\", not \"{}\"", a.mode.name()),
+            );
         }
         if self.data.max_len < 3 {
             return err("data.max_len", format!("must be at least 3, got {}", self.data.max_len));
         }
         let enabled = self.tasks.enabled();
         if enabled.is_empty() {
-            return err("tasks", "no task to train: add [tasks.sst], [tasks.para] and/or [tasks.sts]".into());
+            return err(
+                "tasks",
+                "no task to train: add [tasks.sst], [tasks.para] and/or [tasks.sts]".into(),
+            );
         }
         for (task, t) in &enabled {
             let key = |name: &str| format!("tasks.{}.{name}", task.name());
@@ -715,13 +754,27 @@ impl TrainConfig {
             };
             if !allowed.contains(&loss) {
                 let names: Vec<_> = allowed.iter().map(|l| format!("\"{}\"", l.name())).collect();
-                return err(&key("loss"), format!("\"{}\" does not fit {}; expected {}", loss.name(), task.name(), names.join(" or ")));
+                return err(
+                    &key("loss"),
+                    format!(
+                        "\"{}\" does not fit {}; expected {}",
+                        loss.name(),
+                        task.name(),
+                        names.join(" or ")
+                    ),
+                );
             }
             if !t.weight.is_finite() || t.weight < 0.0 {
-                return err(&key("weight"), format!("must be a non-negative number, got {}", t.weight));
+                return err(
+                    &key("weight"),
+                    format!("must be a non-negative number, got {}", t.weight),
+                );
             }
             if !t.lr_mult.is_finite() || t.lr_mult < 0.0 {
-                return err(&key("lr_mult"), format!("must be a non-negative number, got {}", t.lr_mult));
+                return err(
+                    &key("lr_mult"),
+                    format!("must be a non-negative number, got {}", t.lr_mult),
+                );
             }
             if let Some(wd) = t.weight_decay
                 && (!wd.is_finite() || wd < 0.0)
@@ -729,37 +782,61 @@ impl TrainConfig {
                 return err(&key("weight_decay"), format!("must be a non-negative number, got {wd}"));
             }
             if !(0.0..1.0).contains(&t.label_smoothing) {
-                return err(&key("label_smoothing"), format!("must be in [0, 1), got {}", t.label_smoothing));
+                return err(
+                    &key("label_smoothing"),
+                    format!("must be in [0, 1), got {}", t.label_smoothing),
+                );
             }
             if t.label_smoothing > 0.0 && loss != Loss::Ce {
-                return err(&key("label_smoothing"), format!("applies to loss \"ce\" only, not \"{}\"", loss.name()));
+                return err(
+                    &key("label_smoothing"),
+                    format!("applies to loss \"ce\" only, not \"{}\"", loss.name()),
+                );
             }
             if *task == CourseTask::Sst && (t.pair != PairMode::Joint || t.head == HeadKind::Cosine) {
-                return err(&key(if t.head == HeadKind::Cosine { "head" } else { "pair" }), "sst has single sentences, not pairs".into());
+                return err(
+                    &key(if t.head == HeadKind::Cosine { "head" } else { "pair" }),
+                    "sst has single sentences, not pairs".into(),
+                );
             }
             if t.head == HeadKind::Cosine && t.pair != PairMode::Separate {
-                return err(&key("head"), "\"cosine\" compares two sentence embeddings: set pair = \"separate\"".into());
+                return err(
+                    &key("head"),
+                    "\"cosine\" compares two sentence embeddings: set pair = \"separate\"".into(),
+                );
             }
             if t.head == HeadKind::Cosine && a.mode == Mode::Heads {
                 return err(&key("head"), "\"cosine\" has no weights, so in mode \"heads\" the task would not train; use head = \"linear\" or \"mlp\"".into());
             }
             let needs_cosine = matches!(loss, Loss::Cosine | Loss::Contrastive);
             if needs_cosine != (t.head == HeadKind::Cosine) && (needs_cosine || *task == CourseTask::Para) {
-                return err(&key("head"), format!(
-                    "loss \"{}\" {} head = \"cosine\"",
-                    loss.name(),
-                    if needs_cosine { "needs" } else { "does not work with" }
-                ));
+                return err(
+                    &key("head"),
+                    format!(
+                        "loss \"{}\" {} head = \"cosine\"",
+                        loss.name(),
+                        if needs_cosine { "needs" } else { "does not work with" }
+                    ),
+                );
             }
             if loss == Loss::Contrastive && !(t.margin > 0.0 && t.margin <= 2.0) {
                 return err(&key("margin"), format!("must be in (0, 2], got {}", t.margin));
             }
             if loss == Loss::Cosent && !(t.cosent_scale > 0.0 && t.cosent_scale.is_finite()) {
-                return err(&key("cosent_scale"), format!("must be a positive number, got {}", t.cosent_scale));
+                return err(
+                    &key("cosent_scale"),
+                    format!("must be a positive number, got {}", t.cosent_scale),
+                );
             }
         }
         let tr = &self.train;
-        for (key, value) in [("train.epochs", tr.epochs), ("train.batch_size", tr.batch_size), ("train.eval_batch_size", tr.eval_batch_size), ("train.grad_accum", tr.grad_accum), ("train.log_every", tr.log_every)] {
+        for (key, value) in [
+            ("train.epochs", tr.epochs),
+            ("train.batch_size", tr.batch_size),
+            ("train.eval_batch_size", tr.eval_batch_size),
+            ("train.grad_accum", tr.grad_accum),
+            ("train.log_every", tr.log_every),
+        ] {
             if value == 0 {
                 return err(key, "must be at least 1, got 0".into());
             }
@@ -768,7 +845,10 @@ impl TrainConfig {
             return err("train.lr", format!("must be a positive number, got {}", tr.lr));
         }
         if !tr.weight_decay.is_finite() || tr.weight_decay < 0.0 {
-            return err("train.weight_decay", format!("must be a non-negative number, got {}", tr.weight_decay));
+            return err(
+                "train.weight_decay",
+                format!("must be a non-negative number, got {}", tr.weight_decay),
+            );
         }
         for (key, beta) in [("train.beta1", tr.beta1), ("train.beta2", tr.beta2)] {
             if !(0.0..1.0).contains(&beta) {
@@ -779,16 +859,31 @@ impl TrainConfig {
             return err("train.eps", format!("must be a positive number, got {}", tr.eps));
         }
         if !(0.0..1.0).contains(&tr.warmup) {
-            return err("train.warmup", format!("is a fraction of the optimizer steps, in [0, 1), got {} (use warmup_steps for a count)", tr.warmup));
+            return err(
+                "train.warmup",
+                format!(
+                    "is a fraction of the optimizer steps, in [0, 1), got {} (use warmup_steps for a count)",
+                    tr.warmup
+                ),
+            );
         }
         if !tr.clip_norm.is_finite() || tr.clip_norm < 0.0 {
-            return err("train.clip_norm", format!("must be a non-negative number (0: off), got {}", tr.clip_norm));
+            return err(
+                "train.clip_norm",
+                format!("must be a non-negative number (0: off), got {}", tr.clip_norm),
+            );
         }
         if tr.loss_scale.is_nan() || tr.loss_scale < 1.0 || tr.loss_scale.log2().fract() != 0.0 {
-            return err("train.loss_scale", format!("must be a power of two of at least 1, got {}", tr.loss_scale));
+            return err(
+                "train.loss_scale",
+                format!("must be a power of two of at least 1, got {}", tr.loss_scale),
+            );
         }
         if tr.unfreeze_layers > 0 && self.adapter.mode == Mode::Heads {
-            return err("train.unfreeze_layers", "progressive unfreezing needs a trainable encoder (mode full, lora or dora)".into());
+            return err(
+                "train.unfreeze_layers",
+                "progressive unfreezing needs a trainable encoder (mode full, lora or dora)".into(),
+            );
         }
         let has = |task| self.tasks.get(task).is_some();
         let needed = match tr.select {
@@ -800,7 +895,10 @@ impl TrainConfig {
         if let Some(task) = needed
             && !has(task)
         {
-            return err("train.select", format!("\"{}\" needs [tasks.{}]", tr.select.name(), task.name()));
+            return err(
+                "train.select",
+                format!("\"{}\" needs [tasks.{}]", tr.select.name(), task.name()),
+            );
         }
         Ok(())
     }
@@ -822,7 +920,11 @@ impl TrainConfig {
 
     /// Which encoder serves `task`: 0, or with two encoders 1 for Quora and STS.
     pub fn encoder_for(&self, task: CourseTask) -> usize {
-        if self.model.encoders == 2 && task != CourseTask::Sst { 1 } else { 0 }
+        if self.model.encoders == 2 && task != CourseTask::Sst {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -842,7 +944,9 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), String> {
     let (last, sections) = parts.split_last().expect("split gives at least one part");
     let mut current = table;
     for (i, part) in sections.iter().enumerate() {
-        let entry = current.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         current = match entry {
             toml::Value::Table(t) => t,
             _ => return Err(format!("{} is a value, not a section", parts[..=i].join("."))),
@@ -855,5 +959,8 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), String> {
 /// toml's message with its own "TOML parse error" prefix dropped: the caller names the file.
 fn toml_message(e: &toml::de::Error) -> String {
     let text = e.to_string();
-    text.strip_prefix("TOML parse error ").unwrap_or(&text).trim_end().to_string()
+    text.strip_prefix("TOML parse error ")
+        .unwrap_or(&text)
+        .trim_end()
+        .to_string()
 }

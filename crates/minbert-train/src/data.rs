@@ -23,8 +23,15 @@ const TRAIN_SUBSET: u64 = 2;
 const DEV_SUBSET: u64 = 3;
 
 /// Reads, encodes and subsets the train and dev files of every configured task.
-pub fn load_task_data(config: &TrainConfig, data_dir: &DataDir, tokenizer: &BertTokenizer) -> Result<Vec<TaskData>, TrainError> {
-    let options = CourseOptions { quora_train: config.data.quora_train, course_preprocessing: config.data.course_preprocessing };
+pub fn load_task_data(
+    config: &TrainConfig,
+    data_dir: &DataDir,
+    tokenizer: &BertTokenizer,
+) -> Result<Vec<TaskData>, TrainError> {
+    let options = CourseOptions {
+        quora_train: config.data.quora_train,
+        course_preprocessing: config.data.course_preprocessing,
+    };
     let mut out = Vec::new();
     for (task, task_config) in config.tasks.enabled() {
         let mut notes = Vec::new();
@@ -32,23 +39,39 @@ pub fn load_task_data(config: &TrainConfig, data_dir: &DataDir, tokenizer: &Bert
         for split in [Split::Train, Split::Dev] {
             let dataset = data_dir.read(task, split, &options)?;
             if dataset.examples.is_empty() {
-                return Err(TrainError::NoExamples { task: task.name(), path: dataset.path, skipped: dataset.skipped.len() });
+                return Err(TrainError::NoExamples {
+                    task: task.name(),
+                    path: dataset.path,
+                    skipped: dataset.skipped.len(),
+                });
             }
             notes.extend(dataset.notes());
             encoded.push(encode_dataset(&dataset, tokenizer, task_config.pair)?);
         }
         let mut dev = encoded.pop().expect("two splits");
         let mut train = encoded.pop().expect("two splits");
-        for (set, n, name) in [(&train, config.data.subset, "train"), (&dev, config.data.dev_subset, "dev")] {
+        for (set, n, name) in [
+            (&train, config.data.subset, "train"),
+            (&dev, config.data.dev_subset, "dev"),
+        ] {
             if n > 0 && n < set.len() {
-                notes.push(format!("{}: {name} subset of {n} of {} examples", task.name(), set.len()));
+                notes.push(format!(
+                    "{}: {name} subset of {n} of {} examples",
+                    task.name(),
+                    set.len()
+                ));
             }
         }
         if config.data.subset > 0 && config.data.subset < train.len() {
             sample(&mut train, config.data.subset, config.train.seed, TRAIN_SUBSET, task);
         }
         dev_subset(&mut dev, config.data.dev_subset, task);
-        out.push(TaskData { task, train, dev, notes });
+        out.push(TaskData {
+            task,
+            train,
+            dev,
+            notes,
+        });
     }
     Ok(out)
 }
@@ -74,5 +97,8 @@ fn sample(set: &mut EncodedDataset, n: usize, seed: u64, purpose: u64, task: Cou
     keep.sort_unstable();
     let examples = std::mem::take(&mut set.examples);
     let mut examples: Vec<_> = examples.into_iter().map(Some).collect();
-    set.examples = keep.into_iter().map(|i| examples[i].take().expect("indices are distinct")).collect();
+    set.examples = keep
+        .into_iter()
+        .map(|i| examples[i].take().expect("indices are distinct"))
+        .collect();
 }

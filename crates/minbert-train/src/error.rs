@@ -24,21 +24,35 @@ pub enum TrainError {
         "{path}: no {task} example to use ({skipped} rows skipped without a numeric label); fix the file or remove [tasks.{task}]",
         path = .path.display()
     )]
-    NoExamples { task: &'static str, path: PathBuf, skipped: usize },
+    NoExamples {
+        task: &'static str,
+        path: PathBuf,
+        skipped: usize,
+    },
     /// A checkpoint file that is missing, malformed or does not fit the model.
     #[error("{path}: {message}", path = .path.display())]
     Checkpoint { path: PathBuf, message: String },
     /// The loss or the gradients stopped being finite (f32 and bf16; f16 skips such steps).
     #[error("step {step}: the {what} is not finite ({value}); lower train.lr or turn on train.clip_norm")]
-    Diverged { step: usize, what: &'static str, value: f64 },
+    Diverged {
+        step: usize,
+        what: &'static str,
+        value: f64,
+    },
 }
 
 impl TrainError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub(crate) fn checkpoint(path: &Path, message: impl Into<String>) -> Self {
-        Self::Checkpoint { path: path.to_path_buf(), message: message.into() }
+        Self::Checkpoint {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
     }
 }

@@ -82,7 +82,11 @@ pub fn task_loss(task: CourseTask, config: &TaskConfig, output: Tensor<2>, label
         (_, BatchLabels::Scores(scores)) => {
             let scores = scores.clone().cast(DType::F32);
             // A cosine head predicts a cosine: its targets are the 0-5 scores over 5.
-            let targets = if config.head == HeadKind::Cosine { scores / 5.0 } else { scores };
+            let targets = if config.head == HeadKind::Cosine {
+                scores / 5.0
+            } else {
+                scores
+            };
             match loss {
                 Loss::Pearson => pearson_loss(output, targets),
                 Loss::Cosent => cosent(output, targets, config.cosent_scale),

@@ -33,7 +33,11 @@ pub fn f1_for_class(predicted: &[usize], gold: &[usize], class: usize) -> f64 {
         }
     }
     let denom = 2 * tp + fp + fn_;
-    if denom == 0 { f64::NAN } else { 2.0 * tp as f64 / denom as f64 }
+    if denom == 0 {
+        f64::NAN
+    } else {
+        2.0 * tp as f64 / denom as f64
+    }
 }
 
 /// Unweighted mean of the per-class F1 over `0..num_classes`; classes absent from both sides
@@ -61,7 +65,11 @@ pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
         sxx += dx * dx;
         syy += dy * dy;
     }
-    if sxx == 0.0 || syy == 0.0 { f64::NAN } else { sxy / (sxx * syy).sqrt() }
+    if sxx == 0.0 || syy == 0.0 {
+        f64::NAN
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
 }
 
 /// Ranks from 1, ties sharing their average rank (as scipy's `rankdata`).
@@ -118,11 +126,7 @@ impl Scores {
     /// From SST classes (0-4), Quora labels (0/1) and STS scores, predicted and gold. A task
     /// with no gold labels was not evaluated: its scores are NaN and `overall` averages the
     /// course's three terms over the tasks that were (with all three, the course's formula).
-    pub fn compute(
-        sst: (&[usize], &[usize]),
-        quora: (&[usize], &[usize]),
-        sts: (&[f64], &[f64]),
-    ) -> Self {
+    pub fn compute(sst: (&[usize], &[usize]), quora: (&[usize], &[usize]), sts: (&[f64], &[f64])) -> Self {
         let sst_acc = accuracy(sst.0, sst.1);
         let quora_acc = accuracy(quora.0, quora.1);
         let sts_pearson = pearson(sts.0, sts.1);
@@ -134,10 +138,18 @@ impl Scores {
         .into_iter()
         .flatten()
         .collect();
-        let overall = if terms.is_empty() { f64::NAN } else { terms.iter().sum::<f64>() / terms.len() as f64 };
+        let overall = if terms.is_empty() {
+            f64::NAN
+        } else {
+            terms.iter().sum::<f64>() / terms.len() as f64
+        };
         Self {
             sst_acc,
-            sst_macro_f1: if sst.1.is_empty() { f64::NAN } else { macro_f1(sst.0, sst.1, 5) },
+            sst_macro_f1: if sst.1.is_empty() {
+                f64::NAN
+            } else {
+                macro_f1(sst.0, sst.1, 5)
+            },
             quora_acc,
             quora_f1: f1_for_class(quora.0, quora.1, 1),
             sts_pearson,

@@ -55,7 +55,11 @@ impl ModelSpec {
             .map(|(task, t)| TaskSpec {
                 task,
                 head: t.head,
-                pair: if task == CourseTask::Sst { PairMode::Joint } else { t.pair },
+                pair: if task == CourseTask::Sst {
+                    PairMode::Joint
+                } else {
+                    t.pair
+                },
                 encoder: config.encoder_for(task),
                 loss: t.loss(task),
                 margin: t.margin,
@@ -65,7 +69,11 @@ impl ModelSpec {
             pooling: config.model.pooling,
             encoders: config.model.encoders,
             hidden_size: bert.hidden_size,
-            mlp_hidden: if config.model.mlp_hidden == 0 { bert.hidden_size } else { config.model.mlp_hidden },
+            mlp_hidden: if config.model.mlp_hidden == 0 {
+                bert.hidden_size
+            } else {
+                config.model.mlp_hidden
+            },
             head_dropout: config.model.head_dropout,
             tasks,
         }
@@ -101,12 +109,17 @@ impl Head {
     pub fn new(kind: HeadKind, d_in: usize, d_hidden: usize, d_out: usize, dropout: f64, device: &Device) -> Self {
         let (dense, out) = match kind {
             HeadKind::Linear => (None, Some(LinearConfig::new(d_in, d_out).init(device))),
-            HeadKind::Mlp => {
-                (Some(LinearConfig::new(d_in, d_hidden).init(device)), Some(LinearConfig::new(d_hidden, d_out).init(device)))
-            }
+            HeadKind::Mlp => (
+                Some(LinearConfig::new(d_in, d_hidden).init(device)),
+                Some(LinearConfig::new(d_hidden, d_out).init(device)),
+            ),
             HeadKind::Cosine => (None, None),
         };
-        Self { dense, out, dropout: DropoutConfig::new(dropout).init() }
+        Self {
+            dense,
+            out,
+            dropout: DropoutConfig::new(dropout).init(),
+        }
     }
 
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
@@ -139,10 +152,23 @@ impl MultitaskModel {
         assert_eq!(encoders.len(), spec.encoders, "one BertModel per configured encoder");
         let head = |task: CourseTask| {
             spec.task(task).map(|t| {
-                Head::new(t.head, spec.head_input(t), spec.mlp_hidden, num_outputs(task), spec.head_dropout, device)
+                Head::new(
+                    t.head,
+                    spec.head_input(t),
+                    spec.mlp_hidden,
+                    num_outputs(task),
+                    spec.head_dropout,
+                    device,
+                )
             })
         };
-        Self { sst: head(CourseTask::Sst), para: head(CourseTask::Para), sts: head(CourseTask::Sts), encoders, spec }
+        Self {
+            sst: head(CourseTask::Sst),
+            para: head(CourseTask::Para),
+            sts: head(CourseTask::Sts),
+            encoders,
+            spec,
+        }
     }
 
     pub fn head(&self, task: CourseTask) -> Option<&Head> {
@@ -167,7 +193,10 @@ impl MultitaskModel {
     /// If the model has no head for `task`, or a separate-pair task gets a batch without second
     /// sentences (batches come from data encoded with the task's pair mode).
     pub fn forward(&self, task: CourseTask, batch: &Batch) -> Tensor<2> {
-        let spec = self.spec.task(task).unwrap_or_else(|| panic!("the model has no {task} head"));
+        let spec = self
+            .spec
+            .task(task)
+            .unwrap_or_else(|| panic!("the model has no {task} head"));
         let head = self.head(task).expect("a head per task spec");
         let encoder = &self.encoders[spec.encoder];
         match spec.pair {
@@ -188,12 +217,23 @@ impl MultitaskModel {
     /// The course's predictions from raw outputs of `task`, [`num_outputs`] values per example
     /// (row-major, as [`outputs_to_vec`] reads a `[batch, k]` output).
     pub fn predict(&self, task: CourseTask, values: &[f32]) -> Prediction {
-        let spec = self.spec.task(task).unwrap_or_else(|| panic!("the model has no {task} head"));
+        let spec = self
+            .spec
+            .task(task)
+            .unwrap_or_else(|| panic!("the model has no {task} head"));
         match task {
             CourseTask::Sst => Prediction::Classes(
                 values
                     .chunks(5)
-                    .map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0)
+                    .map(|row| {
+                        row.iter()
+                            .enumerate()
+                            .fold(
+                                (0, f32::NEG_INFINITY),
+                                |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+                            )
+                            .0
+                    })
                     .collect(),
             ),
             CourseTask::Para => {
@@ -212,7 +252,11 @@ impl TaskSpec {
     /// The raw Quora output above which a pair is a paraphrase: a logit above 0; a cosine above
     /// the midpoint between the contrastive loss's targets (distance 0 and `margin`).
     pub fn para_threshold(&self) -> f64 {
-        if self.head == HeadKind::Cosine { 1.0 - self.margin / 2.0 } else { 0.0 }
+        if self.head == HeadKind::Cosine {
+            1.0 - self.margin / 2.0
+        } else {
+            0.0
+        }
     }
 
     /// What maps a raw STS output to the 0-5 scale: a cosine is scaled by 5.
@@ -223,7 +267,11 @@ impl TaskSpec {
 
 /// The values of a model output (any float dtype) as f32, row-major.
 pub fn outputs_to_vec(output: Tensor<2>) -> Vec<f32> {
-    output.cast(DType::F32).into_data().try_to_vec::<f32>().expect("f32 outputs read back as f32")
+    output
+        .cast(DType::F32)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 outputs read back as f32")
 }
 
 /// Predicted labels of one batch.
@@ -243,13 +291,19 @@ pub fn encode(bert: &BertModel, side: &TensorSide, pooling: Pooling) -> Tensor<2
     let dtype = bert.dtype();
     let [batch, _] = side.input_ids.dims();
     let mask = AttentionMask::new(side.attention_mask.clone(), dtype);
-    let mut hidden = bert.embeddings.forward(side.input_ids.clone(), side.token_type_ids.clone());
+    let mut hidden = bert
+        .embeddings
+        .forward(side.input_ids.clone(), side.token_type_ids.clone());
     for layer in &bert.encoder.layer {
         hidden = layer.forward(hidden, &mask);
     }
     let width = hidden.dims()[2];
     match pooling {
-        Pooling::Pooler => bert.pooler.as_ref().expect("pooler pooling is checked against the checkpoint").forward(hidden),
+        Pooling::Pooler => bert
+            .pooler
+            .as_ref()
+            .expect("pooler pooling is checked against the checkpoint")
+            .forward(hidden),
         Pooling::Cls => hidden.narrow(1, 0, 1).reshape([batch, width]),
         Pooling::Mean => {
             let mask: Tensor<3> = side.attention_mask.clone().float().cast(dtype).unsqueeze_dim(2);
@@ -263,14 +317,23 @@ pub fn encode(bert: &BertModel, side: &TensorSide, pooling: Pooling) -> Tensor<2
 /// as one batch of `2 * batch` sequences (the shorter side padded to the longer): one pass
 /// through the encoder instead of two, with larger matrix products. Padding is masked, so the
 /// result is [`encode`] of each side, to float rounding.
-pub fn encode_pair(bert: &BertModel, first: &TensorSide, second: &TensorSide, pooling: Pooling) -> (Tensor<2>, Tensor<2>) {
+pub fn encode_pair(
+    bert: &BertModel,
+    first: &TensorSide,
+    second: &TensorSide,
+    pooling: Pooling,
+) -> (Tensor<2>, Tensor<2>) {
     let [batch, first_len] = first.input_ids.dims();
     let second_len = second.input_ids.dims()[1];
     let seq = first_len.max(second_len);
     // Padding cells are masked out of attention and pooling, so their ids do not matter.
     let widen = |t: &Tensor<2, Int>| {
         let len = t.dims()[1];
-        if len == seq { t.clone() } else { Tensor::cat(vec![t.clone(), Tensor::zeros([batch, seq - len], &t.device())], 1) }
+        if len == seq {
+            t.clone()
+        } else {
+            Tensor::cat(vec![t.clone(), Tensor::zeros([batch, seq - len], &t.device())], 1)
+        }
     };
     let stack = |a: &Tensor<2, Int>, b: &Tensor<2, Int>| Tensor::cat(vec![widen(a), widen(b)], 0);
     let both = TensorSide {

@@ -76,7 +76,12 @@ pub struct LossScaler {
 
 impl LossScaler {
     pub fn new(scale: f64) -> Self {
-        Self { scale, growth_interval: 2000, good_steps: 0, skipped_steps: 0 }
+        Self {
+            scale,
+            growth_interval: 2000,
+            good_steps: 0,
+            skipped_steps: 0,
+        }
     }
 
     /// Records whether this step's (unscaled) gradients were finite; returns whether to apply
@@ -122,7 +127,12 @@ pub struct AdamW {
 
 impl AdamW {
     pub fn new(beta1: f64, beta2: f64, eps: f64) -> Self {
-        Self { beta1, beta2, eps, states: BTreeMap::new() }
+        Self {
+            beta1,
+            beta2,
+            eps,
+            states: BTreeMap::new(),
+        }
     }
 
     /// Updates every parameter that has a gradient in `grads`. `hyper(path)` gives its learning
@@ -162,11 +172,18 @@ impl AdamW {
                     new_value = Some(updated.clone());
                     leaf(updated.reshape(dims), require_grad, autodiff)
                 });
-                self.updated.insert(path, new_value.expect("Param::map runs its closure"));
+                self.updated
+                    .insert(path, new_value.expect("Param::map runs its closure"));
                 param
             }
         }
-        let mut stepper = Stepper { path: Vec::new(), optim: self, grads, hyper, updated: ParamMap::new() };
+        let mut stepper = Stepper {
+            path: Vec::new(),
+            optim: self,
+            grads,
+            hyper,
+            updated: ParamMap::new(),
+        };
         let model = model.map(&mut stepper);
         (model, stepper.updated)
     }
@@ -177,16 +194,38 @@ impl AdamW {
         let grad_sq = grad.clone().square().mul_scalar(1.0 - b2);
         let grad = grad.mul_scalar(1.0 - b1);
         let (exp_avg, exp_avg_sq, steps) = match self.states.remove(path) {
-            Some(s) => (s.exp_avg.mul_scalar(b1) + grad, s.exp_avg_sq.mul_scalar(b2) + grad_sq, s.steps + 1),
+            Some(s) => (
+                s.exp_avg.mul_scalar(b1) + grad,
+                s.exp_avg_sq.mul_scalar(b2) + grad_sq,
+                s.steps + 1,
+            ),
             None => (grad, grad_sq, 1),
         };
         let bias1 = 1.0 - b1.powi(steps as i32);
         let bias2 = 1.0 - b2.powi(steps as i32);
         // lr m_hat / (sqrt(v_hat) + eps), with the division as a product by the reciprocal so
         // that the new denominator, not the kept moment, is the left operand.
-        let step = exp_avg_sq.clone().div_scalar(bias2).sqrt().add_scalar(self.eps).recip().mul(exp_avg.clone()).mul_scalar(lr / bias1);
-        let decayed = if weight_decay > 0.0 { value.mul_scalar(1.0 - lr * weight_decay) } else { value };
-        self.states.insert(path.to_string(), Moments { exp_avg, exp_avg_sq, steps });
+        let step = exp_avg_sq
+            .clone()
+            .div_scalar(bias2)
+            .sqrt()
+            .add_scalar(self.eps)
+            .recip()
+            .mul(exp_avg.clone())
+            .mul_scalar(lr / bias1);
+        let decayed = if weight_decay > 0.0 {
+            value.mul_scalar(1.0 - lr * weight_decay)
+        } else {
+            value
+        };
+        self.states.insert(
+            path.to_string(),
+            Moments {
+                exp_avg,
+                exp_avg_sq,
+                steps,
+            },
+        );
         decayed - step
     }
 
@@ -197,7 +236,11 @@ impl AdamW {
         for (path, s) in &self.states {
             out.push(HfTensor::new(format!("{path}.exp_avg"), s.exp_avg.clone()));
             out.push(HfTensor::new(format!("{path}.exp_avg_sq"), s.exp_avg_sq.clone()));
-            out.push(HfTensor { name: format!("{path}.step"), shape: vec![1], values: vec![s.steps as f32] });
+            out.push(HfTensor {
+                name: format!("{path}.step"),
+                shape: vec![1],
+                values: vec![s.steps as f32],
+            });
         }
         out
     }
@@ -205,10 +248,18 @@ impl AdamW {
     /// Restores [`state_tensors`](Self::state_tensors) onto `device` (without autodiff).
     /// `expected` gives the flat size of each parameter; a tensor for no parameter, or of the
     /// wrong size, is an error naming it.
-    pub fn load_state(&mut self, tensors: Vec<HfTensor>, expected: &BTreeMap<String, usize>, device: &Device) -> Result<(), String> {
+    pub fn load_state(
+        &mut self,
+        tensors: Vec<HfTensor>,
+        expected: &BTreeMap<String, usize>,
+        device: &Device,
+    ) -> Result<(), String> {
         let mut parts: BTreeMap<String, [Option<HfTensor>; 3]> = BTreeMap::new();
         for t in tensors {
-            let (path, kind) = t.name.rsplit_once('.').ok_or_else(|| format!("\"{}\" is not a parameter state", t.name))?;
+            let (path, kind) = t
+                .name
+                .rsplit_once('.')
+                .ok_or_else(|| format!("\"{}\" is not a parameter state", t.name))?;
             let (path, kind) = (path.to_string(), kind.to_string());
             let slot = match kind.as_str() {
                 "exp_avg" => 0,
@@ -221,17 +272,32 @@ impl AdamW {
         let device = device.clone().inner();
         let mut states = BTreeMap::new();
         for (path, [m, v, step]) in parts {
-            let size = *expected.get(&path).ok_or_else(|| format!("state for \"{path}\", which is not a trainable parameter of the model"))?;
+            let size = *expected
+                .get(&path)
+                .ok_or_else(|| format!("state for \"{path}\", which is not a trainable parameter of the model"))?;
             let (Some(m), Some(v), Some(step)) = (m, v, step) else {
-                return Err(format!("\"{path}\": incomplete state (needs exp_avg, exp_avg_sq and step)"));
+                return Err(format!(
+                    "\"{path}\": incomplete state (needs exp_avg, exp_avg_sq and step)"
+                ));
             };
             for t in [&m, &v] {
                 if t.values.len() != size {
-                    return Err(format!("\"{}\" has {} values, the parameter {size}", t.name, t.values.len()));
+                    return Err(format!(
+                        "\"{}\" has {} values, the parameter {size}",
+                        t.name,
+                        t.values.len()
+                    ));
                 }
             }
             let steps = step.values.first().copied().unwrap_or(0.0) as u64;
-            states.insert(path, Moments { exp_avg: m.to_tensor::<1>(&device), exp_avg_sq: v.to_tensor::<1>(&device), steps });
+            states.insert(
+                path,
+                Moments {
+                    exp_avg: m.to_tensor::<1>(&device),
+                    exp_avg_sq: v.to_tensor::<1>(&device),
+                    steps,
+                },
+            );
         }
         self.states = states;
         Ok(())

@@ -40,7 +40,10 @@ pub fn param_infos<M: Module>(model: &M) -> Vec<ParamInfo> {
             });
         }
     }
-    let mut lister = Lister { path: Vec::new(), out: Vec::new() };
+    let mut lister = Lister {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
     model.visit(&mut lister);
     lister.out
 }
@@ -66,7 +69,11 @@ pub fn collect_grads<M: Module>(model: &M, grads: &burn::tensor::Gradients) -> P
             }
         }
     }
-    let mut collector = Collector { path: Vec::new(), grads, out: ParamMap::new() };
+    let mut collector = Collector {
+        path: Vec::new(),
+        grads,
+        out: ParamMap::new(),
+    };
     model.visit(&mut collector);
     collector.out
 }
@@ -94,7 +101,11 @@ pub fn collect_values<M: Module>(model: &M, select: impl Fn(&str) -> bool) -> Pa
             }
         }
     }
-    let mut collector = Collector { path: Vec::new(), select, out: ParamMap::new() };
+    let mut collector = Collector {
+        path: Vec::new(),
+        select,
+        out: ParamMap::new(),
+    };
     model.visit(&mut collector);
     collector.out
 }
@@ -121,11 +132,19 @@ pub fn set_values<M: Module>(model: M, values: &ParamMap, dtype: DType) -> M {
             let dtype = self.dtype;
             param.map(|old| {
                 let dims: [usize; D] = old.dims();
-                leaf(value.clone().cast(dtype).reshape(dims), old.is_require_grad(), old.is_autodiff())
+                leaf(
+                    value.clone().cast(dtype).reshape(dims),
+                    old.is_require_grad(),
+                    old.is_autodiff(),
+                )
             })
         }
     }
-    model.map(&mut Setter { path: Vec::new(), values, dtype })
+    model.map(&mut Setter {
+        path: Vec::new(),
+        values,
+        dtype,
+    })
 }
 
 /// Every float parameter cast to `dtype`, as a new leaf with the same gradient setting: the
@@ -164,7 +183,10 @@ pub fn set_trainable<M: Module>(model: M, trainable: impl Fn(&str) -> bool) -> M
             param.set_require_grad(trainable)
         }
     }
-    model.map(&mut Marker { path: Vec::new(), trainable })
+    model.map(&mut Marker {
+        path: Vec::new(),
+        trainable,
+    })
 }
 
 /// A fresh graph leaf holding `value` (without autodiff), on the autodiff device when

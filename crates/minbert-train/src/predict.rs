@@ -44,9 +44,22 @@ pub fn dataset_outputs(
 }
 
 /// The course's predictions of `model` for every example of `dataset` (see [`dataset_outputs`]).
-pub fn predict_dataset(model: &MultitaskModel, task: CourseTask, dataset: &EncodedDataset, batch_size: usize, device: &Device) -> TaskPredictions {
-    let predicted = model.predict(task, &dataset_outputs(model, task, dataset, batch_size, device, &mut |_| {}));
-    TaskPredictions { task, ids: dataset.examples.iter().map(|e| e.id.clone()).collect(), predicted }
+pub fn predict_dataset(
+    model: &MultitaskModel,
+    task: CourseTask,
+    dataset: &EncodedDataset,
+    batch_size: usize,
+    device: &Device,
+) -> TaskPredictions {
+    let predicted = model.predict(
+        task,
+        &dataset_outputs(model, task, dataset, batch_size, device, &mut |_| {}),
+    );
+    TaskPredictions {
+        task,
+        ids: dataset.examples.iter().map(|e| e.id.clone()).collect(),
+        predicted,
+    }
 }
 
 /// A copy of `model` for inference: no autodiff, no dropout, and adapters merged into the base
@@ -69,10 +82,19 @@ pub fn evaluate(model: &MultitaskModel, datasets: &[(CourseTask, &EncodedDataset
     for &(task, dataset) in datasets {
         let gold: Vec<Label> = dataset.examples.iter().filter_map(|e| e.label).collect();
         assert_eq!(gold.len(), dataset.len(), "{task} dev examples all have labels");
-        match (task, predict_dataset(&model, task, dataset, batch_size, &device).predicted) {
-            (CourseTask::Sts, Prediction::Scores(p)) => sts = (p, gold.iter().map(|l| f64::from(l.as_score())).collect()),
-            (CourseTask::Sst, Prediction::Classes(p)) => sst = (p, gold.iter().map(|l| l.as_class() as usize).collect()),
-            (CourseTask::Para, Prediction::Classes(p)) => quora = (p, gold.iter().map(|l| l.as_class() as usize).collect()),
+        match (
+            task,
+            predict_dataset(&model, task, dataset, batch_size, &device).predicted,
+        ) {
+            (CourseTask::Sts, Prediction::Scores(p)) => {
+                sts = (p, gold.iter().map(|l| f64::from(l.as_score())).collect())
+            }
+            (CourseTask::Sst, Prediction::Classes(p)) => {
+                sst = (p, gold.iter().map(|l| l.as_class() as usize).collect())
+            }
+            (CourseTask::Para, Prediction::Classes(p)) => {
+                quora = (p, gold.iter().map(|l| l.as_class() as usize).collect())
+            }
             (task, _) => unreachable!("{task} predictions have the task's kind"),
         }
     }

@@ -68,9 +68,11 @@ impl Progress {
         self.batches = batches;
         self.last_line = Some(Instant::now());
         if self.mode == ProgressMode::Bar {
-            let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches {msg} [{elapsed_precise}<{eta_precise}]")
-                .expect("a valid template")
-                .progress_chars("=> ");
+            let style = ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} batches {msg} [{elapsed_precise}<{eta_precise}]",
+            )
+            .expect("a valid template")
+            .progress_chars("=> ");
             let bar = ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stderr())
                 .with_style(style)
                 .with_prefix(self.epoch_label.clone())
@@ -96,7 +98,11 @@ impl Progress {
                 self.last_line = Some(Instant::now());
                 let elapsed = self.epoch_start.elapsed().as_secs_f64();
                 let fresh = done.saturating_sub(self.start_done);
-                let eta = if fresh > 0 { format_duration(elapsed / fresh as f64 * (self.batches - done) as f64) } else { "?".into() };
+                let eta = if fresh > 0 {
+                    format_duration(elapsed / fresh as f64 * (self.batches - done) as f64)
+                } else {
+                    "?".into()
+                };
                 eprintln!(
                     "{} {done}/{} batches ({:.0}%) {message} elapsed {} eta {eta}",
                     self.epoch_label,

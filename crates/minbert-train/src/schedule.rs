@@ -41,7 +41,11 @@ fn unit(rng: &mut ChaCha8Rng) -> f64 {
 /// The annealed sampling exponent of epoch `epoch` of `epochs`: 1 at the first epoch, falling
 /// linearly to 0.2 at the last (Stickland and Murray, 2019).
 pub fn anneal_alpha(epoch: usize, epochs: usize) -> f64 {
-    if epochs <= 1 { 1.0 } else { 1.0 - 0.8 * epoch as f64 / (epochs - 1) as f64 }
+    if epochs <= 1 {
+        1.0
+    } else {
+        1.0 - 0.8 * epoch as f64 / (epochs - 1) as f64
+    }
 }
 
 /// The task (an index into `batches`) of each training batch of epoch `epoch`. `batches[i]` is
@@ -57,7 +61,11 @@ pub fn epoch_tasks(schedule: TaskSchedule, batches: &[usize], epoch: usize, epoc
     let total: usize = batches.iter().sum();
     let mut rng = rng(seed, TASK_ORDER, epoch as u64);
     match schedule {
-        TaskSchedule::Sequential => batches.iter().enumerate().flat_map(|(t, &n)| std::iter::repeat_n(t, n)).collect(),
+        TaskSchedule::Sequential => batches
+            .iter()
+            .enumerate()
+            .flat_map(|(t, &n)| std::iter::repeat_n(t, n))
+            .collect(),
         TaskSchedule::RoundRobin => {
             let mut left = batches.to_vec();
             let mut order = Vec::with_capacity(total);
@@ -72,7 +80,11 @@ pub fn epoch_tasks(schedule: TaskSchedule, batches: &[usize], epoch: usize, epoc
             order
         }
         TaskSchedule::Proportional => {
-            let mut order: Vec<usize> = batches.iter().enumerate().flat_map(|(t, &n)| std::iter::repeat_n(t, n)).collect();
+            let mut order: Vec<usize> = batches
+                .iter()
+                .enumerate()
+                .flat_map(|(t, &n)| std::iter::repeat_n(t, n))
+                .collect();
             for i in (1..order.len()).rev() {
                 let j = below(&mut rng, i as u64 + 1) as usize;
                 order.swap(i, j);

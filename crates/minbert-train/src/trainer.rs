@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::checkpoint::{
-    BaseModel, CheckpointExtras, CheckpointMeta, DataSpec, ParamCounts, PrecisionInfo, TrainState, load_checkpoint_with_base,
-    read_resume_state, recover_interrupted, save_checkpoint, sha256_file, write_atomic, write_json,
+    BaseModel, CheckpointExtras, CheckpointMeta, DataSpec, ParamCounts, PrecisionInfo, TrainState,
+    load_checkpoint_with_base, read_resume_state, recover_interrupted, save_checkpoint, sha256_file, write_atomic,
+    write_json,
 };
 use crate::config::{Mode, Precision, TaskConfig, TrainConfig};
 use crate::data::{TaskData, load_task_data};
@@ -106,11 +107,18 @@ pub struct BestCheckpoint {
 /// Whether the parameter at `path` trains in `mode`, with the encoder layers from
 /// `lowest_layer` up thawed (`None`: everything the mode trains).
 pub fn is_trainable(mode: Mode, train_base: bool, lowest_layer: Option<usize>, path: &str) -> bool {
-    if HEAD_NAMES.iter().any(|h| path.strip_prefix(h).is_some_and(|rest| rest.starts_with('.'))) {
+    if HEAD_NAMES
+        .iter()
+        .any(|h| path.strip_prefix(h).is_some_and(|rest| rest.starts_with('.')))
+    {
         return true;
     }
     // `encoders.{i}.{rest}`
-    let Some(rest) = path.strip_prefix("encoders.").and_then(|p| p.split_once('.')).map(|(_, rest)| rest) else {
+    let Some(rest) = path
+        .strip_prefix("encoders.")
+        .and_then(|p| p.split_once('.'))
+        .map(|(_, rest)| rest)
+    else {
         return false;
     };
     let by_mode = match mode {
@@ -132,11 +140,21 @@ pub fn is_trainable(mode: Mode, train_base: bool, lowest_layer: Option<usize>, p
 /// The precision steps compute in, given the request and the device.
 pub fn compute_precision(requested: Precision, cpu_half: bool, device: &Device) -> PrecisionInfo {
     let Some(dtype) = requested.half_dtype() else {
-        return PrecisionInfo { requested, compute: requested, note: None };
+        return PrecisionInfo {
+            requested,
+            compute: requested,
+            note: None,
+        };
     };
-    let fallback = |note: String| PrecisionInfo { requested, compute: Precision::F32, note: Some(note) };
+    let fallback = |note: String| PrecisionInfo {
+        requested,
+        compute: Precision::F32,
+        note: Some(note),
+    };
     if !device.supports_dtype(dtype) {
-        return fallback(format!("{dtype:?} is not supported by this backend ({device:?}): computing in f32"));
+        return fallback(format!(
+            "{dtype:?} is not supported by this backend ({device:?}): computing in f32"
+        ));
     }
     // Burn exposes no backend kind; the CPU backends are recognisable by their device names.
     let name = format!("{device:?}");
@@ -151,7 +169,11 @@ pub fn compute_precision(requested: Precision, cpu_half: bool, device: &Device) 
         Precision::F16 => "f32 master weights and optimizer state, f16 compute with dynamic loss scaling",
         _ => "f32 master weights and optimizer state, bf16 compute",
     };
-    PrecisionInfo { requested, compute: requested, note: Some(note.into()) }
+    PrecisionInfo {
+        requested,
+        compute: requested,
+        note: Some(note.into()),
+    }
 }
 
 /// A seed for the device RNG before batch `micro_step` (SplitMix64 of both).
@@ -166,7 +188,17 @@ fn batch_seed(seed: u64, micro_step: usize) -> u64 {
 fn config_differences(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
     fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
         match value {
-            toml::Value::Table(t) => t.iter().for_each(|(k, v)| flatten(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out)),
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| {
+                flatten(
+                    &if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    },
+                    v,
+                    out,
+                )
+            }),
             other => {
                 out.insert(prefix.to_string(), other.to_string());
             }
@@ -181,7 +213,13 @@ fn config_differences(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
     let keys: std::collections::BTreeSet<&String> = ta.keys().chain(tb.keys()).collect();
     keys.into_iter()
         .filter(|k| ta.get(*k) != tb.get(*k))
-        .map(|k| format!("{k} ({} vs {})", ta.get(k).map_or("unset", String::as_str), tb.get(k).map_or("unset", String::as_str)))
+        .map(|k| {
+            format!(
+                "{k} ({} vs {})",
+                ta.get(k).map_or("unset", String::as_str),
+                tb.get(k).map_or("unset", String::as_str)
+            )
+        })
         .collect()
 }
 
@@ -256,8 +294,16 @@ impl<'a> Run<'a> {
     fn start(config: &'a TrainConfig, options: &TrainOptions) -> Result<Self, TrainError> {
         let started = Instant::now();
         let progress = Progress::new(options.progress);
-        let config_error = |key: &str, message: String| TrainError::Config { origin: key.to_string(), message };
-        let model_name = config.model.path.as_deref().ok_or_else(|| config_error("model.path", "is not set: a model directory or Hugging Face Hub id is needed".into()))?;
+        let config_error = |key: &str, message: String| TrainError::Config {
+            origin: key.to_string(),
+            message,
+        };
+        let model_name = config.model.path.as_deref().ok_or_else(|| {
+            config_error(
+                "model.path",
+                "is not set: a model directory or Hugging Face Hub id is needed".into(),
+            )
+        })?;
         let base_model = minbert_hub::resolve(model_name, Path::new("."), &HubSettings::from_env())?;
         let model_dir = base_model.dir.clone();
         let out_dir = options.out_dir.clone();
@@ -266,22 +312,37 @@ impl<'a> Run<'a> {
         if options.resume {
             recover_interrupted(&last_dir)?;
             if !last_dir.join(crate::checkpoint::STATE_FILE).is_file() {
-                return Err(TrainError::checkpoint(&last_dir, "nothing to resume: no checkpoint with state.json here (the run saves last/ after each evaluation)"));
+                return Err(TrainError::checkpoint(
+                    &last_dir,
+                    "nothing to resume: no checkpoint with state.json here (the run saves last/ after each evaluation)",
+                ));
             }
             let saved = TrainConfig::load(&config_path, &[])?;
             let differences = config_differences(&saved, config);
             if !differences.is_empty() {
-                return Err(TrainError::checkpoint(&config_path, format!("the run was started with another config; differing keys: {}", differences.join(", "))));
+                return Err(TrainError::checkpoint(
+                    &config_path,
+                    format!(
+                        "the run was started with another config; differing keys: {}",
+                        differences.join(", ")
+                    ),
+                ));
             }
         } else if config_path.exists() || last_dir.exists() {
-            return Err(TrainError::checkpoint(&out_dir, "already holds a run: pass --resume to continue it, or choose another --out"));
+            return Err(TrainError::checkpoint(
+                &out_dir,
+                "already holds a run: pass --resume to continue it, or choose another --out",
+            ));
         }
         let device = options.device.clone().autodiff();
         let tokenizer = BertTokenizer::from_dir(&model_dir)?.with_max_len(config.data.max_len)?;
         let data_dir = DataDir::resolve(config.data.dir.as_deref())?;
         let tasks = load_task_data(config, &data_dir, &tokenizer)?;
         let mut notes: Vec<String> = tasks.iter().flat_map(|t| t.notes.clone()).collect();
-        let task_configs: Vec<TaskConfig> = tasks.iter().map(|t| config.tasks.get(t.task).expect("loaded tasks are configured").clone()).collect();
+        let task_configs: Vec<TaskConfig> = tasks
+            .iter()
+            .map(|t| config.tasks.get(t.task).expect("loaded tasks are configured").clone())
+            .collect();
         let bs = config.train.batch_size;
         let task_batches: Vec<usize> = tasks.iter().map(|t| t.train.len().div_ceil(bs)).collect();
 
@@ -294,7 +355,10 @@ impl<'a> Run<'a> {
         let (master, optim, state) = if options.resume {
             let loaded = load_checkpoint_with_base(&last_dir, Some(&model_dir), &device)?;
             let (state, tensors) = read_resume_state(&last_dir)?;
-            let sizes = param_infos(&loaded.model).into_iter().map(|p| (p.path, p.shape.iter().product())).collect();
+            let sizes = param_infos(&loaded.model)
+                .into_iter()
+                .map(|p| (p.path, p.shape.iter().product()))
+                .collect();
             let mut optim = AdamW::new(config.train.beta1, config.train.beta2, config.train.eps);
             optim
                 .load_state(tensors, &sizes, &device)
@@ -311,7 +375,13 @@ impl<'a> Run<'a> {
                 encoders.push(encoder);
             }
             if config.model.pooling == crate::config::Pooling::Pooler && encoders[0].pooler.is_none() {
-                return Err(config_error("model.pooling", format!("is \"pooler\", but {} has no pooler weights; use \"mean\" or \"cls\"", model_dir.display())));
+                return Err(config_error(
+                    "model.pooling",
+                    format!(
+                        "is \"pooler\", but {} has no pooler weights; use \"mean\" or \"cls\"",
+                        model_dir.display()
+                    ),
+                ));
             }
             let spec = ModelSpec::from_config(config, &bert_config);
             let model = MultitaskModel::new(spec, encoders, &device);
@@ -333,13 +403,21 @@ impl<'a> Run<'a> {
                 train_s: 0.0,
                 eval_s: 0.0,
             };
-            (model, AdamW::new(config.train.beta1, config.train.beta2, config.train.eps), state)
+            (
+                model,
+                AdamW::new(config.train.beta1, config.train.beta2, config.train.eps),
+                state,
+            )
         };
         let (mode, train_base) = (config.adapter.mode, config.adapter.train_base);
         let master = set_trainable(master, |p| is_trainable(mode, train_base, None, p));
         let infos = param_infos(&master);
         let params = ParamCounts {
-            trainable: infos.iter().filter(|p| p.trainable).map(|p| p.shape.iter().product::<usize>()).sum(),
+            trainable: infos
+                .iter()
+                .filter(|p| p.trainable)
+                .map(|p| p.shape.iter().product::<usize>())
+                .sum(),
             total: infos.iter().map(|p| p.shape.iter().product::<usize>()).sum(),
         };
 
@@ -348,13 +426,19 @@ impl<'a> Run<'a> {
         if config.train.max_steps > 0 {
             total_steps = total_steps.min(config.train.max_steps);
         }
-        let warmup_steps =
-            if config.train.warmup_steps > 0 { config.train.warmup_steps } else { (config.train.warmup * total_steps as f64).round() as usize };
+        let warmup_steps = if config.train.warmup_steps > 0 {
+            config.train.warmup_steps
+        } else {
+            (config.train.warmup * total_steps as f64).round() as usize
+        };
 
         // Written only now that the data and model loaded: a run that fails to start leaves
         // nothing that would block starting it again.
         std::fs::create_dir_all(&out_dir).map_err(|e| TrainError::io(&out_dir, e))?;
-        let base = BaseModel { name_or_path: recorded_base_name(&base_model, &out_dir)?, sha256 };
+        let base = BaseModel {
+            name_or_path: recorded_base_name(&base_model, &out_dir)?,
+            sha256,
+        };
         if !options.resume {
             write_atomic(&config_path, config.to_toml().as_bytes())?;
         }
@@ -362,9 +446,21 @@ impl<'a> Run<'a> {
         if options.resume {
             truncate_metrics(&metrics_path, state.step)?;
         }
-        let metrics = OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
-        let best = if options.resume { read_best(&out_dir.join("best"))? } else { None };
-        let last_scores = if options.resume { read_best(&last_dir)?.map(|b| b.scores) } else { None };
+        let metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .map_err(|e| TrainError::io(&metrics_path, e))?;
+        let best = if options.resume {
+            read_best(&out_dir.join("best"))?
+        } else {
+            None
+        };
+        let last_scores = if options.resume {
+            read_best(&last_dir)?.map(|b| b.scores)
+        } else {
+            None
+        };
 
         let num_tasks = tasks.len();
         let run = Self {
@@ -412,7 +508,13 @@ impl<'a> Run<'a> {
         let c = self.config;
         let p = &self.progress;
         if resumed {
-            p.println(format!("resuming {} at step {} (epoch {}, batch {})", self.out_dir.display(), self.state.step, self.state.epoch + 1, self.state.epoch_batch));
+            p.println(format!(
+                "resuming {} at step {} (epoch {}, batch {})",
+                self.out_dir.display(),
+                self.state.step,
+                self.state.epoch + 1,
+                self.state.epoch_batch
+            ));
         }
         p.println(format!(
             "model {} ({} encoder(s), {} pooling), mode {}, data {}",
@@ -423,7 +525,13 @@ impl<'a> Run<'a> {
             data_dir.path().display()
         ));
         for (t, n) in self.tasks.iter().zip(&self.task_batches) {
-            p.println(format!("  {}: {} train examples ({n} batches of {}), {} dev", t.task.name(), t.train.len(), c.train.batch_size, t.dev.len()));
+            p.println(format!(
+                "  {}: {} train examples ({n} batches of {}), {} dev",
+                t.task.name(),
+                t.train.len(),
+                c.train.batch_size,
+                t.dev.len()
+            ));
         }
         p.println(format!(
             "params: {} trainable of {} ({:.2}%); {} optimizer steps ({} warmup), precision {} (compute {})",
@@ -443,16 +551,33 @@ impl<'a> Run<'a> {
     fn run(mut self, pause_at: Option<usize>) -> Result<Trained, TrainError> {
         let c = self.config;
         self.loop_started = Instant::now();
-        let max_steps = if c.train.max_steps > 0 { c.train.max_steps } else { usize::MAX };
+        let max_steps = if c.train.max_steps > 0 {
+            c.train.max_steps
+        } else {
+            usize::MAX
+        };
         // A resumed run may have ended already.
         let stopped_early = c.train.early_stop > 0 && self.state.evals_since_best >= c.train.early_stop;
-        let mut status = if stopped_early { "early_stop" } else if self.state.step >= max_steps { "max_steps" } else { "completed" };
+        let mut status = if stopped_early {
+            "early_stop"
+        } else if self.state.step >= max_steps {
+            "max_steps"
+        } else {
+            "completed"
+        };
         'epochs: while self.state.epoch < c.train.epochs && self.state.step < max_steps && !stopped_early {
             let epoch = self.state.epoch;
-            let order = epoch_tasks(c.train.schedule_tasks, &self.task_batches, epoch, c.train.epochs, c.train.seed);
+            let order = epoch_tasks(
+                c.train.schedule_tasks,
+                &self.task_batches,
+                epoch,
+                c.train.epochs,
+                c.train.seed,
+            );
             self.apply_stage(epoch);
             self.epoch_len = order.len();
-            self.progress.start_epoch(epoch, c.train.epochs, order.len(), self.state.epoch_batch);
+            self.progress
+                .start_epoch(epoch, c.train.epochs, order.len(), self.state.epoch_batch);
             while self.state.epoch_batch < order.len() {
                 let t = order[self.state.epoch_batch];
                 self.batch(t)?;
@@ -469,7 +594,9 @@ impl<'a> Run<'a> {
                         self.state.epoch += 1;
                         self.state.epoch_batch = 0;
                     }
-                    if (c.train.eval_every > 0 && step.is_multiple_of(c.train.eval_every)) || (c.train.eval_every == 0 && epoch_done) {
+                    if (c.train.eval_every > 0 && step.is_multiple_of(c.train.eval_every))
+                        || (c.train.eval_every == 0 && epoch_done)
+                    {
                         if self.evaluate()? {
                             status = "early_stop";
                             break 'epochs;
@@ -483,9 +610,13 @@ impl<'a> Run<'a> {
                     }
                     if pause_at == Some(step) {
                         self.save_last()?;
-                        self.progress.println(format!("paused at step {step}; continue with --resume"));
+                        self.progress
+                            .println(format!("paused at step {step}; continue with --resume"));
                         let summary = self.summary("paused");
-                        return Ok(Trained { summary, model: self.master });
+                        return Ok(Trained {
+                            summary,
+                            model: self.master,
+                        });
                     }
                     if epoch_done {
                         continue 'epochs;
@@ -515,7 +646,11 @@ impl<'a> Run<'a> {
         if self.config.train.unfreeze_layers > 0 {
             self.progress.println(match lowest {
                 Some(l) if l == self.num_layers => format!("epoch {}: training the heads only", epoch + 1),
-                Some(l) => format!("epoch {}: training the heads and encoder layers {l}..{}", epoch + 1, self.num_layers - 1),
+                Some(l) => format!(
+                    "epoch {}: training the heads and encoder layers {l}..{}",
+                    epoch + 1,
+                    self.num_layers - 1
+                ),
                 None => format!("epoch {}: training everything the mode trains", epoch + 1),
             });
         }
@@ -538,7 +673,17 @@ impl<'a> Run<'a> {
         }
         let plan = &self.plans[t].as_ref().expect("planned above").1;
         let indices = plan[pos.next].clone();
-        self.state.streams[t] = if pos.next + 1 == plan.len() { StreamPos { pass: pos.pass + 1, next: 0 } } else { StreamPos { pass: pos.pass, next: pos.next + 1 } };
+        self.state.streams[t] = if pos.next + 1 == plan.len() {
+            StreamPos {
+                pass: pos.pass + 1,
+                next: 0,
+            }
+        } else {
+            StreamPos {
+                pass: pos.pass,
+                next: pos.next + 1,
+            }
+        };
         Ok(indices)
     }
 
@@ -548,14 +693,19 @@ impl<'a> Run<'a> {
         let task = self.tasks[t].task;
         let indices = self.next_indices(t)?;
         let batch = self.tasks[t].train.pad(&indices).to_device(&self.device);
-        self.device.seed(batch_seed(self.config.train.seed, self.state.micro_step));
+        self.device
+            .seed(batch_seed(self.config.train.seed, self.state.micro_step));
         let model = self.compute.as_ref().unwrap_or(&self.master);
         let labels = batch.labels.as_ref().expect("training examples have labels");
         let loss = task_loss(task, &self.task_configs[t], model.forward(task, &batch), labels);
         let value = f64::from(loss.clone().into_scalar::<f32>());
         let loss_scale = self.state.loss_scaler.as_ref().map_or(1.0, |s| s.scale);
         if !value.is_finite() && self.state.loss_scaler.is_none() {
-            return Err(TrainError::Diverged { step: self.state.step, what: "loss", value });
+            return Err(TrainError::Diverged {
+                step: self.state.step,
+                what: "loss",
+                value,
+            });
         }
         // A task with nothing trainable yet (a cosine head while progressive unfreezing has
         // thawed only the heads) adds no gradient.
@@ -587,7 +737,13 @@ impl<'a> Run<'a> {
         self.last_grad_norm = norm;
         let apply = match &mut self.state.loss_scaler {
             Some(scaler) => scaler.update(norm.is_finite()),
-            None if !norm.is_finite() => return Err(TrainError::Diverged { step: self.state.step, what: "gradient norm", value: norm }),
+            None if !norm.is_finite() => {
+                return Err(TrainError::Diverged {
+                    step: self.state.step,
+                    what: "gradient norm",
+                    value: norm,
+                });
+            }
             None => true,
         };
         if apply {
@@ -597,10 +753,19 @@ impl<'a> Run<'a> {
                 .tasks
                 .iter()
                 .zip(&self.task_configs)
-                .map(|(t, tc)| (format!("{}.", t.task.name()), lr * tc.lr_mult, tc.weight_decay.unwrap_or(c.weight_decay)))
+                .map(|(t, tc)| {
+                    (
+                        format!("{}.", t.task.name()),
+                        lr * tc.lr_mult,
+                        tc.weight_decay.unwrap_or(c.weight_decay),
+                    )
+                })
                 .collect();
             let hyper = |path: &str| {
-                heads.iter().find(|(prefix, _, _)| path.starts_with(prefix.as_str())).map_or((lr, c.weight_decay), |(_, lr, wd)| (*lr, *wd))
+                heads
+                    .iter()
+                    .find(|(prefix, _, _)| path.starts_with(prefix.as_str()))
+                    .map_or((lr, c.weight_decay), |(_, lr, wd)| (*lr, *wd))
             };
             let (master, updated) = self.optim.step(self.master.clone(), grads, hyper);
             self.master = master;
@@ -617,20 +782,30 @@ impl<'a> Run<'a> {
     fn times(&self) -> (f64, f64, f64) {
         let s = &self.state;
         let train = s.train_s + self.loop_started.elapsed().as_secs_f64() - self.session_eval_s;
-        (s.elapsed_s + self.started.elapsed().as_secs_f64(), train, s.eval_s + self.session_eval_s)
+        (
+            s.elapsed_s + self.started.elapsed().as_secs_f64(),
+            train,
+            s.eval_s + self.session_eval_s,
+        )
     }
 
     fn update_progress(&mut self) {
         let rate = self.window.2 as f64 / self.window.3.elapsed().as_secs_f64().max(1e-9);
-        let losses: Vec<String> =
-            self.tasks.iter().zip(&self.shown_loss).filter_map(|(t, l)| l.map(|l| format!("{} {l:.3}", t.task.name()))).collect();
+        let losses: Vec<String> = self
+            .tasks
+            .iter()
+            .zip(&self.shown_loss)
+            .filter_map(|(t, l)| l.map(|l| format!("{} {l:.3}", t.task.name())))
+            .collect();
         let message = format!("loss {} | {rate:.1} ex/s", losses.join(" "));
         self.progress.update(self.state.epoch_batch, &message);
     }
 
     fn write_metrics(&mut self, value: serde_json::Value) -> Result<(), TrainError> {
         let path = self.out_dir.join(METRICS_FILE);
-        writeln!(self.metrics, "{value}").and_then(|_| self.metrics.flush()).map_err(|e| TrainError::io(&path, e))
+        writeln!(self.metrics, "{value}")
+            .and_then(|_| self.metrics.flush())
+            .map_err(|e| TrainError::io(&path, e))
     }
 
     fn log_train(&mut self) -> Result<(), TrainError> {
@@ -644,7 +819,13 @@ impl<'a> Run<'a> {
             .map(|(i, t)| (t.task.name().to_string(), json!(sums[i] / counts[i] as f64)))
             .collect();
         let rate = *examples as f64 / since.elapsed().as_secs_f64().max(1e-9);
-        let lr = learning_rate(c.schedule, c.lr, self.state.step.saturating_sub(1), self.warmup_steps, self.total_steps);
+        let lr = learning_rate(
+            c.schedule,
+            c.lr,
+            self.state.step.saturating_sub(1),
+            self.warmup_steps,
+            self.total_steps,
+        );
         let line = json!({
             "type": "train",
             "step": self.state.step,
@@ -676,7 +857,8 @@ impl<'a> Run<'a> {
     /// Scores the master model on dev, keeps `best/` and `last/`; returns whether to stop early.
     fn evaluate(&mut self) -> Result<bool, TrainError> {
         let started = Instant::now();
-        let datasets: Vec<(CourseTask, &minbert_data::EncodedDataset)> = self.tasks.iter().map(|t| (t.task, &t.dev)).collect();
+        let datasets: Vec<(CourseTask, &minbert_data::EncodedDataset)> =
+            self.tasks.iter().map(|t| (t.task, &t.dev)).collect();
         let scores = evaluate(&self.master, &datasets, self.config.train.eval_batch_size);
         let select = self.config.train.select;
         let score = scores.get(select.name()).expect("select names a score");
@@ -691,7 +873,11 @@ impl<'a> Run<'a> {
             self.state.best_score = score.is_finite().then_some(score);
             self.state.best_step = Some(self.state.step);
             self.state.evals_since_best = 0;
-            self.best = Some(BestCheckpoint { step: self.state.step, epoch, scores });
+            self.best = Some(BestCheckpoint {
+                step: self.state.step,
+                epoch,
+                scores,
+            });
         } else {
             self.state.evals_since_best += 1;
         }
@@ -721,7 +907,15 @@ impl<'a> Run<'a> {
         self.write_metrics(line)?;
         if improved {
             let meta = self.meta(Some(scores));
-            save_checkpoint(&self.out_dir.join("best"), &self.master, &meta, CheckpointExtras { lora: self.lora.as_ref(), resume: None })?;
+            save_checkpoint(
+                &self.out_dir.join("best"),
+                &self.master,
+                &meta,
+                CheckpointExtras {
+                    lora: self.lora.as_ref(),
+                    resume: None,
+                },
+            )?;
         }
         self.save_last()?;
         let patience = self.config.train.early_stop;
@@ -731,9 +925,18 @@ impl<'a> Run<'a> {
     fn save_last(&mut self) -> Result<(), TrainError> {
         debug_assert_eq!(self.acc_count, 0, "checkpoints are taken between optimizer steps");
         let (elapsed, train, eval) = self.times();
-        let state = TrainState { elapsed_s: elapsed, train_s: train, eval_s: eval, task_seconds: self.task_seconds.clone(), ..self.state.clone() };
+        let state = TrainState {
+            elapsed_s: elapsed,
+            train_s: train,
+            eval_s: eval,
+            task_seconds: self.task_seconds.clone(),
+            ..self.state.clone()
+        };
         let meta = self.meta(self.last_scores);
-        let extras = CheckpointExtras { lora: self.lora.as_ref(), resume: Some((self.optim.state_tensors(), &state)) };
+        let extras = CheckpointExtras {
+            lora: self.lora.as_ref(),
+            resume: Some((self.optim.state_tensors(), &state)),
+        };
         save_checkpoint(&self.out_dir.join("last"), &self.master, &meta, extras)
     }
 
@@ -762,15 +965,21 @@ impl<'a> Run<'a> {
         self.save_last()?;
         let summary = self.summary(status);
         write_json(&self.out_dir.join(SUMMARY_FILE), &summary)?;
-        Ok(Trained { summary, model: self.master })
+        Ok(Trained {
+            summary,
+            model: self.master,
+        })
     }
 
     fn summary(&self, status: &str) -> RunSummary {
         let (_, train_s, eval_s) = self.times();
         let names = |i: usize| self.tasks[i].task.name().to_string();
-        let examples: BTreeMap<String, usize> = (0..self.tasks.len()).map(|i| (names(i), self.state.examples[i])).collect();
-        let examples_per_s =
-            (0..self.tasks.len()).map(|i| (names(i), self.state.examples[i] as f64 / self.task_seconds[i].max(1e-9))).collect();
+        let examples: BTreeMap<String, usize> = (0..self.tasks.len())
+            .map(|i| (names(i), self.state.examples[i]))
+            .collect();
+        let examples_per_s = (0..self.tasks.len())
+            .map(|i| (names(i), self.state.examples[i] as f64 / self.task_seconds[i].max(1e-9)))
+            .collect();
         RunSummary {
             minbert_version: env!("CARGO_PKG_VERSION").to_string(),
             status: status.to_string(),
@@ -795,11 +1004,17 @@ impl<'a> Run<'a> {
 }
 
 fn finite_or_null(x: f64) -> serde_json::Value {
-    if x.is_finite() { json!(x) } else { serde_json::Value::Null }
+    if x.is_finite() {
+        json!(x)
+    } else {
+        serde_json::Value::Null
+    }
 }
 
 fn unix_time() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Drops the lines a killed run logged after its last checkpoint (their steps are redone).
@@ -809,7 +1024,12 @@ fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
     };
     let kept: String = text
         .lines()
-        .filter(|line| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s as usize <= step))
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s as usize <= step)
+        })
         .map(|line| format!("{line}\n"))
         .collect();
     write_atomic(path, kept.as_bytes())
@@ -822,6 +1042,11 @@ fn read_best(dir: &Path) -> Result<Option<BestCheckpoint>, TrainError> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-    let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&path, format!("not a valid meta.json: {e}")))?;
-    Ok(meta.scores.map(|scores| BestCheckpoint { step: meta.step, epoch: meta.epoch as f64, scores }))
+    let meta: CheckpointMeta = serde_json::from_str(&text)
+        .map_err(|e| TrainError::checkpoint(&path, format!("not a valid meta.json: {e}")))?;
+    Ok(meta.scores.map(|scores| BestCheckpoint {
+        step: meta.step,
+        epoch: meta.epoch as f64,
+        scores,
+    }))
 }

@@ -19,7 +19,10 @@ fn an_unknown_key_lists_the_valid_ones_with_its_line() {
     assert!(err.contains("unknown field `lrr`, expected one of"), "{err}");
     assert!(err.contains("`lr`") && err.contains("`weight_decay`"), "{err}");
     let err = parse("[tasks.quora]\n", &[]).unwrap_err();
-    assert!(err.contains("unknown field `quora`, expected one of `sst`, `para`, `sts`"), "{err}");
+    assert!(
+        err.contains("unknown field `quora`, expected one of `sst`, `para`, `sts`"),
+        "{err}"
+    );
     let err = parse("[tasks.sst]\n[modle]\n", &[]).unwrap_err();
     assert!(err.contains("unknown field `modle`"), "{err}");
 }
@@ -27,23 +30,48 @@ fn an_unknown_key_lists_the_valid_ones_with_its_line() {
 #[test]
 fn a_wrong_type_or_value_names_the_key() {
     let err = parse("[tasks.sst]\n[train]\nlr = \"fast\"\n", &[]).unwrap_err();
-    assert!(err.contains("line 3") && err.contains("invalid type: string \"fast\""), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("invalid type: string \"fast\""),
+        "{err}"
+    );
     let err = parse("[tasks.sst]\n[adapter]\nmode = \"qlora\"\n", &[]).unwrap_err();
-    assert!(err.contains("unknown variant `qlora`, expected one of `heads`, `full`, `lora`, `dora`"), "{err}");
+    assert!(
+        err.contains("unknown variant `qlora`, expected one of `heads`, `full`, `lora`, `dora`"),
+        "{err}"
+    );
     let err = parse("[tasks.sst]\n[adapter]\ntargets = \"attention\"\n", &[]).unwrap_err();
-    assert!(err.contains("unknown targets \"attention\", expected \"attn\", \"attn-out\", \"all-linear\""), "{err}");
+    assert!(
+        err.contains("unknown targets \"attention\", expected \"attn\", \"attn-out\", \"all-linear\""),
+        "{err}"
+    );
     let err = parse("[tasks.sst]\n[adapter]\nr = 0\n", &[]).unwrap_err();
     assert_eq!(err, "run.toml: adapter.r: must be at least 1 for mode \"lora\", got 0");
-    let err = parse("[adapter]\nmode = \"heads\"\n[tasks.sts]\npair = \"separate\"\nhead = \"cosine\"\nloss = \"cosent\"\n", &[]).unwrap_err();
-    assert!(err.contains("tasks.sts.head: \"cosine\" has no weights, so in mode \"heads\" the task would not train"), "{err}");
+    let err = parse(
+        "[adapter]\nmode = \"heads\"\n[tasks.sts]\npair = \"separate\"\nhead = \"cosine\"\nloss = \"cosent\"\n",
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("tasks.sts.head: \"cosine\" has no weights, so in mode \"heads\" the task would not train"),
+        "{err}"
+    );
     // Rank is not checked where there are no adapters.
     assert!(parse("[tasks.sst]\n[adapter]\nmode = \"full\"\nr = 0\n", &[]).is_ok());
     let err = parse("[tasks.sst]\nloss = \"mse\"\n", &[]).unwrap_err();
-    assert!(err.contains("tasks.sst.loss: \"mse\" does not fit sst; expected \"ce\""), "{err}");
+    assert!(
+        err.contains("tasks.sst.loss: \"mse\" does not fit sst; expected \"ce\""),
+        "{err}"
+    );
     let err = parse("[tasks.sts]\nhead = \"cosine\"\n", &[]).unwrap_err();
-    assert!(err.contains("tasks.sts.head: \"cosine\" compares two sentence embeddings: set pair = \"separate\""), "{err}");
+    assert!(
+        err.contains("tasks.sts.head: \"cosine\" compares two sentence embeddings: set pair = \"separate\""),
+        "{err}"
+    );
     let err = parse("[tasks.para]\nloss = \"contrastive\"\npair = \"separate\"\n", &[]).unwrap_err();
-    assert!(err.contains("tasks.para.head: loss \"contrastive\" needs head = \"cosine\""), "{err}");
+    assert!(
+        err.contains("tasks.para.head: loss \"contrastive\" needs head = \"cosine\""),
+        "{err}"
+    );
     let err = parse("[train]\nepochs = 1\n", &[]).unwrap_err();
     assert!(err.contains("tasks: no task to train"), "{err}");
     let err = parse("[tasks.sst]\n[train]\nselect = \"sts_pearson\"\n", &[]).unwrap_err();
@@ -52,16 +80,33 @@ fn a_wrong_type_or_value_names_the_key() {
 
 #[test]
 fn set_overrides_apply_in_order_and_errors_name_them() {
-    let c = parse("[tasks.sst]\n[train]\nlr = 1e-3\n", &["train.lr=2e-4", "adapter.targets=[\"query\", \"value\"]", "tasks.sts.pair=separate", "tasks.sts.head=cosine", "tasks.sts.loss=cosent", "model.path=/m"]).unwrap();
+    let c = parse(
+        "[tasks.sst]\n[train]\nlr = 1e-3\n",
+        &[
+            "train.lr=2e-4",
+            "adapter.targets=[\"query\", \"value\"]",
+            "tasks.sts.pair=separate",
+            "tasks.sts.head=cosine",
+            "tasks.sts.loss=cosent",
+            "model.path=/m",
+        ],
+    )
+    .unwrap();
     assert_eq!(c.train.lr, 2e-4);
-    assert_eq!(c.adapter.targets, Targets::Modules(vec!["query".into(), "value".into()]));
+    assert_eq!(
+        c.adapter.targets,
+        Targets::Modules(vec!["query".into(), "value".into()])
+    );
     let sts = c.tasks.sts.as_ref().unwrap();
     assert_eq!((sts.head, sts.loss), (HeadKind::Cosine, Some(Loss::Cosent)));
     assert_eq!(c.model.path.as_deref(), Some("/m"));
     let err = parse("[tasks.sst]\n", &["train.lrr=1"]).unwrap_err();
     assert!(err.starts_with("--set train.lrr=1: unknown field `lrr`"), "{err}");
     let err = parse("[tasks.sst]\n", &["train.epochs=many"]).unwrap_err();
-    assert!(err.starts_with("--set train.epochs=many: invalid type: string \"many\""), "{err}");
+    assert!(
+        err.starts_with("--set train.epochs=many: invalid type: string \"many\""),
+        "{err}"
+    );
     let err = parse("[tasks.sst]\n", &["train"]).unwrap_err();
     assert!(err.contains("expected key=value"), "{err}");
     let err = parse("[tasks.sst]\n", &["adapter.mode=heads", "adapter.mode.x=1"]).unwrap_err();
@@ -70,9 +115,16 @@ fn set_overrides_apply_in_order_and_errors_name_them() {
 
 #[test]
 fn the_resolved_config_round_trips_through_toml() {
-    let c = parse("[tasks.sst]\nhead = \"mlp\"\n[tasks.sts]\nloss = \"pearson\"\n", &["adapter.mode=dora", "adapter.targets=all-linear", "model.encoders=2"]).unwrap();
+    let c = parse(
+        "[tasks.sst]\nhead = \"mlp\"\n[tasks.sts]\nloss = \"pearson\"\n",
+        &["adapter.mode=dora", "adapter.targets=all-linear", "model.encoders=2"],
+    )
+    .unwrap();
     let text = c.to_toml();
-    assert!(text.contains("[tasks.sst]") && text.contains("schedule_tasks = \"proportional\""), "{text}");
+    assert!(
+        text.contains("[tasks.sst]") && text.contains("schedule_tasks = \"proportional\""),
+        "{text}"
+    );
     assert_eq!(parse(&text, &[]).unwrap(), c);
     assert_eq!(c.adapter.mode, Mode::Dora);
     let lora = c.lora_config(None).unwrap();
@@ -102,8 +154,18 @@ fn sst_run(dir: &Path, files: &[(&str, String)]) -> (TrainConfig, TrainOptions) 
         std::fs::write(data.join(name), text).unwrap();
     }
     let model = minbert_testkit::model_dir();
-    let text = format!("[model]\npath = {:?}\n[data]\ndir = {:?}\n[tasks.sst]\n", model.display().to_string(), data.display().to_string());
-    let options = TrainOptions { out_dir: dir.join("run"), resume: false, device: burn::tensor::Device::flex(), progress: ProgressMode::Quiet, pause_at_step: None };
+    let text = format!(
+        "[model]\npath = {:?}\n[data]\ndir = {:?}\n[tasks.sst]\n",
+        model.display().to_string(),
+        data.display().to_string()
+    );
+    let options = TrainOptions {
+        out_dir: dir.join("run"),
+        resume: false,
+        device: burn::tensor::Device::flex(),
+        progress: ProgressMode::Quiet,
+        pause_at_step: None,
+    };
     (parse(&text, &[]).unwrap(), options)
 }
 
@@ -112,22 +174,51 @@ const SST_HEADER: &str = "\tid\tsentence\tsentiment\n";
 #[test]
 fn a_missing_data_file_is_named_and_leaves_no_run_behind() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (config, options) = sst_run(dir.path(), &[("ids-sst-train.csv", format!("{SST_HEADER}0\tabc\t good\t3\n"))]);
+    let (config, options) = sst_run(
+        dir.path(),
+        &[("ids-sst-train.csv", format!("{SST_HEADER}0\tabc\t good\t3\n"))],
+    );
     let err = train(&config, &options).err().unwrap().to_string();
     assert!(err.contains("missing file") && err.contains("ids-sst-dev.csv"), "{err}");
-    assert!(!options.out_dir.exists(), "a failed start wrote {}", options.out_dir.display());
-    let err = train(&config, &TrainOptions { resume: true, ..options }).err().unwrap().to_string();
+    assert!(
+        !options.out_dir.exists(),
+        "a failed start wrote {}",
+        options.out_dir.display()
+    );
+    let err = train(
+        &config,
+        &TrainOptions {
+            resume: true,
+            ..options
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("nothing to resume"), "{err}");
 }
 
 #[test]
 fn a_task_file_without_a_usable_row_is_an_error_naming_it_and_the_skips() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (config, options) = sst_run(dir.path(), &[
-        ("ids-sst-train.csv", format!("{SST_HEADER}0\ta\t good\tx\n1\tb\t bad\t\n")),
-        ("ids-sst-dev.csv", format!("{SST_HEADER}0\tc\t fine\t3\n")),
-    ]);
+    let (config, options) = sst_run(
+        dir.path(),
+        &[
+            (
+                "ids-sst-train.csv",
+                format!("{SST_HEADER}0\ta\t good\tx\n1\tb\t bad\t\n"),
+            ),
+            ("ids-sst-dev.csv", format!("{SST_HEADER}0\tc\t fine\t3\n")),
+        ],
+    );
     let err = train(&config, &options).err().unwrap().to_string();
-    assert!(err.contains("ids-sst-train.csv") && err.contains("2 rows skipped") && err.contains("no sst example"), "{err}");
-    assert!(!options.out_dir.exists(), "a failed start wrote {}", options.out_dir.display());
+    assert!(
+        err.contains("ids-sst-train.csv") && err.contains("2 rows skipped") && err.contains("no sst example"),
+        "{err}"
+    );
+    assert!(
+        !options.out_dir.exists(),
+        "a failed start wrote {}",
+        options.out_dir.display()
+    );
 }

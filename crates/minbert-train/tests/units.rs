@@ -4,13 +4,13 @@
 use burn::module::Param;
 use burn::nn::LinearConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use minbert_train::Scores;
 use minbert_train::config::{LrSchedule, Mode, TaskSchedule};
 use minbert_train::losses::{bce_with_logits, contrastive, cosent, cross_entropy, mse, pearson_loss};
 use minbert_train::optim::{AdamW, LossScaler, accumulate, clip_global_norm, global_norm};
 use minbert_train::params::ParamMap;
 use minbert_train::schedule::{anneal_alpha, epoch_tasks, learning_rate, lowest_thawed_layer};
 use minbert_train::trainer::is_trainable;
-use minbert_train::Scores;
 
 fn dev() -> Device {
     Device::flex()
@@ -37,22 +37,46 @@ fn losses_match_hand_computed_values() {
     let logits = Tensor::<2>::from_data(TensorData::new(vec![1f32, 2.0, 3.0, 0.0, 0.0], [1, 5]), &dev());
     let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![2i64], [1]), &dev());
     // -log softmax: logsumexp(1, 2, 3, 0, 0) - 3.
-    close(scalar(cross_entropy(logits.clone(), labels.clone(), 0.0)), 0.4717451501324086, 1e-6);
+    close(
+        scalar(cross_entropy(logits.clone(), labels.clone(), 0.0)),
+        0.4717451501324086,
+        1e-6,
+    );
     // PyTorch's label_smoothing = 0.1: 0.9 nll + 0.1 mean(-log p).
     close(scalar(cross_entropy(logits, labels, 0.1)), 0.6517451501324086, 1e-6);
     // Mean of log(1 + e^-2), log(1 + e), log(1 + e^0.5).
-    close(scalar(bce_with_logits(col(&[2.0, -1.0, 0.5]), t1(&[1.0, 1.0, 0.0]))), 0.8047555609137674, 1e-6);
+    close(
+        scalar(bce_with_logits(col(&[2.0, -1.0, 0.5]), t1(&[1.0, 1.0, 0.0]))),
+        0.8047555609137674,
+        1e-6,
+    );
     // Large logits stay finite (the stable form).
-    close(scalar(bce_with_logits(col(&[100.0, -100.0]), t1(&[1.0, 0.0]))), 0.0, 1e-6);
+    close(
+        scalar(bce_with_logits(col(&[100.0, -100.0]), t1(&[1.0, 0.0]))),
+        0.0,
+        1e-6,
+    );
     close(scalar(mse(col(&[1.0, 2.0]), t1(&[0.0, 4.0]))), 2.5, 1e-6);
     // r = 11 / sqrt(5 * 26).
-    close(scalar(pearson_loss(col(&[1.0, 2.0, 3.0, 4.0]), t1(&[2.0, 4.0, 5.0, 9.0]))), 0.03523617876226781, 1e-6);
+    close(
+        scalar(pearson_loss(col(&[1.0, 2.0, 3.0, 4.0]), t1(&[2.0, 4.0, 5.0, 9.0]))),
+        0.03523617876226781,
+        1e-6,
+    );
     // Pairs ranked by target: (1 > 0): 20 (0.1 - 0.5) = -8; (2 > 0): -4; (2 > 1): +4.
-    close(scalar(cosent(col(&[0.1, 0.5, 0.3]), t1(&[1.0, 2.0, 3.0]), 20.0)), 4.018485334290705, 1e-5);
+    close(
+        scalar(cosent(col(&[0.1, 0.5, 0.3]), t1(&[1.0, 2.0, 3.0]), 20.0)),
+        4.018485334290705,
+        1e-5,
+    );
     // Equal targets rank nothing: log(1 + 0).
     close(scalar(cosent(col(&[0.1, 0.5]), t1(&[2.0, 2.0]), 20.0)), 0.0, 1e-6);
     // d = 0.1 (positive): 0.01; d = 0.8 (negative, past the margin): 0; d = 0.3: 0.2^2.
-    close(scalar(contrastive(col(&[0.9, 0.2, 0.7]), t1(&[1.0, 0.0, 0.0]), 0.5)), 0.05 / 3.0 / 2.0, 1e-6);
+    close(
+        scalar(contrastive(col(&[0.9, 0.2, 0.7]), t1(&[1.0, 0.0, 0.0]), 0.5)),
+        0.05 / 3.0 / 2.0,
+        1e-6,
+    );
 }
 
 fn grads(entries: &[(&str, &[f32])]) -> ParamMap {
@@ -110,13 +134,20 @@ fn adamw_matches_pytorch_by_hand() {
     let device = Device::flex().autodiff();
     let mut linear = LinearConfig::new(1, 1).init(&device);
     linear.weight = Param::from_tensor(Tensor::from_data(TensorData::new(vec![1f32], [1, 1]), &device));
-    linear.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(vec![1f32], [1]), &device)));
+    linear.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![1f32], [1]),
+        &device,
+    )));
     let mut optim = AdamW::new(0.9, 0.999, 1e-8);
     let g = grads(&[("weight", &[0.5]), ("bias", &[0.5])]);
     let hyper = |_: &str| (0.1, 0.01);
     // Step 1: m_hat = 0.5, v_hat = 0.25, update 1; the matrix decays by lr * wd, the bias not.
     let (linear, updated) = optim.step(linear, g.clone(), hyper);
-    close(f64::from(values(&updated, "weight")[0]), 1.0 * (1.0 - 0.001) - 0.1, 1e-6);
+    close(
+        f64::from(values(&updated, "weight")[0]),
+        1.0 * (1.0 - 0.001) - 0.1,
+        1e-6,
+    );
     close(f64::from(values(&updated, "bias")[0]), 0.9, 1e-6);
     // Step 2, same gradient: bias-corrected moments are the same again.
     let (linear, updated) = optim.step(linear, g.clone(), hyper);
@@ -124,10 +155,18 @@ fn adamw_matches_pytorch_by_hand() {
     assert!(linear.weight.val().is_require_grad());
     // The state round-trips through its tensors.
     let mut restored = AdamW::new(0.9, 0.999, 1e-8);
-    let sizes = [("weight".to_string(), 1), ("bias".to_string(), 1)].into_iter().collect();
+    let sizes = [("weight".to_string(), 1), ("bias".to_string(), 1)]
+        .into_iter()
+        .collect();
     restored.load_state(optim.state_tensors(), &sizes, &device).unwrap();
     assert_eq!(restored.state_tensors(), optim.state_tensors());
-    let err = restored.load_state(optim.state_tensors(), &[("weight".to_string(), 1)].into_iter().collect(), &device).unwrap_err();
+    let err = restored
+        .load_state(
+            optim.state_tensors(),
+            &[("weight".to_string(), 1)].into_iter().collect(),
+            &device,
+        )
+        .unwrap_err();
     assert!(err.contains("\"bias\""), "{err}");
 }
 
@@ -138,8 +177,14 @@ fn counts(order: &[usize], tasks: usize) -> Vec<usize> {
 #[test]
 fn task_schedules_visit_tasks_in_the_configured_proportions() {
     let batches = [3, 5, 2];
-    assert_eq!(epoch_tasks(TaskSchedule::Sequential, &batches, 0, 3, 1), [0, 0, 0, 1, 1, 1, 1, 1, 2, 2]);
-    assert_eq!(epoch_tasks(TaskSchedule::RoundRobin, &batches, 0, 3, 1), [0, 1, 2, 0, 1, 2, 0, 1, 1, 1]);
+    assert_eq!(
+        epoch_tasks(TaskSchedule::Sequential, &batches, 0, 3, 1),
+        [0, 0, 0, 1, 1, 1, 1, 1, 2, 2]
+    );
+    assert_eq!(
+        epoch_tasks(TaskSchedule::RoundRobin, &batches, 0, 3, 1),
+        [0, 1, 2, 0, 1, 2, 0, 1, 1, 1]
+    );
     // Proportional: each task exactly its pass, in a seeded order that changes per epoch.
     let big = [300, 500, 200];
     let e0 = epoch_tasks(TaskSchedule::Proportional, &big, 0, 3, 1);
@@ -161,7 +206,10 @@ fn task_schedules_visit_tasks_in_the_configured_proportions() {
             let p = weights[t] / total;
             let expected = p * 5250.0;
             let sd = (5250.0 * p * (1.0 - p)).sqrt();
-            assert!((n as f64 - expected).abs() < 4.0 * sd, "epoch {epoch}: task {t} drawn {n} times, expected {expected:.0}");
+            assert!(
+                (n as f64 - expected).abs() < 4.0 * sd,
+                "epoch {epoch}: task {t} drawn {n} times, expected {expected:.0}"
+            );
         }
     }
 }
@@ -173,14 +221,21 @@ fn learning_rate_warms_up_then_decays() {
     assert_eq!(lr(LrSchedule::Linear, 2), 1.0);
     assert_eq!(lr(LrSchedule::Linear, 6), 0.5);
     close(lr(LrSchedule::Cosine, 6), 0.5, 1e-12);
-    close(lr(LrSchedule::Cosine, 4), 0.5 * (1.0 + (std::f64::consts::PI / 4.0).cos()), 1e-12);
+    close(
+        lr(LrSchedule::Cosine, 4),
+        0.5 * (1.0 + (std::f64::consts::PI / 4.0).cos()),
+        1e-12,
+    );
     assert_eq!(lr(LrSchedule::Constant, 9), 1.0);
     assert_eq!(learning_rate(LrSchedule::Linear, 1.0, 0, 0, 4), 1.0);
 }
 
 #[test]
 fn progressive_unfreezing_and_modes_pick_the_trainable_parameters() {
-    assert_eq!((0..4).map(|e| lowest_thawed_layer(2, 6, e)).collect::<Vec<_>>(), [Some(6), Some(4), Some(2), None]);
+    assert_eq!(
+        (0..4).map(|e| lowest_thawed_layer(2, 6, e)).collect::<Vec<_>>(),
+        [Some(6), Some(4), Some(2), None]
+    );
     assert_eq!(lowest_thawed_layer(0, 6, 0), None);
     let q = "encoders.0.encoder.layer.4.attention.self_.query";
     let base = format!("{q}.base.weight");
@@ -201,14 +256,22 @@ fn progressive_unfreezing_and_modes_pick_the_trainable_parameters() {
         (Mode::Lora, false, "sts.dense.bias", Some(6), true),
         (Mode::Lora, false, "ssthead.weight", None, false),
     ] {
-        assert_eq!(is_trainable(mode, train_base, lowest, path), expected, "{mode:?} train_base {train_base} {path} {lowest:?}");
+        assert_eq!(
+            is_trainable(mode, train_base, lowest, path),
+            expected,
+            "{mode:?} train_base {train_base} {path} {lowest:?}"
+        );
     }
 }
 
 #[test]
 fn overall_averages_the_evaluated_tasks() {
     // All three: the course formula.
-    let s = Scores::compute((&[0, 1], &[0, 1]), (&[1, 1], &[1, 0]), (&[1.0, 2.0, 3.0], &[1.0, 2.0, 4.0]));
+    let s = Scores::compute(
+        (&[0, 1], &[0, 1]),
+        (&[1, 1], &[1, 0]),
+        (&[1.0, 2.0, 3.0], &[1.0, 2.0, 4.0]),
+    );
     let r = minbert_train::metrics::pearson(&[1.0, 2.0, 3.0], &[1.0, 2.0, 4.0]);
     close(s.overall, (1.0 + 0.5 + (r + 1.0) / 2.0) / 3.0, 1e-12);
     close(s.overall, minbert_train::metrics::overall(1.0, 0.5, r), 1e-12);

@@ -9,8 +9,8 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
-use clap::{Args, ValueEnum};
 use burn_peft::{LoraConfig, ParamCount, TargetModules, count_params, inject_adapter};
+use clap::{Args, ValueEnum};
 use minbert_model::{BertInput, BertModel, load_pretrained};
 use minbert_train::config::Precision;
 use minbert_train::optim::{AdamW, LossScaler, global_norm, scale};
@@ -64,7 +64,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 16.0)]
     pub alpha: f64,
     /// Adapted modules, PEFT's `target_modules` (path suffixes).
-    #[arg(long, value_delimiter = ',', default_value = "query,key,value,attention.output.dense")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "query,key,value,attention.output.dense"
+    )]
     pub targets: Vec<String>,
     /// Write the result here (the reference's JSON fields).
     #[arg(long, value_name = "FILE")]
@@ -84,7 +88,11 @@ struct Classifier {
 
 impl Classifier {
     fn logits(&self, input: BertInput) -> Tensor<2> {
-        let pooled = self.bert.forward(input).pooler_output.expect("benchmark model has a pooler");
+        let pooled = self
+            .bert
+            .forward(input)
+            .pooler_output
+            .expect("benchmark model has a pooler");
         self.head.forward(pooled)
     }
 }
@@ -97,8 +105,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let dir = args.model.resolve()?.dir;
     let device = args.device.device()?;
     let train = args.mode != BenchMode::Infer;
-    let model_device = if train { device.clone().autodiff() } else { device.clone() };
-    let (config, mut bert) = load_pretrained(&dir, &model_device).with_context(|| format!("loading model {}", dir.display()))?;
+    let model_device = if train {
+        device.clone().autodiff()
+    } else {
+        device.clone()
+    };
+    let (config, mut bert) =
+        load_pretrained(&dir, &model_device).with_context(|| format!("loading model {}", dir.display()))?;
     let adapter = matches!(args.mode, BenchMode::Lora | BenchMode::Dora).then(|| {
         LoraConfig::new(TargetModules::Names(args.targets.clone()))
             .with_r(args.rank)
@@ -109,20 +122,33 @@ pub fn run(args: BenchArgs) -> Result<()> {
         inject_adapter(&mut bert, adapter).context("attaching the benchmark's adapters")?;
     }
     if bert.pooler.is_none() {
-        bail!("{}: the benchmark's head sits on the pooler, and this checkpoint has none", dir.display());
+        bail!(
+            "{}: the benchmark's head sits on the pooler, and this checkpoint has none",
+            dir.display()
+        );
     }
     if args.seq > config.max_position_embeddings {
-        bail!("--seq {} exceeds the model's {} positions", args.seq, config.max_position_embeddings);
+        bail!(
+            "--seq {} exceeds the model's {} positions",
+            args.seq,
+            config.max_position_embeddings
+        );
     }
     let half = args.precision.half_dtype();
     if let Some(dtype) = half.filter(|&d| !device.supports_dtype(d)) {
-        bail!("--precision {}: {dtype:?} is not supported by --device {}", args.precision.name(), args.device.device);
+        bail!(
+            "--precision {}: {dtype:?} is not supported by --device {}",
+            args.precision.name(),
+            args.device.device
+        );
     }
 
     // Inputs as the reference makes them: ids uniform in [1000, 30000), [CLS] first, [SEP] last.
     let mut rng = StdRng::seed_from_u64(args.seed);
     let (b, s) = (args.batch, args.seq);
-    let mut ids: Vec<i64> = (0..b * s).map(|_| rng.random_range(1000..30000.min(config.vocab_size as i64))).collect();
+    let mut ids: Vec<i64> = (0..b * s)
+        .map(|_| rng.random_range(1000..30000.min(config.vocab_size as i64)))
+        .collect();
     for row in ids.chunks_mut(s) {
         row[0] = 101;
         row[s - 1] = 102;
@@ -138,7 +164,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     let head = LinearConfig::new(config.hidden_size, 5).init(&model_device);
     let mut model = Classifier { bert, head };
-    let ParamCount { trainable, total: total_params } = count_params(&model);
+    let ParamCount {
+        trainable,
+        total: total_params,
+    } = count_params(&model);
     let trainable_params = if train { trainable } else { 0 };
     let loss_fn = CrossEntropyLossConfig::new().init(&model_device);
     let lr = if adapter.is_some() { 1e-4 } else { 1e-5 };
@@ -185,7 +214,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
     let wall = timed_start.0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds().zip(timed_start.1).map(|(end, start)| (end - start) / wall);
+    let cpu = cpu_seconds()
+        .zip(timed_start.1)
+        .map(|(end, start)| (end - start) / wall);
 
     let mut sorted = step_ms.clone();
     sorted.sort_by(f64::total_cmp);

@@ -64,8 +64,15 @@ fn stats(args: StatsArgs) -> Result<()> {
         let model = args.model.resolve()?.dir;
         Some(BertTokenizer::from_dir(&model)?.with_max_len(args.max_len)?)
     };
-    let custom = args.tasks.iter().map(|path| CustomTask::from_toml_file(path)).collect::<Result<Vec<_>, _>>()?;
-    let options = CourseOptions { quora_train: args.quora_train, ..CourseOptions::default() };
+    let custom = args
+        .tasks
+        .iter()
+        .map(|path| CustomTask::from_toml_file(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = CourseOptions {
+        quora_train: args.quora_train,
+        ..CourseOptions::default()
+    };
     let stats = data_stats(&dir, &options, &custom, tokenizer.as_ref())?;
     print_table(&stats);
     if let Some(path) = &args.json {
@@ -76,7 +83,11 @@ fn stats(args: StatsArgs) -> Result<()> {
 }
 
 fn print_table(stats: &DataStats) {
-    println!("data dir {} ({})", stats.data_dir.display(), stats.data_dir_origin.describe());
+    println!(
+        "data dir {} ({})",
+        stats.data_dir.display(),
+        stats.data_dir_origin.describe()
+    );
     println!(
         "{:<6} {:<5} {:>8} {:>7}  {:<22}  {:<40}  labels",
         "task", "split", "examples", "skipped", "tokens p50/p90/p99/max", "file"
@@ -117,11 +128,17 @@ fn token_lengths(split: &SplitStats) -> String {
 fn labels(labels: &LabelStats) -> String {
     match labels {
         LabelStats::Unlabelled => "(no labels)".to_string(),
-        LabelStats::Classes { counts } => {
-            counts.iter().enumerate().map(|(class, count)| format!("{class}:{count}")).collect::<Vec<_>>().join(" ")
-        }
+        LabelStats::Classes { counts } => counts
+            .iter()
+            .enumerate()
+            .map(|(class, count)| format!("{class}:{count}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         LabelStats::Scores { mean, bins, .. } => {
-            let bins = bins.iter().map(|b| format!("{}-{}:{}", b.low, b.high, b.count)).collect::<Vec<_>>();
+            let bins = bins
+                .iter()
+                .map(|b| format!("{}-{}:{}", b.low, b.high, b.count))
+                .collect::<Vec<_>>();
             format!("mean {mean:.3}; {}", bins.join(" "))
         }
     }
@@ -141,8 +158,16 @@ mod tests {
 
     #[test]
     fn parses_the_stats_flags() {
-        let cli = Cli::try_parse_from(["data", "stats", "--quora-train", "partial", "--json", "s.json", "--no-tokens"])
-            .unwrap();
+        let cli = Cli::try_parse_from([
+            "data",
+            "stats",
+            "--quora-train",
+            "partial",
+            "--json",
+            "s.json",
+            "--no-tokens",
+        ])
+        .unwrap();
         let DataCommand::Stats(args) = cli.data.command;
         assert_eq!(args.quora_train, QuoraTrain::Partial);
         assert_eq!(args.json.as_deref(), Some(std::path::Path::new("s.json")));
@@ -161,13 +186,21 @@ mod tests {
             max_len: 512,
             no_tokens: false,
             json: Some(json.clone()),
-            model: ModelArgs { model: Some(minbert_testkit::model_dir().display().to_string()) },
+            model: ModelArgs {
+                model: Some(minbert_testkit::model_dir().display().to_string()),
+            },
         };
-        run(DataArgs { command: DataCommand::Stats(args) }).unwrap();
+        run(DataArgs {
+            command: DataCommand::Stats(args),
+        })
+        .unwrap();
         let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         assert_eq!(value["splits"].as_array().unwrap().len(), 8);
         let sst_train = &value["splits"][0];
-        assert_eq!((sst_train["task"].as_str(), sst_train["split"].as_str()), (Some("sst"), Some("train")));
+        assert_eq!(
+            (sst_train["task"].as_str(), sst_train["split"].as_str()),
+            (Some("sst"), Some("train"))
+        );
         assert_eq!(sst_train["examples"], 8544);
         assert!(sst_train["token_lengths"]["p99"].as_u64().unwrap() > 0);
         assert_eq!(value["missing"][0]["task"], "para");

@@ -74,14 +74,16 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
     let dir = args.model.resolve()?.dir;
     let device = args.device.device()?;
-    let (config, mut model) = load_pretrained(&dir, &device).with_context(|| format!("loading model {}", dir.display()))?;
+    let (config, mut model) =
+        load_pretrained(&dir, &device).with_context(|| format!("loading model {}", dir.display()))?;
     if let Some(adapter) = args.adapter.apply(&mut model)? {
         println!("adapter {}: {}", adapter.dir.display(), adapter.summary());
     }
 
     let tokens = match (&args.text, &args.input) {
         (Some(text), _) => {
-            let tokenizer = BertTokenizer::from_dir(&dir)?.with_max_len(args.max_len.min(config.max_position_embeddings))?;
+            let tokenizer =
+                BertTokenizer::from_dir(&dir)?.with_max_len(args.max_len.min(config.max_position_embeddings))?;
             let enc = tokenizer.encode(text, args.text_pair.as_deref())?;
             TokenBatch {
                 batch: 1,
@@ -106,13 +108,24 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         }
         entry.1.extend(values);
     };
-    let to_vec = |t: burn::tensor::TensorData| t.try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading an output back: {e:?}"));
+    let to_vec = |t: burn::tensor::TensorData| {
+        t.try_into_vec_as::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading an output back: {e:?}"))
+    };
     for start in (0..tokens.batch).step_by(args.batch_size) {
         let end = (start + args.batch_size).min(tokens.batch);
         let out = model.forward_with_hidden_states(tokens.rows(start, end, &device));
-        append("last_hidden_state".into(), out.last_hidden_state.dims().to_vec(), to_vec(out.last_hidden_state.into_data())?);
+        append(
+            "last_hidden_state".into(),
+            out.last_hidden_state.dims().to_vec(),
+            to_vec(out.last_hidden_state.into_data())?,
+        );
         if let Some(pooled) = out.pooler_output {
-            append("pooler_output".into(), pooled.dims().to_vec(), to_vec(pooled.into_data())?);
+            append(
+                "pooler_output".into(),
+                pooled.dims().to_vec(),
+                to_vec(pooled.into_data())?,
+            );
         }
         for (i, h) in out.hidden_states.into_iter().enumerate() {
             append(format!("hidden_state_{i}"), h.dims().to_vec(), to_vec(h.into_data())?);
@@ -120,8 +133,15 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
 
     let (shape, last) = &outputs["last_hidden_state"];
-    println!("last_hidden_state {shape:?}, {} hidden states, pooler {}", config.num_hidden_layers + 1,
-        if outputs.contains_key("pooler_output") { "yes" } else { "none in this checkpoint" });
+    println!(
+        "last_hidden_state {shape:?}, {} hidden states, pooler {}",
+        config.num_hidden_layers + 1,
+        if outputs.contains_key("pooler_output") {
+            "yes"
+        } else {
+            "none in this checkpoint"
+        }
+    );
     let width = shape[2];
     for b in 0..tokens.batch.min(8) {
         let cls = &last[b * tokens.seq * width..b * tokens.seq * width + 6];
@@ -137,7 +157,13 @@ pub fn run(args: EmbedArgs) -> Result<()> {
 fn write_outputs(path: &Path, outputs: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Result<()> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = outputs
         .iter()
-        .map(|(name, (shape, values))| (name.clone(), shape.clone(), values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .map(|(name, (shape, values))| {
+            (
+                name.clone(),
+                shape.clone(),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
         .collect();
     let views = bytes
         .iter()
@@ -161,12 +187,27 @@ fn read_input(path: &Path, config: &BertConfig) -> Result<TokenBatch> {
             Err(e) => bail!("{}: key \"{key}\": {e}", path.display()),
         };
         let values: Vec<i64> = match view.dtype() {
-            Dtype::I64 => view.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
-            Dtype::I32 => view.data().chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64).collect(),
-            other => bail!("{}: key \"{key}\" has dtype {other:?}, expected I64 (or I32)", path.display()),
+            Dtype::I64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+            Dtype::I32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64)
+                .collect(),
+            other => bail!(
+                "{}: key \"{key}\" has dtype {other:?}, expected I64 (or I32)",
+                path.display()
+            ),
         };
         if view.shape().len() != 2 || view.shape().contains(&0) {
-            bail!("{}: key \"{key}\" has shape {:?}, expected [batch, seq] with both at least 1", path.display(), view.shape());
+            bail!(
+                "{}: key \"{key}\" has shape {:?}, expected [batch, seq] with both at least 1",
+                path.display(),
+                view.shape()
+            );
         }
         Ok(Some((view.shape().to_vec(), values)))
     };
@@ -177,23 +218,55 @@ fn read_input(path: &Path, config: &BertConfig) -> Result<TokenBatch> {
     let same_shape = |key: &str, default: i64| -> Result<Vec<i64>> {
         match read(key)? {
             Some((s, values)) if s == shape => Ok(values),
-            Some((s, _)) => bail!("{}: key \"{key}\" has shape {s:?}, but input_ids has {shape:?}", path.display()),
+            Some((s, _)) => bail!(
+                "{}: key \"{key}\" has shape {s:?}, but input_ids has {shape:?}",
+                path.display()
+            ),
             None => Ok(vec![default; batch * seq]),
         }
     };
     let attention_mask = same_shape("attention_mask", 1)?;
     let token_type_ids = same_shape("token_type_ids", 0)?;
     let check = |key: &str, values: &[i64], limit: usize, expected: &str| -> Result<()> {
-        if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| **v < 0 || **v as usize >= limit) {
-            bail!("{}: key \"{key}\" has {v} at [{}, {}], expected {expected}", path.display(), i / seq, i % seq);
+        if let Some((i, v)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| **v < 0 || **v as usize >= limit)
+        {
+            bail!(
+                "{}: key \"{key}\" has {v} at [{}, {}], expected {expected}",
+                path.display(),
+                i / seq,
+                i % seq
+            );
         }
         Ok(())
     };
-    check("input_ids", &input_ids, config.vocab_size, &format!("an id in 0..{}", config.vocab_size))?;
-    check("token_type_ids", &token_type_ids, config.type_vocab_size, &format!("a type in 0..{}", config.type_vocab_size))?;
+    check(
+        "input_ids",
+        &input_ids,
+        config.vocab_size,
+        &format!("an id in 0..{}", config.vocab_size),
+    )?;
+    check(
+        "token_type_ids",
+        &token_type_ids,
+        config.type_vocab_size,
+        &format!("a type in 0..{}", config.type_vocab_size),
+    )?;
     check("attention_mask", &attention_mask, 2, "0 or 1")?;
     if seq > config.max_position_embeddings {
-        bail!("{}: key \"input_ids\" has {seq} positions, the model allows at most {}", path.display(), config.max_position_embeddings);
+        bail!(
+            "{}: key \"input_ids\" has {seq} positions, the model allows at most {}",
+            path.display(),
+            config.max_position_embeddings
+        );
     }
-    Ok(TokenBatch { batch, seq, input_ids, attention_mask, token_type_ids })
+    Ok(TokenBatch {
+        batch,
+        seq,
+        input_ids,
+        attention_mask,
+        token_type_ids,
+    })
 }

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use minbert_data::CourseTask;
 use minbert_eval::Scores;
-use minbert_eval::metrics::fmt_score;
 use minbert_eval::ensemble::{
     MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, merge_tasks, normalise_weights,
 };
-use minbert_data::CourseTask;
+use minbert_eval::metrics::fmt_score;
 use minbert_eval::outputs::{GoldLabels, TaskSplit};
 use minbert_eval::predictions::write_outputs;
 use minbert_train::checkpoint::read_meta;
@@ -20,12 +20,17 @@ use serde_json::json;
 
 use crate::commands::eval::short_name;
 use crate::output::write_json;
-use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes, warn_missing};
+use crate::scoring::{Scorer, ScoringArgs, SplitArg, print_notes, warn_missing};
 
 #[derive(Args, Debug)]
 pub struct EnsembleArgs {
     /// A member's checkpoint directory (repeat for each member).
-    #[arg(long = "checkpoint", value_name = "DIR", required_unless_present = "plan", conflicts_with = "plan")]
+    #[arg(
+        long = "checkpoint",
+        value_name = "DIR",
+        required_unless_present = "plan",
+        conflicts_with = "plan"
+    )]
     pub checkpoints: Vec<PathBuf>,
     /// Combine the members and weights per task that an earlier `--json` file recorded (its
     /// `ensemble.tasks`), e.g. a choice made on one dev subset, scored on another or predicting
@@ -88,13 +93,23 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
         None => None,
     };
     let n = args.checkpoints.len();
-    let select_name = args.select.to_possible_value().expect("no skipped variants").get_name().to_string();
+    let select_name = args
+        .select
+        .to_possible_value()
+        .expect("no skipped variants")
+        .get_name()
+        .to_string();
     if let Some(weights) = &args.weights {
         if weights.len() != n {
-            bail!("--weights: {} weights for {n} checkpoints; give one per --checkpoint", weights.len());
+            bail!(
+                "--weights: {} weights for {n} checkpoints; give one per --checkpoint",
+                weights.len()
+            );
         }
         if args.select != Select::All {
-            bail!("--weights and --select {select_name} exclude each other: {select_name} selection weighs the members it picks equally");
+            bail!(
+                "--weights and --select {select_name} exclude each other: {select_name} selection weighs the members it picks equally"
+            );
         }
         normalise_weights(weights).map_err(|e| anyhow::anyhow!("--weights: {e}"))?;
     }
@@ -102,14 +117,26 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
         bail!("--per-task chooses each task's members on dev: give it with --select greedy or --select best");
     }
     if args.select == Select::Best && n > MAX_EXHAUSTIVE_MEMBERS {
-        bail!("--select best: {n} checkpoints, but an exhaustive search takes at most {MAX_EXHAUSTIVE_MEMBERS}; use --select greedy");
+        bail!(
+            "--select best: {n} checkpoints, but an exhaustive search takes at most {MAX_EXHAUSTIVE_MEMBERS}; use --select greedy"
+        );
     }
-    if Scores::compute((&[], &[]), (&[], &[]), (&[], &[])).get(&args.metric).is_none() {
-        bail!("--metric {}: not a score; expected overall, sst_acc, sst_macro_f1, quora_acc, quora_f1, sts_pearson or sts_spearman", args.metric);
+    if Scores::compute((&[], &[]), (&[], &[]), (&[], &[]))
+        .get(&args.metric)
+        .is_none()
+    {
+        bail!(
+            "--metric {}: not a score; expected overall, sst_acc, sst_macro_f1, quora_acc, quora_f1, sts_pearson or sts_spearman",
+            args.metric
+        );
     }
     // Which tasks each member answers; checked before the slow part. Members may differ (task
     // specialists): each task is then averaged over the members that cover it.
-    let covers: Vec<Vec<CourseTask>> = args.checkpoints.iter().map(|dir| Ok(read_meta(dir)?.tasks)).collect::<Result<_>>()?;
+    let covers: Vec<Vec<CourseTask>> = args
+        .checkpoints
+        .iter()
+        .map(|dir| Ok(read_meta(dir)?.tasks))
+        .collect::<Result<_>>()?;
     if let Some(i) = covers.iter().position(|tasks| *tasks != covers[0])
         && args.select != Select::All
         && !args.per_task
@@ -128,15 +155,24 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
     if let (Some(plan), Some(path)) = (&recorded, &args.plan) {
         for (task, choice) in plan.tasks() {
             if let Some(&i) = choice.members.iter().find(|&&i| !covers[i].contains(&task)) {
-                bail!("--plan {}: {} is a member for {task}, but that checkpoint does not cover {task}", path.display(), args.checkpoints[i].display());
+                bail!(
+                    "--plan {}: {} is a member for {task}, but that checkpoint does not cover {task}",
+                    path.display(),
+                    args.checkpoints[i].display()
+                );
             }
             if !choice.members.is_empty() {
-                normalise_weights(&choice.weights).map_err(|e| anyhow::anyhow!("--plan {}: the weights of {task}: {e}", path.display()))?;
+                normalise_weights(&choice.weights)
+                    .map_err(|e| anyhow::anyhow!("--plan {}: the weights of {task}: {e}", path.display()))?;
             }
         }
     }
     let per_task = |choose: &dyn Fn(CourseTask) -> Result<Choice>| -> Result<Plan> {
-        Ok(Plan { sst: choose(CourseTask::Sst)?, para: choose(CourseTask::Para)?, sts: choose(CourseTask::Sts)? })
+        Ok(Plan {
+            sst: choose(CourseTask::Sst)?,
+            para: choose(CourseTask::Para)?,
+            sts: choose(CourseTask::Sts)?,
+        })
     };
     // Without selection the plan needs no outputs: a bad --weights fails before the slow part.
     let fixed_plan = if recorded.is_some() {
@@ -150,7 +186,8 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
             if members.is_empty() {
                 return Ok(Choice { members, weights });
             }
-            let weights = normalise_weights(&weights).map_err(|e| anyhow::anyhow!("--weights of the members that cover {task}: {e}"))?;
+            let weights = normalise_weights(&weights)
+                .map_err(|e| anyhow::anyhow!("--weights of the members that cover {task}: {e}"))?;
             Ok(Choice { members, weights })
         })?)
     } else {
@@ -158,7 +195,11 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
     };
 
     let scorer = Scorer::new(args.scoring)?;
-    let predict_split = args.out_dir.as_ref().map(|_| args.split.split()).filter(|s| *s != minbert_data::Split::Dev);
+    let predict_split = args
+        .out_dir
+        .as_ref()
+        .map(|_| args.split.split())
+        .filter(|s| *s != minbert_data::Split::Dev);
     // Each task's gold labels come from the first member that covers it.
     let mut gold = GoldLabels::default();
     let mut gold_tasks: Vec<CourseTask> = Vec::new();
@@ -172,7 +213,11 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
         gold_tasks.extend(new.iter().map(|s| s.task));
         let dev = scorer.outputs(&checkpoint, &splits, &format!("{} dev", dir.display()));
         let scores = gold.score(&dev);
-        members.push(Member { name: short_name(dir), dev, scores });
+        members.push(Member {
+            name: short_name(dir),
+            dev,
+            scores,
+        });
     }
 
     let dev: Vec<&TaskOutputs> = members.iter().map(|m| &m.dev).collect();
@@ -183,9 +228,18 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
             return Ok(Choice::equal(candidates));
         }
         let score = |o: &TaskOutputs| gold.score(o).get(metric).expect("checked above");
-        let projected: Vec<TaskOutputs> = task.map_or_else(Vec::new, |t| candidates.iter().map(|&i| dev[i].task_only(t)).collect());
-        let outputs: Vec<&TaskOutputs> = if task.is_some() { projected.iter().collect() } else { candidates.iter().map(|&i| dev[i]).collect() };
-        let chosen = if args.select == Select::Greedy { greedy_select(&outputs, score)? } else { best_subset_select(&outputs, score)? };
+        let projected: Vec<TaskOutputs> =
+            task.map_or_else(Vec::new, |t| candidates.iter().map(|&i| dev[i].task_only(t)).collect());
+        let outputs: Vec<&TaskOutputs> = if task.is_some() {
+            projected.iter().collect()
+        } else {
+            candidates.iter().map(|&i| dev[i]).collect()
+        };
+        let chosen = if args.select == Select::Greedy {
+            greedy_select(&outputs, score)?
+        } else {
+            best_subset_select(&outputs, score)?
+        };
         Ok(Choice::equal(chosen.into_iter().map(|k| candidates[k]).collect()))
     };
     let plan = match fixed_plan {
@@ -196,7 +250,10 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
     let ensemble = plan.apply(|i| dev[i])?;
     let scores = gold.score(&ensemble);
 
-    println!("{:<32} {:>7} {:>9} {:>11} {:>8}", "model", "sst_acc", "quora_acc", "sts_pearson", "overall");
+    println!(
+        "{:<32} {:>7} {:>9} {:>11} {:>8}",
+        "model", "sst_acc", "quora_acc", "sts_pearson", "overall"
+    );
     let row = |name: &str, s: &Scores| {
         println!(
             "{name:<32} {:>7} {:>9} {:>11} {:>8}",
@@ -211,7 +268,14 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
     }
     let chosen = plan.members();
     row(&format!("ensemble of {}", chosen.len()), &scores);
-    let describe = |c: &Choice| c.members.iter().zip(&c.weights).map(|(&i, w)| format!("{} ({w:.3})", members[i].name)).collect::<Vec<_>>().join(", ");
+    let describe = |c: &Choice| {
+        c.members
+            .iter()
+            .zip(&c.weights)
+            .map(|(&i, w)| format!("{} ({w:.3})", members[i].name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match plan.uniform() {
         Some(choice) => println!("members (weight): {}", describe(choice)),
         None => {
@@ -237,7 +301,10 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
                     if predicted.is_empty() {
                         warn_missing(split, &missing);
                     }
-                    predicted.insert(i, scorer.outputs(&checkpoint, &splits, &format!("{} {}", dir.display(), split.name())));
+                    predicted.insert(
+                        i,
+                        scorer.outputs(&checkpoint, &splits, &format!("{} {}", dir.display(), split.name())),
+                    );
                 }
                 plan.apply(|i| &predicted[&i])?
             }
@@ -282,19 +349,31 @@ fn read_plan(path: &std::path::Path) -> Result<(Vec<PathBuf>, Plan)> {
         let key = format!("ensemble.tasks.{task}");
         let entry = &value["ensemble"]["tasks"][task];
         let bad = |field: &str, expected: &str| {
-            anyhow::anyhow!("--plan {}: {key}.{field} is missing or not {expected}; expected the --json file of `minbert ensemble`", path.display())
+            anyhow::anyhow!(
+                "--plan {}: {key}.{field} is missing or not {expected}; expected the --json file of `minbert ensemble`",
+                path.display()
+            )
         };
         let list = |field: &str, expected: &str| entry[field].as_array().ok_or_else(|| bad(field, expected));
         let dirs: Vec<PathBuf> = list("checkpoints", "a list of paths")?
             .iter()
-            .map(|d| d.as_str().map(PathBuf::from).ok_or_else(|| bad("checkpoints", "a list of paths")))
+            .map(|d| {
+                d.as_str()
+                    .map(PathBuf::from)
+                    .ok_or_else(|| bad("checkpoints", "a list of paths"))
+            })
             .collect::<Result<_>>()?;
         let weights: Vec<f64> = list("weights", "a list of numbers")?
             .iter()
             .map(|w| w.as_f64().ok_or_else(|| bad("weights", "a list of numbers")))
             .collect::<Result<_>>()?;
         if weights.len() != dirs.len() {
-            bail!("--plan {}: {key} has {} checkpoints but {} weights", path.display(), dirs.len(), weights.len());
+            bail!(
+                "--plan {}: {key} has {} checkpoints but {} weights",
+                path.display(),
+                dirs.len(),
+                weights.len()
+            );
         }
         let members = dirs
             .into_iter()
@@ -308,7 +387,11 @@ fn read_plan(path: &std::path::Path) -> Result<(Vec<PathBuf>, Plan)> {
             .collect();
         Ok(Choice { members, weights })
     };
-    let plan = Plan { sst: choice("sst")?, para: choice("para")?, sts: choice("sts")? };
+    let plan = Plan {
+        sst: choice("sst")?,
+        para: choice("para")?,
+        sts: choice("sts")?,
+    };
     if checkpoints.is_empty() {
         bail!("--plan {}: no task has members", path.display());
     }
@@ -335,7 +418,10 @@ struct Choice {
 impl Choice {
     fn equal(members: Vec<usize>) -> Self {
         let k = members.len();
-        Self { members, weights: vec![1.0 / k as f64; k] }
+        Self {
+            members,
+            weights: vec![1.0 / k as f64; k],
+        }
     }
 }
 
@@ -348,11 +434,19 @@ struct Plan {
 
 impl Plan {
     fn same(choice: Choice) -> Self {
-        Self { sst: choice.clone(), para: choice.clone(), sts: choice }
+        Self {
+            sst: choice.clone(),
+            para: choice.clone(),
+            sts: choice,
+        }
     }
 
     fn tasks(&self) -> [(CourseTask, &Choice); 3] {
-        [(CourseTask::Sst, &self.sst), (CourseTask::Para, &self.para), (CourseTask::Sts, &self.sts)]
+        [
+            (CourseTask::Sst, &self.sst),
+            (CourseTask::Para, &self.para),
+            (CourseTask::Sts, &self.sts),
+        ]
     }
 
     fn uniform(&self) -> Option<&Choice> {
@@ -361,7 +455,11 @@ impl Plan {
 
     /// Every member some task uses, in `--checkpoint` order.
     fn members(&self) -> Vec<usize> {
-        let used: BTreeSet<usize> = self.tasks().iter().flat_map(|(_, c)| c.members.iter().copied()).collect();
+        let used: BTreeSet<usize> = self
+            .tasks()
+            .iter()
+            .flat_map(|(_, c)| c.members.iter().copied())
+            .collect();
         used.into_iter().collect()
     }
 

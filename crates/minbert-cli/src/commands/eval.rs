@@ -10,7 +10,7 @@ use minbert_eval::outputs::GoldLabels;
 use serde_json::json;
 
 use crate::output::write_json;
-use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes};
+use crate::scoring::{Scorer, ScoringArgs, SplitArg, print_notes};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -33,23 +33,34 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     if args.split == SplitArg::Test {
-        bail!("--split test: the test files have no labels to score; `minbert predict --split test` writes their predictions");
+        bail!(
+            "--split test: the test files have no labels to score; `minbert predict --split test` writes their predictions"
+        );
     }
     let scorer = Scorer::new(args.scoring)?;
     let checkpoint = scorer.load(&args.checkpoint)?;
     let split = args.split.split();
     let (splits, _) = scorer.read_splits(&checkpoint, split, args.subset, false)?;
     print_notes(&splits);
-    let outputs = scorer.outputs(&checkpoint, &splits, &format!("{} {}", args.checkpoint.display(), split.name()));
+    let outputs = scorer.outputs(
+        &checkpoint,
+        &splits,
+        &format!("{} {}", args.checkpoint.display(), split.name()),
+    );
     let scores = GoldLabels::of(&splits)?.score(&outputs);
-    let examples: serde_json::Map<String, serde_json::Value> =
-        splits.iter().map(|s| (s.task.name().to_string(), json!(s.dataset.len()))).collect();
+    let examples: serde_json::Map<String, serde_json::Value> = splits
+        .iter()
+        .map(|s| (s.task.name().to_string(), json!(s.dataset.len())))
+        .collect();
     let meta = &checkpoint.meta;
     println!(
         "{} ({} mode{}, {} of {} parameters trained), {} split",
         args.checkpoint.display(),
         meta.mode.name(),
-        checkpoint.lora.as_ref().map_or(String::new(), |l| format!(", r={}", l.r)),
+        checkpoint
+            .lora
+            .as_ref()
+            .map_or(String::new(), |l| format!(", r={}", l.r)),
         meta.params.trainable,
         meta.params.total,
         split.name()
@@ -89,6 +100,11 @@ pub fn score_table(scores: &Scores, examples: &serde_json::Map<String, serde_jso
 
 /// `dir`'s display name for tables: the run and checkpoint (`runs/x/best` → `x/best`).
 pub fn short_name(dir: &Path) -> String {
-    let parts: Vec<String> = dir.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = dir
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
     parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }

@@ -13,7 +13,13 @@ use crate::model_dir::ModelArgs;
 use crate::output::write_atomic;
 
 /// The files of a checkpoint directory that `--merged` copies unchanged (those present).
-const COPIED_FILES: &[&str] = &["config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
+const COPIED_FILES: &[&str] = &[
+    "config.json",
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
 
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("target").required(true).args(["merged", "peft"]))]
@@ -43,7 +49,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
 
     if let Some(out) = &args.merged {
         if same_dir(out, &dir) {
-            bail!("--merged {} is the base model's directory; choose another", out.display());
+            bail!(
+                "--merged {} is the base model's directory; choose another",
+                out.display()
+            );
         }
         std::fs::create_dir_all(out).with_context(|| format!("cannot create folder {}", out.display()))?;
         // `to_hf_tensors` merges every adapted layer (see `BertModel::to_hf_tensors`).
@@ -59,7 +68,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
         println!("wrote a merged checkpoint to {}", out.display());
     }
     if let Some(out) = &args.peft {
-        burn_peft::save_adapter(&model, &adapter.config, out).with_context(|| format!("saving the adapter to {}", out.display()))?;
+        burn_peft::save_adapter(&model, &adapter.config, out)
+            .with_context(|| format!("saving the adapter to {}", out.display()))?;
         println!("wrote the adapter (PEFT format) to {}", out.display());
     }
     Ok(())

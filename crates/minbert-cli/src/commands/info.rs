@@ -45,21 +45,47 @@ pub fn run(args: InfoArgs) -> Result<()> {
 
     println!("model        {}", dir.display());
     println!("layers       {}", config.num_hidden_layers);
-    println!("hidden       {} ({} heads of {})", config.hidden_size, config.num_attention_heads, config.head_size());
-    println!("ffn          {} ({})", config.intermediate_size, config.hidden_act.hf_name());
-    println!("vocab        {} tokens, {} positions, {} token types", config.vocab_size, config.max_position_embeddings, config.type_vocab_size);
+    println!(
+        "hidden       {} ({} heads of {})",
+        config.hidden_size,
+        config.num_attention_heads,
+        config.head_size()
+    );
+    println!(
+        "ffn          {} ({})",
+        config.intermediate_size,
+        config.hidden_act.hf_name()
+    );
+    println!(
+        "vocab        {} tokens, {} positions, {} token types",
+        config.vocab_size, config.max_position_embeddings, config.type_vocab_size
+    );
     println!("layer norm   eps {:e}", config.layer_norm_eps);
-    println!("dropout      hidden {}, attention {}", config.hidden_dropout_prob, config.attention_probs_dropout_prob);
+    println!(
+        "dropout      hidden {}, attention {}",
+        config.hidden_dropout_prob, config.attention_probs_dropout_prob
+    );
     println!("parameters");
     println!("  embeddings {embeddings:>12}");
     println!("  encoder    {encoder:>12}  ({per_layer} per layer)");
-    println!("  pooler     {pooler:>12}{}", if model.pooler.is_none() { "  (none in this checkpoint)" } else { "" });
+    println!(
+        "  pooler     {pooler:>12}{}",
+        if model.pooler.is_none() {
+            "  (none in this checkpoint)"
+        } else {
+            ""
+        }
+    );
     if adapter.is_some() {
         println!("  adapter    {adapter_params:>12}");
     }
     println!("  total      {total:>12}");
     println!("  trainable  {trainable:>12}");
-    println!("backends     {} (device {})", compiled_backends().join(", "), args.device.device);
+    println!(
+        "backends     {} (device {})",
+        compiled_backends().join(", "),
+        args.device.device
+    );
     if let Some(adapter) = &adapter {
         println!("adapter      {}: {}", adapter.dir.display(), adapter.summary());
         for path in &adapter.paths {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use minbert_eval::predictions::write_outputs;
 
-use crate::scoring::{ScoringArgs, Scorer, SplitArg, print_notes, warn_missing};
+use crate::scoring::{Scorer, ScoringArgs, SplitArg, print_notes, warn_missing};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -37,7 +37,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
     if splits.is_empty() {
         bail!("no {} file for any task of {}", split.name(), args.checkpoint.display());
     }
-    let outputs = scorer.outputs(&checkpoint, &splits, &format!("{} {}", args.checkpoint.display(), split.name()));
+    let outputs = scorer.outputs(
+        &checkpoint,
+        &splits,
+        &format!("{} {}", args.checkpoint.display(), split.name()),
+    );
     for path in write_outputs(&args.out_dir, split.name(), &outputs)? {
         println!("wrote {}", path.display());
     }

@@ -31,10 +31,21 @@ pub fn run(args: TokenizeArgs) -> Result<()> {
     let tokenizer = BertTokenizer::from_dir(&dir)?.with_max_len(args.max_len)?;
     let enc = tokenizer.encode(&args.text, args.text_pair.as_deref())?;
     println!("{:>5}  {:>7}  {:>4}  token", "pos", "id", "type");
-    for (i, ((id, ty), tok)) in enc.input_ids.iter().zip(&enc.token_type_ids).zip(&enc.tokens).enumerate() {
+    for (i, ((id, ty), tok)) in enc
+        .input_ids
+        .iter()
+        .zip(&enc.token_type_ids)
+        .zip(&enc.tokens)
+        .enumerate()
+    {
         println!("{i:>5}  {id:>7}  {ty:>4}  {tok}");
     }
-    println!("{} tokens (max_len {}), tokenizer {}", enc.len(), args.max_len, tokenizer.source().display());
+    println!(
+        "{} tokens (max_len {}), tokenizer {}",
+        enc.len(),
+        args.max_len,
+        tokenizer.source().display()
+    );
     if let Some(path) = &args.json {
         let value = json!({
             "input_ids": enc.input_ids,

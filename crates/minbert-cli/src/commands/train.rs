@@ -100,7 +100,10 @@ fn resolve_paths(config: &mut TrainConfig, args: &TrainArgs) -> Result<()> {
     };
     let source = ModelSource::parse(name, Path::new(".")).context(origin)?;
     config.model.path = Some(match source {
-        ModelSource::Dir(dir) => std::fs::canonicalize(&dir).with_context(|| format!("model directory {}", dir.display()))?.display().to_string(),
+        ModelSource::Dir(dir) => std::fs::canonicalize(&dir)
+            .with_context(|| format!("model directory {}", dir.display()))?
+            .display()
+            .to_string(),
         ModelSource::Hub(id) => id,
     });
     let data = DataDir::resolve(args.data_dir.as_deref().or(config.data.dir.as_deref()))?;
@@ -109,16 +112,31 @@ fn resolve_paths(config: &mut TrainConfig, args: &TrainArgs) -> Result<()> {
 }
 
 fn print_summary(s: &RunSummary, out: &Path) {
-    println!("run {} {} after {} steps ({} epochs)", out.display(), s.status, s.steps, s.epochs);
+    println!(
+        "run {} {} after {} steps ({} epochs)",
+        out.display(),
+        s.status,
+        s.steps,
+        s.epochs
+    );
     if let Some(best) = &s.best {
         // Tasks the run did not train score NaN: left out.
         let scores: Vec<String> = ["sst_acc", "quora_acc", "sts_pearson", "overall"]
             .iter()
-            .filter_map(|name| best.scores.get(name).filter(|v| !v.is_nan()).map(|v| format!("{name} {v:.4}")))
+            .filter_map(|name| {
+                best.scores
+                    .get(name)
+                    .filter(|v| !v.is_nan())
+                    .map(|v| format!("{name} {v:.4}"))
+            })
             .collect();
         println!("best ({} at step {}): {}", s.select, best.step, scores.join("  "));
     }
-    let speeds: Vec<String> = s.examples_per_s.iter().map(|(task, v)| format!("{task} {v:.1}")).collect();
+    let speeds: Vec<String> = s
+        .examples_per_s
+        .iter()
+        .map(|(task, v)| format!("{task} {v:.1}"))
+        .collect();
     println!(
         "time: training {}, evaluation {}; examples/s (forward + backward) {}; overall {:.1}",
         format_duration(s.train_s),
@@ -133,6 +151,10 @@ fn print_summary(s: &RunSummary, out: &Path) {
         s.peak_rss_mib.map_or("?".into(), |m| format!("{m:.0} MiB")),
         s.precision.requested.name(),
         s.precision.compute.name(),
-        if s.skipped_steps > 0 { format!(", {} f16 steps skipped", s.skipped_steps) } else { String::new() }
+        if s.skipped_steps > 0 {
+            format!(", {} f16 steps skipped", s.skipped_steps)
+        } else {
+            String::new()
+        }
     );
 }

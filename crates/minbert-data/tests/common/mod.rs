@@ -10,8 +10,5 @@ pub fn data_dir() -> DataDir {
 
 pub fn tokenizer(max_len: usize) -> BertTokenizer {
     let dir = minbert_testkit::model_dir();
-    BertTokenizer::from_dir(&dir)
-        .unwrap()
-        .with_max_len(max_len)
-        .unwrap()
+    BertTokenizer::from_dir(&dir).unwrap().with_max_len(max_len).unwrap()
 }

@@ -15,11 +15,18 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn read(path: &Path) -> Self {
-        Self { bytes: std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())) }
+        Self {
+            bytes: std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        }
     }
 
     pub fn keys(&self) -> Vec<String> {
-        SafeTensors::deserialize(&self.bytes).unwrap().names().into_iter().map(|k| k.to_string()).collect()
+        SafeTensors::deserialize(&self.bytes)
+            .unwrap()
+            .names()
+            .into_iter()
+            .map(|k| k.to_string())
+            .collect()
     }
 
     fn get(&self, key: &str) -> (Vec<usize>, Dtype, Vec<u8>) {
@@ -31,13 +38,23 @@ impl Fixture {
     pub fn ints(&self, key: &str) -> (Vec<usize>, Vec<i64>) {
         let (shape, dtype, data) = self.get(key);
         assert_eq!(dtype, Dtype::I64);
-        (shape, data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect())
+        (
+            shape,
+            data.chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+        )
     }
 
     pub fn floats(&self, key: &str) -> (Vec<usize>, Vec<f32>) {
         let (shape, dtype, data) = self.get(key);
         assert_eq!(dtype, Dtype::F32);
-        (shape, data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+        (
+            shape,
+            data.chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+        )
     }
 
     /// The batch of `base.safetensors` on `device`.

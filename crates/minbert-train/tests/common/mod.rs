@@ -24,7 +24,9 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
     std::fs::write(out.join("config.json"), config).unwrap();
     let device = Device::flex();
     device.seed(7);
-    let model = BertConfig::from_hf_file(&out.join("config.json")).unwrap().init(&device);
+    let model = BertConfig::from_hf_file(&out.join("config.json"))
+        .unwrap()
+        .init(&device);
     save_safetensors(&out.join("model.safetensors"), &model.to_hf_tensors()).unwrap();
     std::fs::copy(model_dir().join("tokenizer.json"), out.join("tokenizer.json")).unwrap();
     out
@@ -53,7 +55,11 @@ pub fn small_data(dir: &Path, train: usize, dev: usize) -> PathBuf {
 /// A config over the tiny model and data, with `extra` TOML appended (later keys win through
 /// `--set`-style overrides given as `sets`).
 pub fn config(model: &Path, data: &Path, toml: &str, sets: &[&str]) -> TrainConfig {
-    let text = format!("[model]\npath = {:?}\n[data]\ndir = {:?}\nmax_len = 32\n{toml}", model.display().to_string(), data.display().to_string());
+    let text = format!(
+        "[model]\npath = {:?}\n[data]\ndir = {:?}\nmax_len = 32\n{toml}",
+        model.display().to_string(),
+        data.display().to_string()
+    );
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     TrainConfig::parse(&text, Path::new("test.toml"), &sets).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -61,7 +67,13 @@ pub fn config(model: &Path, data: &Path, toml: &str, sets: &[&str]) -> TrainConf
 pub const ALL_TASKS: &str = "[tasks.sst]\n[tasks.para]\n[tasks.sts]\n";
 
 pub fn options(out: &Path) -> TrainOptions {
-    TrainOptions { out_dir: out.to_path_buf(), resume: false, device: Device::flex(), progress: ProgressMode::Quiet, pause_at_step: None }
+    TrainOptions {
+        out_dir: out.to_path_buf(),
+        resume: false,
+        device: Device::flex(),
+        progress: ProgressMode::Quiet,
+        pause_at_step: None,
+    }
 }
 
 pub fn run(config: &TrainConfig, out: &Path) -> Trained {
@@ -70,7 +82,10 @@ pub fn run(config: &TrainConfig, out: &Path) -> Trained {
 
 /// Every parameter's values by path, as plain vectors.
 pub fn values<M: Module>(model: &M) -> Vec<(String, Vec<f32>)> {
-    collect_values(model, |_| true).into_iter().map(|(p, t)| (p, data(t.into_data()))).collect()
+    collect_values(model, |_| true)
+        .into_iter()
+        .map(|(p, t)| (p, data(t.into_data())))
+        .collect()
 }
 
 pub fn data(d: TensorData) -> Vec<f32> {
@@ -89,12 +104,19 @@ pub fn train_lines(out: &Path) -> Vec<serde_json::Value> {
 
 /// Panics naming the first parameter that differs (bit for bit) and by how much.
 pub fn assert_same_values(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)], what: &str) {
-    assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), b.iter().map(|x| &x.0).collect::<Vec<_>>(), "{what}: parameter paths");
+    assert_eq!(
+        a.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        b.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        "{what}: parameter paths"
+    );
     for ((path, x), (_, y)) in a.iter().zip(b) {
         if x != y {
             let diff = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
             let differing = x.iter().zip(y).filter(|(p, q)| p != q).count();
-            panic!("{what}: {path} differs in {differing} of {} values, max abs diff {diff}", x.len());
+            panic!(
+                "{what}: {path} differs in {differing} of {} values, max abs diff {diff}",
+                x.len()
+            );
         }
     }
 }
