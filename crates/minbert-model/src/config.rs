@@ -62,11 +62,6 @@ pub struct BertConfig {
 }
 
 impl BertConfig {
-    /// all-MiniLM-L6-v2's shape, for tests and examples that need no checkpoint.
-    pub fn mini_lm_l6() -> Self {
-        Self::new(30522, 384, 6, 12, 1536)
-    }
-
     /// Reads a Hugging Face `config.json`. Required: the five sizes; the others fall back to
     /// `BertModel`'s defaults. An activation or position embedding we do not implement is an
     /// error, never silently replaced.

@@ -118,9 +118,8 @@ pub struct TrainState {
     pub streams: Vec<StreamPos>,
     pub seed: u64,
     pub loss_scaler: Option<LossScaler>,
-    /// The best `select` score so far, the step it was reached, and evaluations since.
+    /// The best `select` score so far (its step is in `best/meta.json`), and evaluations since.
     pub best_score: Option<f64>,
-    pub best_step: Option<usize>,
     pub evals_since_best: usize,
     /// The step of the last evaluation (its scores are in `meta.json`).
     pub last_eval_step: Option<usize>,

@@ -45,17 +45,10 @@ pub fn global_norm(grads: &ParamMap) -> f64 {
     f64::from(total.into_scalar::<f32>()).sqrt()
 }
 
-/// Scales all gradients together so their global norm is at most `max_norm` (PyTorch's
-/// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)` when the norm exceeds it). Returns the
-/// norm before clipping. Burn's own clipping is per tensor, which changes the update's
+/// Scales all gradients together so their global norm (`global_norm`, computed once by the
+/// caller) is at most `max_norm` (PyTorch's `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)`
+/// when the norm exceeds it). Burn's own clipping is per tensor, which changes the update's
 /// direction; this keeps it.
-pub fn clip_global_norm(grads: &mut ParamMap, max_norm: f64) -> f64 {
-    let norm = global_norm(grads);
-    clip_to(grads, norm, max_norm);
-    norm
-}
-
-/// Clipping with an already computed norm.
 pub fn clip_to(grads: &mut ParamMap, norm: f64, max_norm: f64) {
     if max_norm > 0.0 && norm.is_finite() && norm > max_norm {
         scale(grads, max_norm / (norm + 1e-6));

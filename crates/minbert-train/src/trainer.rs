@@ -394,7 +394,6 @@ impl<'a> Run<'a> {
                 seed: config.train.seed,
                 loss_scaler: (precision.compute == Precision::F16).then(|| LossScaler::new(config.train.loss_scale)),
                 best_score: None,
-                best_step: None,
                 evals_since_best: 0,
                 last_eval_step: None,
                 examples: vec![0; tasks.len()],
@@ -871,7 +870,6 @@ impl<'a> Run<'a> {
         self.state.last_eval_step = Some(self.state.step);
         if improved {
             self.state.best_score = score.is_finite().then_some(score);
-            self.state.best_step = Some(self.state.step);
             self.state.evals_since_best = 0;
             self.best = Some(BestCheckpoint {
                 step: self.state.step,
