@@ -542,6 +542,14 @@ fn members_that_cover_other_tasks_combine_task_by_task() {
     );
     assert_eq!(members(&chosen, "para"), 1, "{chosen}");
 
+    // The plan names its members relative to itself (the binary runs in another folder).
+    for name in chosen["ensemble"]["checkpoints"].as_array().unwrap() {
+        let name = Path::new(name.as_str().unwrap());
+        assert!(
+            name.is_relative() && [&f.lora, &f.sst_only].contains(&&f.root.join(name)),
+            "{chosen}"
+        );
+    }
     // A recorded choice replays: the same members and weights per task, the same scores.
     let plan = f.root.join("mixed-best.json");
     let (replayed, _, _) = ensemble("mixed-replayed", &["--plan", arg(&plan)]);
@@ -680,18 +688,10 @@ fn the_released_lora_r1_checkpoint_reproduces_its_dev_scores() {
 /// multitask adapters) scores what it recorded on the dev sample it was chosen on.
 #[test]
 fn the_released_per_task_ensemble_reproduces_its_dev_scores() {
-    let root = repo_root();
-    let recorded = json(&root.join("checkpoints/ensemble-per-task.json"));
-    // Its checkpoint paths are relative to the repository root: make them absolute.
-    let mut plan = recorded.clone();
-    for task in ["sst", "para", "sts"] {
-        for dir in plan["ensemble"]["tasks"][task]["checkpoints"].as_array_mut().unwrap() {
-            *dir = Value::String(arg(&root.join(dir.as_str().unwrap())).to_string());
-        }
-    }
+    // Its checkpoint paths are relative to the plan file, so it runs from any folder as it is.
+    let plan_path = repo_root().join("checkpoints/ensemble-per-task.json");
+    let recorded = json(&plan_path);
     let out = TempDir::new().unwrap();
-    let plan_path = out.path().join("plan.json");
-    std::fs::write(&plan_path, plan.to_string()).unwrap();
     let scores = out.path().join("scores.json");
     let subset = recorded["subset"].as_u64().unwrap();
     ok(&[

@@ -3,7 +3,7 @@
 //! the choice of members on dev (greedy or exhaustive) and the course's prediction files.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -315,19 +315,20 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
         }
     }
     if let Some(path) = &args.json {
+        let named = relative_to_file(&args.checkpoints, path)?;
         let value = json!({
             "metric": args.metric,
             "select": select_name,
-            "members": members.iter().zip(&args.checkpoints).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
+            "members": members.iter().zip(&named).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
             "per_task": args.per_task,
             "plan": args.plan,
             "subset": args.subset,
             "ensemble": {
-                "checkpoints": chosen.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
+                "checkpoints": chosen.iter().map(|&i| &named[i]).collect::<Vec<_>>(),
                 // The same for every task unless --per-task chose differently; then see "tasks".
                 "weights": plan.uniform().map(|c| &c.weights),
                 "tasks": plan.tasks().map(|(task, c)| (task.name().to_string(), json!({
-                    "checkpoints": c.members.iter().map(|&i| &args.checkpoints[i]).collect::<Vec<_>>(),
+                    "checkpoints": c.members.iter().map(|&i| &named[i]).collect::<Vec<_>>(),
                     "weights": c.weights,
                 }))).into_iter().collect::<serde_json::Map<_, _>>(),
                 "scores": scores,
@@ -340,7 +341,30 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
 
 /// The checkpoints (in order of first appearance) and each task's members of a `--json` file
 /// that `minbert ensemble` wrote.
-fn read_plan(path: &std::path::Path) -> Result<(Vec<PathBuf>, Plan)> {
+/// The checkpoints as a plan file at `file` names them: relative to its folder, so the plan and
+/// its checkpoints can move together.
+fn relative_to_file(dirs: &[PathBuf], file: &Path) -> Result<Vec<PathBuf>> {
+    let folder = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(folder).with_context(|| format!("--json {}: cannot create its folder", file.display()))?;
+    let folder = folder
+        .canonicalize()
+        .with_context(|| format!("--json {}", file.display()))?;
+    dirs.iter()
+        .map(|dir| {
+            let dir = dir
+                .canonicalize()
+                .with_context(|| format!("checkpoint {}", dir.display()))?;
+            Ok(pathdiff::diff_paths(&dir, &folder).unwrap_or(dir))
+        })
+        .collect()
+}
+
+/// Reads a plan (the `--json` file of an earlier run); its checkpoint paths are relative to it.
+fn read_plan(path: &Path) -> Result<(Vec<PathBuf>, Plan)> {
+    let folder = path.parent().unwrap_or(Path::new("."));
     let text = std::fs::read_to_string(path).with_context(|| format!("--plan {}: cannot read it", path.display()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("--plan {}: not JSON", path.display()))?;
@@ -359,7 +383,7 @@ fn read_plan(path: &std::path::Path) -> Result<(Vec<PathBuf>, Plan)> {
             .iter()
             .map(|d| {
                 d.as_str()
-                    .map(PathBuf::from)
+                    .map(|d| folder.join(d))
                     .ok_or_else(|| bad("checkpoints", "a list of paths"))
             })
             .collect::<Result<_>>()?;
