@@ -191,7 +191,7 @@ fn batched_inputs_give_each_sequence_its_rows_and_gradients() {
         let batched = gradients(&layer, (y.clone() * c.clone()).sum(), &x);
         let mut loss = Tensor::<1>::zeros([1], &device);
         for b in 0..batch {
-            let rows = |t: &Tensor<3>| t.clone().slice([b..b + 1]).reshape([seq, t.dims()[2]]);
+            let rows = |t: &Tensor<3>| t.clone().narrow(0, b, 1).reshape([seq, t.dims()[2]]);
             let y_b = layer.forward(rows(&x));
             assert!(
                 max_diff(&values(rows(&y)), &values(y_b.clone())) < 1e-5,
