@@ -19,7 +19,7 @@ use minbert_train::checkpoint::read_meta;
 use serde_json::json;
 
 use crate::commands::eval::short_name;
-use crate::output::write_json;
+use crate::output::{parent_folder, write_json};
 use crate::scoring::{Scorer, ScoringArgs, SplitArg, print_notes, warn_missing};
 
 #[derive(Args, Debug)]
@@ -339,15 +339,10 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
     Ok(())
 }
 
-/// The checkpoints (in order of first appearance) and each task's members of a `--json` file
-/// that `minbert ensemble` wrote.
 /// The checkpoints as a plan file at `file` names them: relative to its folder, so the plan and
 /// its checkpoints can move together.
 fn relative_to_file(dirs: &[PathBuf], file: &Path) -> Result<Vec<PathBuf>> {
-    let folder = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let folder = parent_folder(file);
     std::fs::create_dir_all(folder).with_context(|| format!("--json {}: cannot create its folder", file.display()))?;
     let folder = folder
         .canonicalize()
@@ -362,9 +357,10 @@ fn relative_to_file(dirs: &[PathBuf], file: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// Reads a plan (the `--json` file of an earlier run); its checkpoint paths are relative to it.
+/// The checkpoints (in order of first appearance) and each task's members of a `--json` file
+/// that `minbert ensemble` wrote; its checkpoint paths are relative to it.
 fn read_plan(path: &Path) -> Result<(Vec<PathBuf>, Plan)> {
-    let folder = path.parent().unwrap_or(Path::new("."));
+    let folder = parent_folder(path);
     let text = std::fs::read_to_string(path).with_context(|| format!("--plan {}: cannot read it", path.display()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("--plan {}: not JSON", path.display()))?;
