@@ -175,6 +175,28 @@ pub struct BertEncoder {
     pub layer: Vec<BertLayer>,
 }
 
+impl BertEncoder {
+    /// Runs every layer. With `hidden_states`, also records each layer's input and the last
+    /// output (HF's `output_hidden_states`).
+    pub fn forward(
+        &self,
+        mut hidden: Tensor<3>,
+        mask: &AttentionMask,
+        mut hidden_states: Option<&mut Vec<Tensor<3>>>,
+    ) -> Tensor<3> {
+        for layer in &self.layer {
+            if let Some(states) = hidden_states.as_deref_mut() {
+                states.push(hidden.clone());
+            }
+            hidden = layer.forward(hidden, mask);
+        }
+        if let Some(states) = hidden_states {
+            states.push(hidden.clone());
+        }
+        hidden
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct BertPooler {
     pub dense: AdaptedLinear,
@@ -224,19 +246,20 @@ impl BertModel {
         self.run(input, true)
     }
 
-    fn run(&self, input: BertInput, keep_hidden: bool) -> BertOutput {
+    /// The last hidden state alone, without the pooler: for models that pool it themselves.
+    pub fn last_hidden_state(&self, input: BertInput) -> Tensor<3> {
+        self.encode(input, None)
+    }
+
+    fn encode(&self, input: BertInput, hidden_states: Option<&mut Vec<Tensor<3>>>) -> Tensor<3> {
         let mask = AttentionMask::new(input.attention_mask, self.dtype());
-        let mut hidden = self.embeddings.forward(input.input_ids, input.token_type_ids);
+        let embedded = self.embeddings.forward(input.input_ids, input.token_type_ids);
+        self.encoder.forward(embedded, &mask, hidden_states)
+    }
+
+    fn run(&self, input: BertInput, keep_hidden: bool) -> BertOutput {
         let mut hidden_states = Vec::new();
-        for layer in &self.encoder.layer {
-            if keep_hidden {
-                hidden_states.push(hidden.clone());
-            }
-            hidden = layer.forward(hidden, &mask);
-        }
-        if keep_hidden {
-            hidden_states.push(hidden.clone());
-        }
+        let hidden = self.encode(input, keep_hidden.then_some(&mut hidden_states));
         let pooler_output = self.pooler.as_ref().map(|p| p.forward(hidden.clone()));
         BertOutput {
             last_hidden_state: hidden,

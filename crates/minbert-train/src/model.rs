@@ -14,7 +14,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{DType, Device, Int, Tensor};
 use minbert_data::{Batch, CourseTask, PairMode, TensorSide};
-use minbert_model::{AttentionMask, BertConfig, BertModel};
+use minbert_model::{BertConfig, BertInput, BertModel};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{HeadKind, Loss, Pooling, TrainConfig};
@@ -285,18 +285,16 @@ pub enum Prediction {
 
 /// The pooled sentence embedding `[batch, hidden]` of one side of a batch.
 ///
-/// This runs the encoder's layers itself rather than `BertModel::forward`, to pool with the
-/// mask and skip the pooler when it is not used.
+/// It takes the last hidden state rather than `BertModel::forward`, to pool with the mask and
+/// skip the pooler when it is not used.
 pub fn encode(bert: &BertModel, side: &TensorSide, pooling: Pooling) -> Tensor<2> {
     let dtype = bert.dtype();
     let [batch, _] = side.input_ids.dims();
-    let mask = AttentionMask::new(side.attention_mask.clone(), dtype);
-    let mut hidden = bert
-        .embeddings
-        .forward(side.input_ids.clone(), side.token_type_ids.clone());
-    for layer in &bert.encoder.layer {
-        hidden = layer.forward(hidden, &mask);
-    }
+    let hidden = bert.last_hidden_state(BertInput {
+        input_ids: side.input_ids.clone(),
+        attention_mask: side.attention_mask.clone(),
+        token_type_ids: side.token_type_ids.clone(),
+    });
     let width = hidden.dims()[2];
     match pooling {
         Pooling::Pooler => bert
