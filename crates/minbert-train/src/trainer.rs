@@ -242,6 +242,121 @@ fn recorded_base_name(model: &ResolvedModel, out_dir: &Path) -> Result<String, T
     Ok(relative.display().to_string())
 }
 
+/// Refuses to start over an existing run, or to resume where there is nothing to resume or
+/// the config differs from the run's.
+fn check_run_dir(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<(), TrainError> {
+    let last_dir = out_dir.join("last");
+    let config_path = out_dir.join(CONFIG_FILE);
+    if !resume {
+        return if config_path.exists() || last_dir.exists() {
+            Err(TrainError::checkpoint(
+                out_dir,
+                "already holds a run: pass --resume to continue it, or choose another --out",
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    recover_interrupted(&last_dir)?;
+    if !last_dir.join(crate::checkpoint::STATE_FILE).is_file() {
+        return Err(TrainError::checkpoint(
+            &last_dir,
+            "nothing to resume: no checkpoint with state.json here (the run saves last/ after each evaluation)",
+        ));
+    }
+    let saved = TrainConfig::load(&config_path, &[])?;
+    let differences = config_differences(&saved, config);
+    if !differences.is_empty() {
+        return Err(TrainError::checkpoint(
+            &config_path,
+            format!(
+                "the run was started with another config; differing keys: {}",
+                differences.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The model, optimizer and counters of a run resumed from `last_dir`.
+fn resumed(
+    config: &TrainConfig,
+    last_dir: &Path,
+    model_dir: &Path,
+    device: &Device,
+) -> Result<(MultitaskModel, AdamW, TrainState), TrainError> {
+    let loaded = load_checkpoint_with_base(last_dir, Some(model_dir), device)?;
+    let (state, tensors) = read_resume_state(last_dir)?;
+    let sizes = param_infos(&loaded.model)
+        .into_iter()
+        .map(|p| (p.path, p.shape.iter().product()))
+        .collect();
+    let mut optim = AdamW::new(config.train.beta1, config.train.beta2, config.train.eps);
+    optim
+        .load_state(tensors, &sizes, device)
+        .map_err(|m| TrainError::checkpoint(&last_dir.join(crate::checkpoint::OPTIMIZER_FILE), m))?;
+    Ok((loaded.model, optim, state))
+}
+
+/// What a new run starts from: the base model, its adapters' config and its shape.
+struct Fresh<'m> {
+    model_dir: &'m Path,
+    lora: Option<&'m LoraConfig>,
+    bert_config: &'m BertConfig,
+}
+
+impl Fresh<'_> {
+    /// The model (seeded heads and adapters on the base weights), a new optimizer and zeroed
+    /// counters.
+    fn start(
+        &self,
+        config: &TrainConfig,
+        num_tasks: usize,
+        compute: Precision,
+        device: &Device,
+    ) -> Result<(MultitaskModel, AdamW, TrainState), TrainError> {
+        device.seed(config.train.seed);
+        let mut encoders = Vec::new();
+        for _ in 0..config.model.encoders {
+            let (_, mut encoder) = load_pretrained(self.model_dir, device)?;
+            if let Some(lora) = self.lora {
+                inject_adapter(&mut encoder, lora)?;
+            }
+            encoders.push(encoder);
+        }
+        if config.model.pooling == crate::config::Pooling::Pooler && encoders[0].pooler.is_none() {
+            return Err(TrainError::Config {
+                origin: "model.pooling".into(),
+                message: format!(
+                    "is \"pooler\", but {} has no pooler weights; use \"mean\" or \"cls\"",
+                    self.model_dir.display()
+                ),
+            });
+        }
+        let spec = ModelSpec::from_config(config, self.bert_config);
+        let model = MultitaskModel::new(spec, encoders, device);
+        let state = TrainState {
+            step: 0,
+            micro_step: 0,
+            epoch: 0,
+            epoch_batch: 0,
+            streams: vec![StreamPos::default(); num_tasks],
+            seed: config.train.seed,
+            loss_scaler: (compute == Precision::F16).then(|| LossScaler::new(config.train.loss_scale)),
+            best_score: None,
+            evals_since_best: 0,
+            last_eval_step: None,
+            examples: vec![0; num_tasks],
+            task_seconds: vec![0.0; num_tasks],
+            elapsed_s: 0.0,
+            train_s: 0.0,
+            eval_s: 0.0,
+        };
+        let optim = AdamW::new(config.train.beta1, config.train.beta2, config.train.eps);
+        Ok((model, optim, state))
+    }
+}
+
 struct Run<'a> {
     config: &'a TrainConfig,
     out_dir: PathBuf,
@@ -309,31 +424,7 @@ impl<'a> Run<'a> {
         let out_dir = options.out_dir.clone();
         let last_dir = out_dir.join("last");
         let config_path = out_dir.join(CONFIG_FILE);
-        if options.resume {
-            recover_interrupted(&last_dir)?;
-            if !last_dir.join(crate::checkpoint::STATE_FILE).is_file() {
-                return Err(TrainError::checkpoint(
-                    &last_dir,
-                    "nothing to resume: no checkpoint with state.json here (the run saves last/ after each evaluation)",
-                ));
-            }
-            let saved = TrainConfig::load(&config_path, &[])?;
-            let differences = config_differences(&saved, config);
-            if !differences.is_empty() {
-                return Err(TrainError::checkpoint(
-                    &config_path,
-                    format!(
-                        "the run was started with another config; differing keys: {}",
-                        differences.join(", ")
-                    ),
-                ));
-            }
-        } else if config_path.exists() || last_dir.exists() {
-            return Err(TrainError::checkpoint(
-                &out_dir,
-                "already holds a run: pass --resume to continue it, or choose another --out",
-            ));
-        }
+        check_run_dir(config, &out_dir, options.resume)?;
         let device = options.device.clone().autodiff();
         let tokenizer = BertTokenizer::from_dir(&model_dir)?.with_max_len(config.data.max_len)?;
         let data_dir = DataDir::resolve(config.data.dir.as_deref())?;
@@ -353,60 +444,14 @@ impl<'a> Run<'a> {
         notes.extend(precision.note.clone());
 
         let (master, optim, state) = if options.resume {
-            let loaded = load_checkpoint_with_base(&last_dir, Some(&model_dir), &device)?;
-            let (state, tensors) = read_resume_state(&last_dir)?;
-            let sizes = param_infos(&loaded.model)
-                .into_iter()
-                .map(|p| (p.path, p.shape.iter().product()))
-                .collect();
-            let mut optim = AdamW::new(config.train.beta1, config.train.beta2, config.train.eps);
-            optim
-                .load_state(tensors, &sizes, &device)
-                .map_err(|m| TrainError::checkpoint(&last_dir.join(crate::checkpoint::OPTIMIZER_FILE), m))?;
-            (loaded.model, optim, state)
+            resumed(config, &last_dir, &model_dir, &device)?
         } else {
-            device.seed(config.train.seed);
-            let mut encoders = Vec::new();
-            for _ in 0..config.model.encoders {
-                let (_, mut encoder) = load_pretrained(&model_dir, &device)?;
-                if let Some(lora) = &lora {
-                    inject_adapter(&mut encoder, lora)?;
-                }
-                encoders.push(encoder);
-            }
-            if config.model.pooling == crate::config::Pooling::Pooler && encoders[0].pooler.is_none() {
-                return Err(config_error(
-                    "model.pooling",
-                    format!(
-                        "is \"pooler\", but {} has no pooler weights; use \"mean\" or \"cls\"",
-                        model_dir.display()
-                    ),
-                ));
-            }
-            let spec = ModelSpec::from_config(config, &bert_config);
-            let model = MultitaskModel::new(spec, encoders, &device);
-            let state = TrainState {
-                step: 0,
-                micro_step: 0,
-                epoch: 0,
-                epoch_batch: 0,
-                streams: vec![StreamPos::default(); tasks.len()],
-                seed: config.train.seed,
-                loss_scaler: (precision.compute == Precision::F16).then(|| LossScaler::new(config.train.loss_scale)),
-                best_score: None,
-                evals_since_best: 0,
-                last_eval_step: None,
-                examples: vec![0; tasks.len()],
-                task_seconds: vec![0.0; tasks.len()],
-                elapsed_s: 0.0,
-                train_s: 0.0,
-                eval_s: 0.0,
+            let fresh = Fresh {
+                model_dir: &model_dir,
+                lora: lora.as_ref(),
+                bert_config: &bert_config,
             };
-            (
-                model,
-                AdamW::new(config.train.beta1, config.train.beta2, config.train.eps),
-                state,
-            )
+            fresh.start(config, tasks.len(), precision.compute, &device)?
         };
         let (mode, train_base) = (config.adapter.mode, config.adapter.train_base);
         let master = set_trainable(master, |p| is_trainable(mode, train_base, None, p));
