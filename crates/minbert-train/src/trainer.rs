@@ -409,15 +409,9 @@ impl<'a> Run<'a> {
     fn start(config: &'a TrainConfig, options: &TrainOptions) -> Result<Self, TrainError> {
         let started = Instant::now();
         let progress = Progress::new(options.progress);
-        let config_error = |key: &str, message: String| TrainError::Config {
-            origin: key.to_string(),
-            message,
-        };
-        let model_name = config.model.path.as_deref().ok_or_else(|| {
-            config_error(
-                "model.path",
-                "is not set: a model directory or Hugging Face Hub id is needed".into(),
-            )
+        let model_name = config.model.path.as_deref().ok_or_else(|| TrainError::Config {
+            origin: "model.path".into(),
+            message: "is not set: a model directory or Hugging Face Hub id is needed".into(),
         })?;
         let base_model = minbert_hub::resolve(model_name, Path::new("."), &HubSettings::from_env())?;
         let model_dir = base_model.dir.clone();
