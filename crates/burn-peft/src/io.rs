@@ -161,13 +161,14 @@ pub fn read_safetensors(path: &Path) -> Result<Vec<HfTensor>, PeftError> {
     Ok(tensors)
 }
 
-/// Writes to a temporary name in the same folder, then renames, so a reader never sees half a
-/// file.
+/// Writes through a temporary file in the same folder, renamed into place, so a reader never
+/// sees half a file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PeftError> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| PeftError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| PeftError::io(path, e))
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| PeftError::io(dir, e))?;
+    std::io::Write::write_all(&mut file, bytes).map_err(|e| PeftError::io(file.path(), e))?;
+    file.persist(path).map_err(|e| PeftError::io(path, e.error))?;
+    Ok(())
 }
 
 /// Reads a PEFT `adapter_config.json`; see [`LoraConfig::from_peft`].

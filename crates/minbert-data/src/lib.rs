@@ -24,6 +24,7 @@ pub mod custom;
 pub mod encode;
 pub mod error;
 pub mod example;
+pub mod sample;
 pub mod stats;
 pub mod table;
 pub mod tokenizer;

@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 use minbert_data::CourseTask;
 
-/// The metrics live with the trainer, which evaluates on dev while it trains.
-pub use minbert_train::metrics::{self, Scores};
+pub use minbert_task::metrics::{self, Metric, Scores};
 
 /// Why an evaluation step failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,10 +31,9 @@ pub enum EvalError {
         "{task} example {id} has no label: only the train and dev splits can be scored (minbert predict writes test predictions)"
     )]
     NoLabels { task: CourseTask, id: String },
-    /// A checkpoint or a run's `config.toml` that does not load (the message names the file
-    /// and key).
+    /// A checkpoint or a run's file that does not load (the message names the file).
     #[error(transparent)]
-    Train(#[from] minbert_train::TrainError),
+    Task(#[from] minbert_task::TaskError),
     #[error(transparent)]
     Data(#[from] minbert_data::DataError),
     #[error(transparent)]
@@ -50,9 +48,9 @@ pub enum EvalError {
         line: usize,
         message: String,
     },
-    /// A JSON file of a run (`summary.json`, `meta.json`) that does not parse as one.
+    /// A run's `config.toml` that does not parse (the message has the line and the key).
     #[error("{path}: {message}", path = .path.display())]
-    Json { path: PathBuf, message: String },
+    RunConfig { path: PathBuf, message: String },
     /// Drawing a report plot failed.
     #[error("plot {file}: {message}")]
     Plot { file: String, message: String },

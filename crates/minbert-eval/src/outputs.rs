@@ -3,12 +3,11 @@
 //! ([`TaskOutputs`], which ensembles average), and the course's scores against the gold labels.
 
 use burn::module::Module;
+use minbert_data::sample::dev_subset;
 use minbert_data::{BertTokenizer, CourseOptions, CourseTask, DataDir, EncodedDataset, Split, encode_dataset};
-use minbert_train::LoadedCheckpoint;
-use minbert_train::config::HeadKind;
-use minbert_train::data::dev_subset;
-use minbert_train::model::num_outputs;
-use minbert_train::predict::{dataset_outputs, inference_model};
+use minbert_task::model::num_outputs;
+use minbert_task::predict::{dataset_outputs, inference_model};
+use minbert_task::{HeadKind, LoadedCheckpoint};
 
 use crate::ensemble::TaskOutputs;
 use crate::{EvalError, Scores};

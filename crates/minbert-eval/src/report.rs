@@ -11,19 +11,18 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use minbert_train::checkpoint::{META_FILE, ParamCounts};
-use minbert_train::config::Targets;
-use minbert_train::trainer::{CONFIG_FILE, METRICS_FILE, SUMMARY_FILE};
-use minbert_train::{RunSummary, Scores, TrainConfig};
+use minbert_task::checkpoint::{META_FILE, ParamCounts};
+use minbert_task::files::read_json;
+use minbert_task::run::{
+    BEST_DIR, CONFIG_FILE, LAST_DIR, METRICS_EXPECTED, METRICS_FILE, MetricsLine, RunConfig, RunSummary, SUMMARY_FILE,
+};
+use minbert_task::{Metric, Scores, Targets};
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 
 /// The status of a run without `summary.json` (still training, paused or killed).
 pub const UNFINISHED: &str = "unfinished";
-
-/// The dev scores shown in the table and plotted, in column order.
-pub const DEV_SCORES: [&str; 4] = ["sst_acc", "quora_acc", "sts_pearson", "overall"];
 
 /// One run, as a row of the report. Missing numbers are `None`; scores a run did not evaluate
 /// are NaN (`null` in JSON).
@@ -64,9 +63,9 @@ impl RunReport {
         self.status != UNFINISHED
     }
 
-    /// A best dev score by name (see [`DEV_SCORES`]); NaN when missing.
-    pub fn best_score(&self, name: &str) -> f64 {
-        self.best.as_ref().and_then(|b| b.scores.get(name)).unwrap_or(f64::NAN)
+    /// A best dev score; NaN when missing.
+    pub fn best_score(&self, metric: Metric) -> f64 {
+        self.best.as_ref().map_or(f64::NAN, |b| b.scores.get(metric))
     }
 }
 
@@ -82,8 +81,8 @@ pub struct BestScores {
 pub struct Curves {
     /// Training loss per task (`sst`, `para`, `sts`), averaged over each logging window.
     pub train_loss: BTreeMap<String, Vec<(f64, f64)>>,
-    /// Dev scores by name ([`DEV_SCORES`]); NaN scores (tasks not trained) are left out.
-    pub dev: BTreeMap<String, Vec<(f64, f64)>>,
+    /// Dev scores ([`Metric::COURSE`]); NaN scores (tasks not trained) are left out.
+    pub dev: BTreeMap<Metric, Vec<(f64, f64)>>,
 }
 
 /// The run directories `dir` stands for: itself when it holds `config.toml`, else each of its
@@ -126,7 +125,7 @@ pub fn read_run(dir: &Path) -> Result<RunReport, EvalError> {
             });
         }
     }
-    let config = TrainConfig::load(&dir.join(CONFIG_FILE), &[])?;
+    let config = read_run_config(&dir.join(CONFIG_FILE))?;
     let mut notes = Vec::new();
     let metrics = read_metrics(&dir.join(METRICS_FILE), &mut notes)?;
     let summary_path = dir.join(SUMMARY_FILE);
@@ -143,7 +142,7 @@ pub fn read_run(dir: &Path) -> Result<RunReport, EvalError> {
             epoch: b.epoch,
             scores: b.scores,
         }),
-        None => best_from_metrics(&metrics, config.train.select.name()),
+        None => best_from_metrics(&metrics, config.train.select),
     };
     Ok(RunReport {
         name: dir
@@ -194,48 +193,6 @@ fn targets_name(targets: &Targets) -> String {
 // ---------------------------------------------------------------------------------------------
 // metrics.jsonl, summary.json, meta.json
 
-/// One line of `metrics.jsonl`. Other fields (lr, grad_norm, time, ...) are not reported; lines
-/// of another `type` are skipped, so newer trainers can log more.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum MetricsLine {
-    Train {
-        step: usize,
-        epoch: f64,
-        /// Tasks without batches in the window are absent; `null` (not finite) is skipped.
-        loss: BTreeMap<String, Option<f64>>,
-        wall_s: f64,
-    },
-    Eval {
-        step: usize,
-        epoch: f64,
-        scores: Scores,
-        #[serde(default)]
-        best: bool,
-        eval_s: f64,
-        wall_s: f64,
-    },
-    #[serde(other)]
-    Other,
-}
-
-impl MetricsLine {
-    /// Step, epoch and wall time of a train or eval line.
-    fn position(&self) -> Option<(usize, f64, f64)> {
-        match *self {
-            MetricsLine::Train {
-                step, epoch, wall_s, ..
-            }
-            | MetricsLine::Eval {
-                step, epoch, wall_s, ..
-            } => Some((step, epoch, wall_s)),
-            MetricsLine::Other => None,
-        }
-    }
-}
-
-const METRICS_EXPECTED: &str = "expected a JSON object with \"type\": \"train\" (step, epoch, loss, wall_s) or \"eval\" (step, epoch, scores, eval_s, wall_s)";
-
 /// Parses `metrics.jsonl`, naming the line of any malformed entry. One exception: an unparsable
 /// last line without its newline is what a run killed mid-write leaves; it is skipped (with a
 /// note), as the trainer itself drops it on `--resume`.
@@ -264,9 +221,10 @@ fn read_metrics(path: &Path, notes: &mut Vec<String>) -> Result<Vec<MetricsLine>
     Ok(lines)
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EvalError> {
+/// The part of a run's `config.toml` a report reads; the error names the file and the key.
+fn read_run_config(path: &Path) -> Result<RunConfig, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| EvalError::Json {
+    toml::from_str(&text).map_err(|e| EvalError::RunConfig {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
@@ -283,10 +241,10 @@ struct MetaCounts {
 
 /// `last/meta.json` (the latest checkpoint), else `best/meta.json`, else none.
 fn read_meta(dir: &Path) -> Result<Option<MetaCounts>, EvalError> {
-    for checkpoint in ["last", "best"] {
+    for checkpoint in [LAST_DIR, BEST_DIR] {
         let path = dir.join(checkpoint).join(META_FILE);
         if path.is_file() {
-            return read_json(&path).map(Some);
+            return Ok(Some(read_json(&path)?));
         }
     }
     Ok(None)
@@ -330,7 +288,7 @@ fn progress(
 
 /// The best evaluation of an unfinished run: the last one the trainer flagged `best` (it then
 /// saved `best/`), else the first with the highest finite `select` score.
-fn best_from_metrics(metrics: &[MetricsLine], select: &str) -> Option<BestScores> {
+fn best_from_metrics(metrics: &[MetricsLine], select: Metric) -> Option<BestScores> {
     let evals = || {
         metrics.iter().filter_map(|line| match line {
             MetricsLine::Eval {
@@ -353,7 +311,7 @@ fn best_from_metrics(metrics: &[MetricsLine], select: &str) -> Option<BestScores
     if let Some((_, flagged)) = evals().rfind(|(best, _)| *best) {
         return Some(flagged);
     }
-    let score = |b: &BestScores| b.scores.get(select).filter(|v| v.is_finite());
+    let score = |b: &BestScores| Some(b.scores.get(select)).filter(|v| v.is_finite());
     let mut best: Option<BestScores> = None;
     for (_, candidate) in evals() {
         let better = match &best {
@@ -387,9 +345,10 @@ fn curves(metrics: &[MetricsLine]) -> Curves {
                 }
             }
             MetricsLine::Eval { step, scores, .. } => {
-                for name in DEV_SCORES {
-                    if let Some(v) = scores.get(name).filter(|v| v.is_finite()) {
-                        curves.dev.entry(name.to_string()).or_default().push((*step as f64, v));
+                for metric in Metric::COURSE {
+                    let v = scores.get(metric);
+                    if v.is_finite() {
+                        curves.dev.entry(metric).or_default().push((*step as f64, v));
                     }
                 }
             }
@@ -467,7 +426,7 @@ fn table_row(run: &RunReport) -> Vec<String> {
         run.s_per_epoch.map_or(MISSING.into(), |s| number(s, 1)),
         run.peak_rss_mib.map_or(MISSING.into(), |m| number(m, 0)),
     ];
-    row.extend(DEV_SCORES.iter().map(|name| number(run.best_score(name), 4)));
+    row.extend(Metric::COURSE.map(|metric| number(run.best_score(metric), 4)));
     row.push(if run.finished() {
         run.status.clone()
     } else {
@@ -539,13 +498,15 @@ pub fn plots(runs: &[RunReport]) -> Result<Vec<Plot>, EvalError> {
         "training loss per task",
         draw::panels(&loss_panels),
     )?;
-    let scores = ordered_keys(
-        runs.iter().flat_map(|r| r.curves.dev.keys()),
-        &["overall", "sst_acc", "quora_acc", "sts_pearson"],
-    );
-    let dev_panels: Vec<Panel> = scores
-        .iter()
-        .map(|name| Panel::lines(&format!("dev {name}"), "step", name, runs, |r| r.curves.dev.get(name)))
+    let dev_panels: Vec<Panel> = [Metric::Overall, Metric::SstAcc, Metric::QuoraAcc, Metric::StsPearson]
+        .into_iter()
+        .filter(|metric| runs.iter().any(|r| r.curves.dev.contains_key(metric)))
+        .map(|metric| {
+            let name = metric.name();
+            Panel::lines(&format!("dev {name}"), "step", name, runs, |r| {
+                r.curves.dev.get(&metric)
+            })
+        })
         .collect();
     push_plot(
         &mut out,
@@ -668,7 +629,7 @@ fn scatter_points(runs: &[RunReport], x: impl Fn(&RunReport) -> Option<f64>) -> 
     runs.iter()
         .enumerate()
         .filter_map(|(i, run)| {
-            let (x, y) = (x(run)?, run.best_score("overall"));
+            let (x, y) = (x(run)?, run.best_score(Metric::Overall));
             (x > 0.0 && y.is_finite()).then(|| Point {
                 label: run.name.clone(),
                 color: i,

@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 
 use minbert_eval::EvalError;
 use minbert_eval::report::{UNFINISHED, find_runs, markdown_table, plots, read_run, read_runs, report_markdown};
-use minbert_train::checkpoint::{ParamCounts, PrecisionInfo};
-use minbert_train::config::Precision;
-use minbert_train::trainer::BestCheckpoint;
-use minbert_train::{RunSummary, Scores};
+use minbert_task::checkpoint::{ParamCounts, PrecisionInfo};
+use minbert_task::run::BestCheckpoint;
+use minbert_task::{Metric, Precision, RunSummary, Scores};
 use serde_json::json;
 
 fn config(mode: &str, r: usize, tasks: &[&str]) -> String {
@@ -22,7 +21,7 @@ fn config(mode: &str, r: usize, tasks: &[&str]) -> String {
 }
 
 fn scores(sst: f64, quora: f64, sts: f64) -> Scores {
-    let overall = minbert_train::metrics::overall(sst, quora, sts);
+    let overall = minbert_task::metrics::overall(sst, quora, sts);
     Scores {
         sst_acc: sst,
         sst_macro_f1: f64::NAN,
@@ -47,7 +46,7 @@ fn summary(
         status: status.into(),
         steps,
         epochs,
-        select: "overall".into(),
+        select: Metric::Overall,
         best: Some(BestCheckpoint {
             step: steps,
             epoch: epochs as f64,

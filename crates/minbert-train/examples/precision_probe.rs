@@ -7,8 +7,8 @@ use std::time::Instant;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use minbert_data::TensorSide;
 use minbert_model::load_pretrained;
-use minbert_train::config::Pooling;
-use minbert_train::model::encode;
+use minbert_task::Pooling;
+use minbert_task::model::encode;
 use minbert_train::params::cast_params;
 
 fn main() {

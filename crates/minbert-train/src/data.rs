@@ -5,7 +5,7 @@ use minbert_data::{BertTokenizer, CourseOptions, CourseTask, DataDir, EncodedDat
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
-use crate::schedule::{below, rng};
+use minbert_data::sample::{TRAIN_SUBSET, dev_subset, sample};
 
 /// One task's data.
 #[derive(Debug, Clone)]
@@ -17,10 +17,6 @@ pub struct TaskData {
     /// subsets.
     pub notes: Vec<String>,
 }
-
-/// Purposes of [`rng`] streams for subsets.
-const TRAIN_SUBSET: u64 = 2;
-const DEV_SUBSET: u64 = 3;
 
 /// Reads, encodes and subsets the train and dev files of every configured task.
 pub fn load_task_data(
@@ -74,31 +70,4 @@ pub fn load_task_data(
         });
     }
     Ok(out)
-}
-
-/// Cuts a dev set to the `n` examples the trainer scores with `data.dev_subset = n` (the same
-/// sample whatever the run's seed, so runs with different seeds are scored alike), so a checkpoint can be re-scored on exactly its dev subset.
-pub fn dev_subset(set: &mut EncodedDataset, n: usize, task: CourseTask) {
-    if n > 0 && n < set.len() {
-        sample(set, n, 0, DEV_SUBSET, task);
-    }
-}
-
-/// Keeps a seeded random sample of `n` examples, in file order.
-fn sample(set: &mut EncodedDataset, n: usize, seed: u64, purpose: u64, task: CourseTask) {
-    let mut rng = rng(seed, purpose, task as u64);
-    // A partial Fisher-Yates: the first n positions end up a uniform sample.
-    let mut order: Vec<usize> = (0..set.len()).collect();
-    for i in 0..n {
-        let j = i + below(&mut rng, (order.len() - i) as u64) as usize;
-        order.swap(i, j);
-    }
-    let mut keep = order[..n].to_vec();
-    keep.sort_unstable();
-    let examples = std::mem::take(&mut set.examples);
-    let mut examples: Vec<_> = examples.into_iter().map(Some).collect();
-    set.examples = keep
-        .into_iter()
-        .map(|i| examples[i].take().expect("indices are distinct"))
-        .collect();
 }

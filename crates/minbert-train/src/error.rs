@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 /// file (or `--set` override) and the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// A bad config: `origin` is the file or the `--set key=value` override.
-    #[error("{origin}: {message}")]
-    Config { origin: String, message: String },
+    /// A bad config: `origin` is the file or the `--set key=value` override, where known.
+    #[error("{}{error}", origin.as_ref().map(|o| format!("{o}: ")).unwrap_or_default())]
+    Config { origin: Option<String>, error: ConfigError },
     #[error("{path}: {source}", path = .path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
@@ -19,6 +19,8 @@ pub enum TrainError {
     Peft(#[from] burn_peft::PeftError),
     #[error(transparent)]
     Hub(#[from] minbert_hub::HubError),
+    #[error(transparent)]
+    Task(#[from] minbert_task::TaskError),
     /// A task file with no usable row: training or scoring the task would divide by zero.
     #[error(
         "{path}: no {task} example to use ({skipped} rows skipped without a numeric label); fix the file or remove [tasks.{task}]",
@@ -29,7 +31,7 @@ pub enum TrainError {
         path: PathBuf,
         skipped: usize,
     },
-    /// A checkpoint file that is missing, malformed or does not fit the model.
+    /// A run's file (`metrics.jsonl`, `last/`) that does not fit the run being resumed.
     #[error("{path}: {message}", path = .path.display())]
     Checkpoint { path: PathBuf, message: String },
     /// The loss or the gradients stopped being finite (f32 and bf16; f16 skips such steps).
@@ -39,6 +41,27 @@ pub enum TrainError {
         what: &'static str,
         value: f64,
     },
+}
+
+/// What is wrong with a config, wherever it came from.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// TOML that does not parse or does not fit the schema: serde's message, with the line and
+    /// column, or the keys it expected.
+    #[error("{0}")]
+    Schema(String),
+    /// A key whose value is out of range, missing, or at odds with another key's.
+    #[error("{key}: {message}")]
+    Key { key: String, message: String },
+}
+
+impl ConfigError {
+    pub(crate) fn key(key: &str, message: impl Into<String>) -> Self {
+        Self::Key {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
 }
 
 impl TrainError {

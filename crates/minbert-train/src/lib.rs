@@ -1,25 +1,19 @@
-//! Multitask fine-tuning for minbert: the model (one or two BERT encoders, a head per task),
-//! losses, task and learning-rate schedules, AdamW with global-norm clipping, gradient
-//! accumulation and f16 loss scaling, checkpoints, and the trainer that runs it all from a
-//! [`TrainConfig`].
+//! Multitask fine-tuning for minbert: the run config, task and learning-rate schedules, AdamW
+//! with global-norm clipping, gradient accumulation and f16 loss scaling, and the trainer that
+//! runs it all from a [`TrainConfig`]. The model it trains, its checkpoints and metrics are
+//! `minbert-task`'s.
 
-pub mod checkpoint;
 pub mod config;
 pub mod data;
 mod error;
-pub mod losses;
-pub mod metrics;
-pub mod model;
+mod objective;
 pub mod optim;
 pub mod params;
-pub mod predict;
 pub mod progress;
 pub mod schedule;
+mod state;
 pub mod trainer;
 
-pub use checkpoint::{CheckpointMeta, LoadedCheckpoint, load_checkpoint, load_checkpoint_with_base};
 pub use config::TrainConfig;
-pub use error::TrainError;
-pub use metrics::Scores;
-pub use model::{ModelSpec, MultitaskModel};
-pub use trainer::{RunSummary, TrainOptions, Trained, train};
+pub use error::{ConfigError, TrainError};
+pub use trainer::{TrainOptions, Trained, train};

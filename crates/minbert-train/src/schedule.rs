@@ -2,36 +2,12 @@
 //! batches across passes, and the learning rate of each optimizer step. Everything here is a
 //! pure function of the seed and counters, so a resumed run recomputes it exactly.
 
+use minbert_data::sample::{TASK_ORDER, below, rng};
 use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{LrSchedule, TaskSchedule};
-
-/// A ChaCha8 generator for `(seed, purpose, stream)`: independent sequences for independent
-/// decisions, the same on every machine.
-pub fn rng(seed: u64, purpose: u64, stream: u64) -> ChaCha8Rng {
-    let mut key = [0u8; 32];
-    key[..8].copy_from_slice(&seed.to_le_bytes());
-    key[8..16].copy_from_slice(&purpose.to_le_bytes());
-    let mut rng = ChaCha8Rng::from_seed(key);
-    rng.set_stream(stream);
-    rng
-}
-
-/// Purposes of [`rng`] streams.
-pub(crate) const TASK_ORDER: u64 = 1;
-
-/// An unbiased integer in `0..n` (Lemire's method).
-pub(crate) fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
-    let threshold = n.wrapping_neg() % n;
-    loop {
-        let product = u128::from(rng.next_u64()) * u128::from(n);
-        if product as u64 >= threshold {
-            return (product >> 64) as u64;
-        }
-    }
-}
 
 /// A uniform float in `[0, 1)` with 53 random bits.
 fn unit(rng: &mut ChaCha8Rng) -> f64 {

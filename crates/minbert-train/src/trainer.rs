@@ -18,29 +18,29 @@ use burn_peft::{LoraConfig, inject_adapter};
 use minbert_data::{BatchConfig, BertTokenizer, CourseTask, DataDir};
 use minbert_hub::{HubSettings, ModelSource, ResolvedModel};
 use minbert_model::{BertConfig, load_pretrained};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::checkpoint::{
-    BaseModel, CheckpointExtras, CheckpointMeta, DataSpec, ParamCounts, PrecisionInfo, TrainState,
-    load_checkpoint_with_base, read_resume_state, recover_interrupted, save_checkpoint, sha256_file, write_atomic,
-    write_json,
+use minbert_task::checkpoint::{
+    BaseModel, CheckpointExtras, CheckpointMeta, DataSpec, ParamCounts, PrecisionInfo, load_checkpoint_with_base,
+    read_meta, recover_interrupted, save_checkpoint,
 };
-use crate::config::{Mode, Precision, TaskConfig, TrainConfig};
+use minbert_task::files::{sha256_file, write_atomic, write_json};
+use minbert_task::metrics::fmt_score;
+use minbert_task::model::HEAD_NAMES;
+use minbert_task::predict::evaluate;
+use minbert_task::run::{
+    BEST_DIR, BestCheckpoint, CONFIG_FILE, LAST_DIR, METRICS_FILE, MetricsLine, RunSummary, SUMMARY_FILE,
+};
+use minbert_task::{Mode, MultitaskModel, Precision, Scores};
+
+use crate::config::{TaskConfig, TrainConfig};
 use crate::data::{TaskData, load_task_data};
-use crate::error::TrainError;
-use crate::losses::task_loss;
-use crate::metrics::{Scores, fmt_score};
-use crate::model::{HEAD_NAMES, ModelSpec, MultitaskModel};
+use crate::error::{ConfigError, TrainError};
+use crate::objective::task_loss;
 use crate::optim::{AdamW, LossScaler, accumulate, clip_to, global_norm, scale};
 use crate::params::{ParamMap, cast_params, collect_grads, param_infos, set_trainable, set_values};
-use crate::predict::evaluate;
 use crate::progress::{Progress, ProgressMode, format_duration, peak_rss_mib};
 use crate::schedule::{StreamPos, epoch_tasks, learning_rate, lowest_thawed_layer};
-
-pub const CONFIG_FILE: &str = "config.toml";
-pub const METRICS_FILE: &str = "metrics.jsonl";
-pub const SUMMARY_FILE: &str = "summary.json";
+use crate::state::{TrainState, read_resume_state};
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -62,46 +62,6 @@ pub struct TrainOptions {
 pub struct Trained {
     pub summary: RunSummary,
     pub model: MultitaskModel,
-}
-
-/// `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    pub minbert_version: String,
-    /// `completed`, `max_steps`, `early_stop`, or `paused` (then not written to `summary.json`).
-    pub status: String,
-    pub steps: usize,
-    pub epochs: usize,
-    /// The score `best/` was chosen by.
-    pub select: String,
-    pub best: Option<BestCheckpoint>,
-    /// Scores at the last evaluation.
-    pub last_scores: Option<Scores>,
-    /// Seconds of training and of evaluation over the whole run (resumed parts included).
-    pub train_s: f64,
-    pub eval_s: f64,
-    /// Seconds of this invocation.
-    pub wall_s: f64,
-    /// Training examples seen, and examples per second of forward and backward time, per task.
-    pub examples: BTreeMap<String, usize>,
-    pub examples_per_s: BTreeMap<String, f64>,
-    /// Examples per second of training time (optimizer steps included).
-    pub train_examples_per_s: f64,
-    /// Peak resident memory of this invocation (`VmHWM`), MiB.
-    pub peak_rss_mib: Option<f64>,
-    pub params: ParamCounts,
-    pub precision: PrecisionInfo,
-    /// f16 steps skipped because their gradients overflowed.
-    pub skipped_steps: usize,
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BestCheckpoint {
-    pub step: usize,
-    /// Epochs done (a fraction when evaluated within an epoch).
-    pub epoch: f64,
-    pub scores: Scores,
 }
 
 /// Whether the parameter at `path` trains in `mode`, with the encoder layers from
@@ -237,7 +197,7 @@ fn recorded_base_name(model: &ResolvedModel, out_dir: &Path) -> Result<String, T
         ModelSource::Dir(dir) => dir,
     };
     let canonical = |p: &Path| std::fs::canonicalize(p).map_err(|e| TrainError::io(p, e));
-    let checkpoint = canonical(out_dir)?.join("best");
+    let checkpoint = canonical(out_dir)?.join(BEST_DIR);
     let relative = pathdiff::diff_paths(canonical(dir)?, &checkpoint).expect("both paths are absolute");
     Ok(relative.display().to_string())
 }
@@ -245,7 +205,7 @@ fn recorded_base_name(model: &ResolvedModel, out_dir: &Path) -> Result<String, T
 /// Refuses to start over an existing run, or to resume where there is nothing to resume or
 /// the config differs from the run's.
 fn check_run_dir(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<(), TrainError> {
-    let last_dir = out_dir.join("last");
+    let last_dir = out_dir.join(LAST_DIR);
     let config_path = out_dir.join(CONFIG_FILE);
     if !resume {
         return if config_path.exists() || last_dir.exists() {
@@ -258,7 +218,7 @@ fn check_run_dir(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<(
         };
     }
     recover_interrupted(&last_dir)?;
-    if !last_dir.join(crate::checkpoint::STATE_FILE).is_file() {
+    if !last_dir.join(minbert_task::checkpoint::STATE_FILE).is_file() {
         return Err(TrainError::checkpoint(
             &last_dir,
             "nothing to resume: no checkpoint with state.json here (the run saves last/ after each evaluation)",
@@ -294,7 +254,7 @@ fn resumed(
     let mut optim = AdamW::new(config.train.beta1, config.train.beta2, config.train.eps);
     optim
         .load_state(tensors, &sizes, device)
-        .map_err(|m| TrainError::checkpoint(&last_dir.join(crate::checkpoint::OPTIMIZER_FILE), m))?;
+        .map_err(|m| TrainError::checkpoint(&last_dir.join(minbert_task::checkpoint::OPTIMIZER_FILE), m))?;
     Ok((loaded.model, optim, state))
 }
 
@@ -324,16 +284,19 @@ impl Fresh<'_> {
             }
             encoders.push(encoder);
         }
-        if config.model.pooling == crate::config::Pooling::Pooler && encoders[0].pooler.is_none() {
+        if config.model.pooling == minbert_task::Pooling::Pooler && encoders[0].pooler.is_none() {
             return Err(TrainError::Config {
-                origin: "model.pooling".into(),
-                message: format!(
-                    "is \"pooler\", but {} has no pooler weights; use \"mean\" or \"cls\"",
-                    self.model_dir.display()
+                origin: None,
+                error: ConfigError::key(
+                    "model.pooling",
+                    format!(
+                        "is \"pooler\", but {} has no pooler weights; use \"mean\" or \"cls\"",
+                        self.model_dir.display()
+                    ),
                 ),
             });
         }
-        let spec = ModelSpec::from_config(config, self.bert_config);
+        let spec = config.model_spec(self.bert_config);
         let model = MultitaskModel::new(spec, encoders, device);
         let state = TrainState {
             step: 0,
@@ -410,13 +373,16 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let progress = Progress::new(options.progress);
         let model_name = config.model.path.as_deref().ok_or_else(|| TrainError::Config {
-            origin: "model.path".into(),
-            message: "is not set: a model directory or Hugging Face Hub id is needed".into(),
+            origin: None,
+            error: ConfigError::key(
+                "model.path",
+                "is not set: a model directory or Hugging Face Hub id is needed",
+            ),
         })?;
         let base_model = minbert_hub::resolve(model_name, Path::new("."), &HubSettings::from_env())?;
         let model_dir = base_model.dir.clone();
         let out_dir = options.out_dir.clone();
-        let last_dir = out_dir.join("last");
+        let last_dir = out_dir.join(LAST_DIR);
         let config_path = out_dir.join(CONFIG_FILE);
         check_run_dir(config, &out_dir, options.resume)?;
         let device = options.device.clone().autodiff();
@@ -490,7 +456,7 @@ impl<'a> Run<'a> {
             .open(&metrics_path)
             .map_err(|e| TrainError::io(&metrics_path, e))?;
         let best = if options.resume {
-            read_best(&out_dir.join("best"))?
+            read_best(&out_dir.join(BEST_DIR))?
         } else {
             None
         };
@@ -839,9 +805,10 @@ impl<'a> Run<'a> {
         self.progress.update(self.state.epoch_batch, &message);
     }
 
-    fn write_metrics(&mut self, value: serde_json::Value) -> Result<(), TrainError> {
+    fn write_metrics(&mut self, line: &MetricsLine) -> Result<(), TrainError> {
         let path = self.out_dir.join(METRICS_FILE);
-        writeln!(self.metrics, "{value}")
+        let text = serde_json::to_string(line).expect("metrics lines serialize");
+        writeln!(self.metrics, "{text}")
             .and_then(|_| self.metrics.flush())
             .map_err(|e| TrainError::io(&path, e))
     }
@@ -849,12 +816,12 @@ impl<'a> Run<'a> {
     fn log_train(&mut self) -> Result<(), TrainError> {
         let c = &self.config.train;
         let (sums, counts, examples, since) = &self.window;
-        let losses: serde_json::Map<String, serde_json::Value> = self
+        let losses = self
             .tasks
             .iter()
             .enumerate()
             .filter(|(i, _)| counts[*i] > 0)
-            .map(|(i, t)| (t.task.name().to_string(), json!(sums[i] / counts[i] as f64)))
+            .map(|(i, t)| (t.task.name().to_string(), finite(sums[i] / counts[i] as f64)))
             .collect();
         let rate = *examples as f64 / since.elapsed().as_secs_f64().max(1e-9);
         let lr = learning_rate(
@@ -864,20 +831,19 @@ impl<'a> Run<'a> {
             self.warmup_steps,
             self.total_steps,
         );
-        let line = json!({
-            "type": "train",
-            "step": self.state.step,
-            "epoch": self.epochs_done(),
-            "lr": lr,
-            "loss": losses,
-            "grad_norm": finite_or_null(self.last_grad_norm),
-            "loss_scale": self.state.loss_scaler.as_ref().map(|s| s.scale),
-            "skipped_steps": self.state.loss_scaler.as_ref().map(|s| s.skipped_steps),
-            "examples_per_s": rate,
-            "wall_s": self.wall_s(),
-            "time": unix_time(),
-        });
-        self.write_metrics(line)?;
+        let line = MetricsLine::Train {
+            step: self.state.step,
+            epoch: self.epochs_done(),
+            lr,
+            loss: losses,
+            grad_norm: finite(self.last_grad_norm),
+            loss_scale: self.state.loss_scaler.as_ref().map(|s| s.scale),
+            skipped_steps: self.state.loss_scaler.as_ref().map(|s| s.skipped_steps),
+            examples_per_s: rate,
+            wall_s: self.wall_s(),
+            time: unix_time(),
+        };
+        self.write_metrics(&line)?;
         let n = self.tasks.len();
         self.window = (vec![0.0; n], vec![0; n], 0, Instant::now());
         Ok(())
@@ -899,7 +865,7 @@ impl<'a> Run<'a> {
             self.tasks.iter().map(|t| (t.task, &t.dev)).collect();
         let scores = evaluate(&self.master, &datasets, self.config.train.eval_batch_size);
         let select = self.config.train.select;
-        let score = scores.get(select.name()).expect("select names a score");
+        let score = scores.get(select);
         let improved = match self.state.best_score {
             None => self.best.is_none() || score.is_finite(),
             Some(best) => score.is_finite() && score > best,
@@ -931,27 +897,23 @@ impl<'a> Run<'a> {
             if improved { " (best)" } else { "" },
             format_duration(eval_s)
         ));
-        let line = json!({
-            "type": "eval",
-            "step": self.state.step,
-            "epoch": epoch,
-            "scores": scores,
-            "best": improved,
-            "eval_s": eval_s,
-            "wall_s": self.wall_s(),
-            "time": unix_time(),
-        });
-        self.write_metrics(line)?;
+        let line = MetricsLine::Eval {
+            step: self.state.step,
+            epoch,
+            scores,
+            best: improved,
+            eval_s,
+            wall_s: self.wall_s(),
+            time: unix_time(),
+        };
+        self.write_metrics(&line)?;
         if improved {
             let meta = self.meta(Some(scores));
             save_checkpoint(
-                &self.out_dir.join("best"),
+                &self.out_dir.join(BEST_DIR),
                 &self.master,
                 &meta,
-                CheckpointExtras {
-                    lora: self.lora.as_ref(),
-                    resume: None,
-                },
+                CheckpointExtras::model_only(self.lora.as_ref()),
             )?;
         }
         self.save_last()?;
@@ -974,7 +936,12 @@ impl<'a> Run<'a> {
             lora: self.lora.as_ref(),
             resume: Some((self.optim.state_tensors(), &state)),
         };
-        save_checkpoint(&self.out_dir.join("last"), &self.master, &meta, extras)
+        Ok(save_checkpoint(
+            &self.out_dir.join(LAST_DIR),
+            &self.master,
+            &meta,
+            extras,
+        )?)
     }
 
     fn meta(&self, scores: Option<Scores>) -> CheckpointMeta {
@@ -1022,7 +989,7 @@ impl<'a> Run<'a> {
             status: status.to_string(),
             steps: self.state.step,
             epochs: self.state.epoch,
-            select: self.config.train.select.name().to_string(),
+            select: self.config.train.select,
             best: self.best.clone(),
             last_scores: self.last_scores,
             train_s,
@@ -1040,12 +1007,9 @@ impl<'a> Run<'a> {
     }
 }
 
-fn finite_or_null(x: f64) -> serde_json::Value {
-    if x.is_finite() {
-        json!(x)
-    } else {
-        serde_json::Value::Null
-    }
+/// `None` (`null` in JSON) for NaN and infinities.
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
 }
 
 fn unix_time() -> f64 {
@@ -1062,25 +1026,22 @@ fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
     let kept: String = text
         .lines()
         .filter(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
+            serde_json::from_str::<MetricsLine>(line)
                 .ok()
-                .and_then(|v| v["step"].as_u64())
-                .is_some_and(|s| s as usize <= step)
+                .and_then(|l| l.position())
+                .is_some_and(|(s, _, _)| s <= step)
         })
         .map(|line| format!("{line}\n"))
         .collect();
-    write_atomic(path, kept.as_bytes())
+    Ok(write_atomic(path, kept.as_bytes())?)
 }
 
 /// The scores recorded in a checkpoint's `meta.json`, if any.
 fn read_best(dir: &Path) -> Result<Option<BestCheckpoint>, TrainError> {
-    let path = dir.join(crate::checkpoint::META_FILE);
-    if !path.is_file() {
+    if !dir.join(minbert_task::checkpoint::META_FILE).is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-    let meta: CheckpointMeta = serde_json::from_str(&text)
-        .map_err(|e| TrainError::checkpoint(&path, format!("not a valid meta.json: {e}")))?;
+    let meta = read_meta(dir)?;
     Ok(meta.scores.map(|scores| BestCheckpoint {
         step: meta.step,
         epoch: meta.epoch as f64,

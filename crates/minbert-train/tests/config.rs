@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use minbert_train::config::{HeadKind, Loss, Mode, Targets};
+use minbert_task::{HeadKind, Loss, Metric, Mode, Targets};
 use minbert_train::progress::ProgressMode;
-use minbert_train::{TrainConfig, TrainOptions, train};
+use minbert_train::{ConfigError, TrainConfig, TrainError, TrainOptions, train};
 
 fn parse(text: &str, sets: &[&str]) -> Result<TrainConfig, String> {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -221,4 +221,36 @@ fn a_task_file_without_a_usable_row_is_an_error_naming_it_and_the_skips() {
         "a failed start wrote {}",
         options.out_dir.display()
     );
+}
+
+/// The error a config file at `path` gives, as the typed value.
+fn config_error(text: &str, sets: &[&str]) -> (Option<String>, ConfigError) {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    match TrainConfig::parse(text, Path::new("runs/a.toml"), &sets) {
+        Err(TrainError::Config { origin, error }) => (origin, error),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
+
+#[test]
+fn config_errors_are_typed_with_their_origin_and_key() {
+    let (origin, error) = config_error("[tasks.sst]\n[adapter]\nalpha = -1.0\n", &[]);
+    assert_eq!(origin.as_deref(), Some("runs/a.toml"));
+    assert_eq!(
+        error,
+        ConfigError::Key {
+            key: "adapter.alpha".into(),
+            message: "must be a positive number, got -1".into()
+        }
+    );
+    // A select score whose task is not trained names train.select.
+    let (_, error) = config_error("[tasks.sst]\n[train]\nselect = \"quora_f1\"\n", &[]);
+    assert!(matches!(&error, ConfigError::Key { key, .. } if key == "train.select"), "{error:?}");
+    // Schema errors (unknown keys, wrong types) keep serde's message; an override is the origin.
+    let (origin, error) = config_error("[tasks.sst]\n", &["train.lrr=1"]);
+    assert_eq!(origin.as_deref(), Some("--set train.lrr=1"));
+    assert!(matches!(&error, ConfigError::Schema(m) if m.contains("unknown field `lrr`")), "{error:?}");
+    // Any score can select the best checkpoint, by the name metrics.jsonl gives it.
+    let config = parse("[tasks.sts]\n[train]\nselect = \"sts_spearman\"\n", &[]).unwrap();
+    assert_eq!(config.train.select, Metric::StsSpearman);
 }

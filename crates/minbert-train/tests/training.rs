@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use common::*;
 use minbert_data::CourseTask;
-use minbert_train::predict::evaluate;
-use minbert_train::{TrainOptions, load_checkpoint, train};
+use minbert_task::load_checkpoint;
+use minbert_task::predict::evaluate;
+use minbert_train::{TrainOptions, train};
 use tempfile::TempDir;
 
 #[test]
@@ -88,7 +89,7 @@ fn a_tiny_run_lowers_every_task_loss_and_writes_best_and_last() {
     assert!(err.contains("already holds a run"), "{err}");
 }
 
-fn assert_close(a: &minbert_train::Scores, b: &minbert_train::Scores) {
+fn assert_close(a: &minbert_task::Scores, b: &minbert_task::Scores) {
     let (a, b) = (serde_json::to_value(a).unwrap(), serde_json::to_value(b).unwrap());
     for (key, x) in a.as_object().unwrap() {
         let (x, y) = (x.as_f64().unwrap_or(f64::NAN), b[key].as_f64().unwrap_or(f64::NAN));
@@ -281,7 +282,7 @@ fn f16_loss_scaling_skips_overflowing_steps() {
         &out,
     );
     assert_eq!(trained.summary.skipped_steps, 3);
-    assert_eq!(trained.summary.precision.compute, minbert_train::config::Precision::F16);
+    assert_eq!(trained.summary.precision.compute, minbert_task::Precision::F16);
     let scales: Vec<f64> = train_lines(&out)
         .iter()
         .map(|l| l["loss_scale"].as_f64().unwrap())
@@ -314,7 +315,7 @@ fn f16_loss_scaling_skips_overflowing_steps() {
         &config(&model, &data, ALL_TASKS, &["train.precision=bf16", "train.max_steps=1"]),
         &out,
     );
-    assert_eq!(trained.summary.precision.compute, minbert_train::config::Precision::F32);
+    assert_eq!(trained.summary.precision.compute, minbert_task::Precision::F32);
     assert!(
         trained
             .summary
@@ -451,8 +452,8 @@ fn progressive_unfreezing_thaws_the_top_layers_epoch_by_epoch() {
 #[test]
 fn separate_pairs_in_one_pass_equal_each_side_encoded_alone() {
     use minbert_data::{CourseOptions, DataDir, PairMode, Split, encode_dataset};
-    use minbert_train::config::Pooling;
-    use minbert_train::model::{encode, encode_pair};
+    use minbert_task::Pooling;
+    use minbert_task::model::{encode, encode_pair};
 
     let dir = TempDir::new().unwrap();
     let (model, data) = (tiny_model(dir.path()), small_data(dir.path(), 4, 12));

@@ -12,7 +12,7 @@ use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use burn_peft::{LoraConfig, ParamCount, TargetModules, count_params, inject_adapter};
 use clap::{Args, ValueEnum};
 use minbert_model::{BertInput, BertModel, load_pretrained};
-use minbert_train::config::Precision;
+use minbert_task::Precision;
 use minbert_train::optim::{AdamW, LossScaler, global_norm, scale};
 use minbert_train::params::{cast_params, collect_grads, set_values};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -20,8 +20,8 @@ use serde_json::json;
 
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
-use crate::output::write_json;
 use crate::process_stats::{cpu_seconds, peak_rss_mib};
+use minbert_task::files::write_json;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchMode {

@@ -10,7 +10,7 @@ use minbert_data::{
 };
 
 use crate::model_dir::ModelArgs;
-use crate::output::write_json;
+use minbert_task::files::write_json;
 
 #[derive(Args, Debug)]
 pub struct DataArgs {

@@ -12,7 +12,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::adapter_dir::AdapterArgs;
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
-use crate::output::write_atomic;
+use minbert_task::files::write_atomic;
 
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["text", "input"]))]
@@ -170,7 +170,7 @@ fn write_outputs(path: &Path, outputs: &BTreeMap<String, (Vec<usize>, Vec<f32>)>
         .map(|(name, shape, data)| Ok((name.as_str(), TensorView::new(Dtype::F32, shape.clone(), data)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     let serialized = safetensors::serialize(views, None).with_context(|| format!("serializing {}", path.display()))?;
-    write_atomic(path, &serialized)
+    Ok(write_atomic(path, &serialized)?)
 }
 
 /// Reads and checks an input file: int64 (or int32) `[batch, seq]` tensors of one shape, ids

@@ -9,8 +9,8 @@ use minbert_eval::metrics::fmt_score;
 use minbert_eval::outputs::GoldLabels;
 use serde_json::json;
 
-use crate::output::write_json;
 use crate::scoring::{Scorer, ScoringArgs, SplitArg, print_notes};
+use minbert_task::files::write_json;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {

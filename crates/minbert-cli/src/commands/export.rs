@@ -10,7 +10,7 @@ use minbert_model::{load_pretrained, save_safetensors};
 use crate::adapter_dir;
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
-use crate::output::write_atomic;
+use minbert_task::files::write_atomic;
 
 /// The files of a checkpoint directory that `--merged` copies unchanged (those present).
 const COPIED_FILES: &[&str] = &[

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::adapter_dir::AdapterArgs;
 use crate::backend::{DeviceArgs, compiled_backends};
 use crate::model_dir::ModelArgs;
-use crate::output::write_json;
+use minbert_task::files::write_json;
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {

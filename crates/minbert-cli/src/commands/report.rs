@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use minbert_eval::report::{markdown_table, plots, read_runs, report_markdown};
 
-use crate::output::{write_atomic, write_json};
+use minbert_task::files::{write_atomic, write_json};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {

@@ -6,7 +6,7 @@ use minbert_data::BertTokenizer;
 use serde_json::json;
 
 use crate::model_dir::ModelArgs;
-use crate::output::write_json;
+use minbert_task::files::write_json;
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {

@@ -6,13 +6,14 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use minbert_data::DataDir;
 use minbert_hub::{DEFAULT_MODEL, ModelSource};
+use minbert_task::run::CONFIG_FILE;
+use minbert_task::{Metric, RunSummary};
 use minbert_train::progress::{ProgressMode, format_duration};
-use minbert_train::trainer::CONFIG_FILE;
-use minbert_train::{RunSummary, TrainConfig, TrainOptions, train};
+use minbert_train::{TrainConfig, TrainOptions, train};
 
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
-use crate::output::write_json;
+use minbert_task::files::write_json;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -121,14 +122,11 @@ fn print_summary(s: &RunSummary, out: &Path) {
     );
     if let Some(best) = &s.best {
         // Tasks the run did not train score NaN: left out.
-        let scores: Vec<String> = ["sst_acc", "quora_acc", "sts_pearson", "overall"]
+        let scores: Vec<String> = Metric::COURSE
             .iter()
-            .filter_map(|name| {
-                best.scores
-                    .get(name)
-                    .filter(|v| !v.is_nan())
-                    .map(|v| format!("{name} {v:.4}"))
-            })
+            .map(|&metric| (metric, best.scores.get(metric)))
+            .filter(|(_, v)| !v.is_nan())
+            .map(|(metric, v)| format!("{metric} {v:.4}"))
             .collect();
         println!("best ({} at step {}): {}", s.select, best.step, scores.join("  "));
     }

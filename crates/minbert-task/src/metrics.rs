@@ -1,8 +1,9 @@
 //! The course's metrics and the secondary ones researchers report, for the trainer's dev
-//! evaluations and for `minbert-eval` (which can re-export this module). Undefined values (a
+//! evaluations, ensembles and reports. Undefined values (a
 //! Pearson correlation of constant predictions, an F1 with no positive predictions or labels)
 //! are NaN, reported as such, never a crash.
 
+use minbert_data::CourseTask;
 use serde::{Deserialize, Serialize};
 
 /// A score for tables: four decimals, `-` for NaN (a task not trained or not scored).
@@ -158,17 +159,96 @@ impl Scores {
         }
     }
 
-    /// A score by its name in configs and `metrics.jsonl` (`overall`, `sst_acc`, ...).
-    pub fn get(&self, name: &str) -> Option<f64> {
-        Some(match name {
-            "sst_acc" => self.sst_acc,
-            "sst_macro_f1" => self.sst_macro_f1,
-            "quora_acc" => self.quora_acc,
-            "quora_f1" => self.quora_f1,
-            "sts_pearson" => self.sts_pearson,
-            "sts_spearman" => self.sts_spearman,
-            "overall" => self.overall,
-            _ => return None,
+    /// One score.
+    pub fn get(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::SstAcc => self.sst_acc,
+            Metric::SstMacroF1 => self.sst_macro_f1,
+            Metric::QuoraAcc => self.quora_acc,
+            Metric::QuoraF1 => self.quora_f1,
+            Metric::StsPearson => self.sts_pearson,
+            Metric::StsSpearman => self.sts_spearman,
+            Metric::Overall => self.overall,
+        }
+    }
+}
+
+/// A dev score, by the name configs, `metrics.jsonl`, reports and the command line give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", clap(rename_all = "snake_case"))]
+pub enum Metric {
+    SstAcc,
+    SstMacroF1,
+    QuoraAcc,
+    QuoraF1,
+    StsPearson,
+    StsSpearman,
+    /// The course's overall score.
+    #[default]
+    Overall,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 7] = [
+        Metric::SstAcc,
+        Metric::SstMacroF1,
+        Metric::QuoraAcc,
+        Metric::QuoraF1,
+        Metric::StsPearson,
+        Metric::StsSpearman,
+        Metric::Overall,
+    ];
+
+    /// The scores a report shows and plots, in column order: the course's three and overall.
+    pub const COURSE: [Metric; 4] = [Metric::SstAcc, Metric::QuoraAcc, Metric::StsPearson, Metric::Overall];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::SstAcc => "sst_acc",
+            Metric::SstMacroF1 => "sst_macro_f1",
+            Metric::QuoraAcc => "quora_acc",
+            Metric::QuoraF1 => "quora_f1",
+            Metric::StsPearson => "sts_pearson",
+            Metric::StsSpearman => "sts_spearman",
+            Metric::Overall => "overall",
+        }
+    }
+
+    /// The task a score is computed on; `None` for `overall`.
+    pub fn task(self) -> Option<CourseTask> {
+        match self {
+            Metric::SstAcc | Metric::SstMacroF1 => Some(CourseTask::Sst),
+            Metric::QuoraAcc | Metric::QuoraF1 => Some(CourseTask::Para),
+            Metric::StsPearson | Metric::StsSpearman => Some(CourseTask::Sts),
+            Metric::Overall => None,
+        }
+    }
+
+    /// The course's score of `task`: SST and Quora accuracy, STS Pearson.
+    pub fn course(task: CourseTask) -> Metric {
+        match task {
+            CourseTask::Sst => Metric::SstAcc,
+            CourseTask::Para => Metric::QuoraAcc,
+            CourseTask::Sts => Metric::StsPearson,
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        Metric::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown score \"{name}\": expected one of {}", names.join(", "))
         })
     }
 }

@@ -2,10 +2,7 @@
 //! (outputs are cast up before the loss, so half-precision runs sum in f32).
 
 use burn::tensor::activation::{log_softmax, relu};
-use burn::tensor::{DType, Int, Tensor};
-use minbert_data::{BatchLabels, CourseTask};
-
-use crate::config::{HeadKind, Loss, TaskConfig};
+use burn::tensor::{Int, Tensor};
 
 /// Cross-entropy of logits `[batch, classes]` against class indices `[batch]`, with PyTorch's
 /// label smoothing: the target puts `1 - eps` on the label and `eps / classes` on every class.
@@ -64,34 +61,4 @@ pub fn contrastive(cosines: Tensor<2>, targets: Tensor<1>, margin: f64) -> Tenso
     let positive = targets.clone() * d.clone().square();
     let negative = (targets.neg() + 1.0) * relu(d.neg() + margin).square();
     (positive + negative).mean() * 0.5
-}
-
-/// The configured loss of `task` on the model's raw output `[batch, k]`, in f32.
-pub fn task_loss(task: CourseTask, config: &TaskConfig, output: Tensor<2>, labels: &BatchLabels) -> Tensor<1> {
-    let output = output.cast(DType::F32);
-    let loss = config.loss(task);
-    match (loss, labels) {
-        (Loss::Ce, BatchLabels::Classes(classes)) => cross_entropy(output, classes.clone(), config.label_smoothing),
-        (_, BatchLabels::Classes(classes)) => {
-            let targets = classes.clone().float().cast(DType::F32);
-            match loss {
-                Loss::Contrastive => contrastive(output, targets, config.margin),
-                _ => bce_with_logits(output, targets),
-            }
-        }
-        (_, BatchLabels::Scores(scores)) => {
-            let scores = scores.clone().cast(DType::F32);
-            // A cosine head predicts a cosine: its targets are the 0-5 scores over 5.
-            let targets = if config.head == HeadKind::Cosine {
-                scores / 5.0
-            } else {
-                scores
-            };
-            match loss {
-                Loss::Pearson => pearson_loss(output, targets),
-                Loss::Cosent => cosent(output, targets, config.cosent_scale),
-                _ => mse(output, targets),
-            }
-        }
-    }
 }

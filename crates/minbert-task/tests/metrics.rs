@@ -1,7 +1,6 @@
 //! Metrics on hand-computed cases and edge cases.
 
-use minbert_eval::Scores;
-use minbert_eval::metrics::{accuracy, average_ranks, f1_for_class, macro_f1, overall, pearson, spearman};
+use minbert_task::metrics::{Metric, Scores, accuracy, average_ranks, f1_for_class, macro_f1, overall, pearson, spearman};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
@@ -59,4 +58,38 @@ fn overall_is_the_course_formula_and_nan_survives_json() {
     assert!(json.contains("\"sts_pearson\":null"), "{json}");
     let back: Scores = serde_json::from_str(&json).unwrap();
     assert!(back.sts_pearson.is_nan() && close(back.quora_acc, 0.5));
+}
+
+#[test]
+fn overall_averages_the_evaluated_tasks() {
+    // All three: the course formula.
+    let s = Scores::compute(
+        (&[0, 1], &[0, 1]),
+        (&[1, 1], &[1, 0]),
+        (&[1.0, 2.0, 3.0], &[1.0, 2.0, 4.0]),
+    );
+    let r = pearson(&[1.0, 2.0, 3.0], &[1.0, 2.0, 4.0]);
+    assert!(close(s.overall, (1.0 + 0.5 + (r + 1.0) / 2.0) / 3.0));
+    assert!(close(s.overall, overall(1.0, 0.5, r)));
+    // SST only: its accuracy; the others NaN.
+    let s = Scores::compute((&[0, 1, 1], &[0, 1, 0]), (&[], &[]), (&[], &[]));
+    assert!(close(s.overall, 2.0 / 3.0));
+    assert!(s.quora_acc.is_nan() && s.sts_pearson.is_nan());
+    assert_eq!(s.get(Metric::SstAcc), s.sst_acc);
+}
+
+#[test]
+fn metrics_have_one_name_each_for_configs_files_and_flags() {
+    for metric in Metric::ALL {
+        assert_eq!(metric.name().parse::<Metric>(), Ok(metric));
+        let json = serde_json::to_string(&metric).unwrap();
+        assert_eq!(json, format!("\"{}\"", metric.name()));
+        assert_eq!(metric.to_string(), metric.name());
+        // A metric belongs to the task its name starts with (Quora is the `para` task).
+        let prefix = metric.name().split('_').next().unwrap();
+        let task = metric.task().map(|t| if t.name() == "para" { "quora" } else { t.name() });
+        assert_eq!(task.unwrap_or("overall"), prefix, "{metric}");
+    }
+    let err = "sst_f1".parse::<Metric>().unwrap_err();
+    assert!(err.contains("sst_f1") && err.contains("sst_macro_f1"), "{err}");
 }

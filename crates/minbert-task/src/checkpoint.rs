@@ -15,7 +15,6 @@
 //! leaves either the previous checkpoint or the new one, never half of one.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
@@ -26,14 +25,12 @@ use minbert_data::CourseTask;
 use minbert_hub::HubSettings;
 use minbert_model::{BertConfig, BertModel, WeightMap, load_pretrained};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::config::{Mode, Precision};
-use crate::error::TrainError;
+use crate::TaskError;
+use crate::files::{file_name, read_json, sha256_file, write_json};
 use crate::metrics::Scores;
 use crate::model::{Head, ModelSpec, MultitaskModel};
-use crate::optim::LossScaler;
-use crate::schedule::StreamPos;
+use crate::spec::{Mode, Precision};
 
 pub const META_FILE: &str = "meta.json";
 pub const HEADS_FILE: &str = "heads.safetensors";
@@ -102,84 +99,18 @@ pub struct DataSpec {
     pub dev_subset: usize,
 }
 
-/// The trainer's counters (`state.json` in `last/`): with the seed, everything a resumed run
-/// needs to continue as if it had not stopped. The dropout RNG is reseeded from the seed and
-/// `micro_step` before every batch, so these counters are its state too.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Optimizer steps done.
-    pub step: usize,
-    /// Batches (forward and backward passes) done.
-    pub micro_step: usize,
-    /// The epoch in progress and how many of its batches are done.
-    pub epoch: usize,
-    pub epoch_batch: usize,
-    /// Per task, in `meta.tasks` order: where its batch stream stands.
-    pub streams: Vec<StreamPos>,
-    pub seed: u64,
-    pub loss_scaler: Option<LossScaler>,
-    /// The best `select` score so far (its step is in `best/meta.json`), and evaluations since.
-    pub best_score: Option<f64>,
-    pub evals_since_best: usize,
-    /// The step of the last evaluation (its scores are in `meta.json`).
-    pub last_eval_step: Option<usize>,
-    /// Training examples seen per task, in `meta.tasks` order, and the seconds their forward
-    /// and backward passes took.
-    pub examples: Vec<usize>,
-    pub task_seconds: Vec<f64>,
-    /// Seconds up to this checkpoint, summed over resumed runs: wall clock, the training loop
-    /// (evaluations excluded), evaluations.
-    pub elapsed_s: f64,
-    pub train_s: f64,
-    pub eval_s: f64,
-}
-
 /// What [`save_checkpoint`] writes besides the model.
-pub struct CheckpointExtras<'a> {
+pub struct CheckpointExtras<'a, S> {
     pub lora: Option<&'a LoraConfig>,
-    /// `last/` only: optimizer tensors and the trainer's counters.
-    pub resume: Option<(Vec<HfTensor>, &'a TrainState)>,
+    /// `last/` only: optimizer tensors and the trainer's counters (`state.json`).
+    pub resume: Option<(Vec<HfTensor>, &'a S)>,
 }
 
-/// The sha256 of a file, lowercase hex.
-pub fn sha256_file(path: &Path) -> Result<String, TrainError> {
-    let mut file = std::fs::File::open(path).map_err(|e| TrainError::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| TrainError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
+impl<'a> CheckpointExtras<'a, ()> {
+    /// The model alone (a `best/` or an exported checkpoint): nothing to resume from.
+    pub fn model_only(lora: Option<&'a LoraConfig>) -> Self {
+        Self { lora, resume: None }
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Writes `bytes` to `path` through a temporary name in the same folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| TrainError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
-}
-
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
-    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
-    text.push('\n');
-    write_atomic(path, text.as_bytes())
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| TrainError::checkpoint(path, format!("not a valid {}: {e}", file_name(path))))
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// `adapter` / `model.safetensors` for encoder 0, `adapter-1` / `model-1.safetensors` for 1.
@@ -219,7 +150,7 @@ pub fn head_tensors(model: &MultitaskModel) -> Vec<HfTensor> {
 
 /// Sets the heads from `heads.safetensors`; every head layer must be there with its shape, and
 /// nothing else.
-fn load_heads(model: &mut MultitaskModel, path: &Path, device: &Device) -> Result<(), TrainError> {
+fn load_heads(model: &mut MultitaskModel, path: &Path, device: &Device) -> Result<(), TaskError> {
     let mut tensors: BTreeMap<String, HfTensor> = read_safetensors(path)?
         .into_iter()
         .map(|t| (t.name.clone(), t))
@@ -234,7 +165,7 @@ fn load_heads(model: &mut MultitaskModel, path: &Path, device: &Device) -> Resul
         }
     }
     if let Some(key) = tensors.keys().next() {
-        return Err(TrainError::checkpoint(
+        return Err(TaskError::checkpoint(
             path,
             format!("\"{key}\" belongs to no head of the model described by {META_FILE}"),
         ));
@@ -248,14 +179,14 @@ fn set_linear(
     tensors: &mut BTreeMap<String, HfTensor>,
     path: &Path,
     device: &Device,
-) -> Result<(), TrainError> {
+) -> Result<(), TaskError> {
     let [d_in, d_out] = linear.weight.dims();
     let mut take = |name: String, shape: Vec<usize>| {
         let t = tensors
             .remove(&name)
-            .ok_or_else(|| TrainError::checkpoint(path, format!("\"{name}\" is missing")))?;
+            .ok_or_else(|| TaskError::checkpoint(path, format!("\"{name}\" is missing")))?;
         if t.shape != shape {
-            return Err(TrainError::checkpoint(
+            return Err(TaskError::checkpoint(
                 path,
                 format!("\"{name}\" has shape {:?}, expected {shape:?}", t.shape),
             ));
@@ -283,12 +214,12 @@ fn base_tensors(encoder: &BertModel) -> Vec<HfTensor> {
 }
 
 /// Writes `model` as a checkpoint directory at `dir` (replacing it atomically).
-pub fn save_checkpoint(
+pub fn save_checkpoint<S: Serialize>(
     dir: &Path,
     model: &MultitaskModel,
     meta: &CheckpointMeta,
-    extras: CheckpointExtras,
-) -> Result<(), TrainError> {
+    extras: CheckpointExtras<S>,
+) -> Result<(), TaskError> {
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -297,9 +228,9 @@ pub fn save_checkpoint(
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let old = parent.join(format!(".{name}.old"));
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+        std::fs::remove_dir_all(&tmp).map_err(|e| TaskError::io(&tmp, e))?;
     }
-    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    std::fs::create_dir_all(&tmp).map_err(|e| TaskError::io(&tmp, e))?;
     for (i, encoder) in model.encoders.iter().enumerate() {
         if meta.mode == Mode::Full || meta.train_base {
             let tensors = if meta.mode == Mode::Full {
@@ -323,28 +254,28 @@ pub fn save_checkpoint(
     }
     write_json(&tmp.join(META_FILE), meta)?;
     if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| TaskError::io(&old, e))?;
     }
     if dir.exists() {
-        std::fs::rename(dir, &old).map_err(|e| TrainError::io(dir, e))?;
+        std::fs::rename(dir, &old).map_err(|e| TaskError::io(dir, e))?;
     }
-    std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))?;
+    std::fs::rename(&tmp, dir).map_err(|e| TaskError::io(dir, e))?;
     if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| TaskError::io(&old, e))?;
     }
     Ok(())
 }
 
 /// Puts back a checkpoint directory whose replacement was interrupted between its two
 /// renames (only the `.{name}.old` copy exists).
-pub fn recover_interrupted(dir: &Path) -> Result<(), TrainError> {
+pub fn recover_interrupted(dir: &Path) -> Result<(), TaskError> {
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let old = parent.join(format!(".{}.old", file_name(dir)));
     if !dir.exists() && old.is_dir() {
-        std::fs::rename(&old, dir).map_err(|e| TrainError::io(dir, e))?;
+        std::fs::rename(&old, dir).map_err(|e| TaskError::io(dir, e))?;
     }
     Ok(())
 }
@@ -361,10 +292,10 @@ pub struct LoadedCheckpoint {
 }
 
 /// The `meta.json` of the checkpoint directory `dir`.
-pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, TrainError> {
+pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, TaskError> {
     let meta_path = dir.join(META_FILE);
     if !meta_path.is_file() {
-        return Err(TrainError::checkpoint(
+        return Err(TaskError::checkpoint(
             dir,
             format!("not a checkpoint directory: no {META_FILE}"),
         ));
@@ -374,7 +305,7 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, TrainError> {
 
 /// Rebuilds the multitask model of `dir` (a `best/` or `last/`) on `device`, on the base model
 /// recorded in `meta.json`.
-pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, TrainError> {
+pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, TaskError> {
     load_checkpoint_with_base(dir, None, device)
 }
 
@@ -385,7 +316,7 @@ pub fn load_checkpoint_with_base(
     dir: &Path,
     base_model: Option<&Path>,
     device: &Device,
-) -> Result<LoadedCheckpoint, TrainError> {
+) -> Result<LoadedCheckpoint, TaskError> {
     let meta = read_meta(dir)?;
     let meta_path = dir.join(META_FILE);
     let base = match base_model {
@@ -393,7 +324,7 @@ pub fn load_checkpoint_with_base(
         None => {
             minbert_hub::resolve(&meta.base_model.name_or_path, dir, &HubSettings::from_env())
                 .map_err(|e| {
-                    TrainError::checkpoint(
+                    TaskError::checkpoint(
                         &meta_path,
                         format!("base_model: {e}; or pass the base model it was trained on"),
                     )
@@ -402,7 +333,7 @@ pub fn load_checkpoint_with_base(
         }
     };
     if !base.join("config.json").is_file() {
-        return Err(TrainError::checkpoint(
+        return Err(TaskError::checkpoint(
             &meta_path,
             format!(
                 "base model {} is not here (no config.json); pass the directory of the base model it was trained on",
@@ -415,7 +346,7 @@ pub fn load_checkpoint_with_base(
         let weights = base.join("model.safetensors");
         let sha = sha256_file(&weights)?;
         if sha != meta.base_model.sha256 {
-            return Err(TrainError::checkpoint(
+            return Err(TaskError::checkpoint(
                 &meta_path,
                 format!(
                     "was trained on a base model whose weights have sha256 {}, but {} has {sha}; pass the right base model",
@@ -434,7 +365,7 @@ pub fn load_checkpoint_with_base(
         } else {
             let path = dir.join(model_file_name(i));
             if !path.is_file() {
-                return Err(TrainError::checkpoint(
+                return Err(TaskError::checkpoint(
                     &path,
                     format!("is missing (mode {} saves the encoder)", meta.mode.name()),
                 ));
@@ -459,11 +390,4 @@ pub fn load_checkpoint_with_base(
         base_model: base,
         lora,
     })
-}
-
-/// `state.json` and the optimizer tensors of a `last/` directory.
-pub fn read_resume_state(dir: &Path) -> Result<(TrainState, Vec<HfTensor>), TrainError> {
-    let state: TrainState = read_json(&dir.join(STATE_FILE))?;
-    let optimizer = read_safetensors(&dir.join(OPTIMIZER_FILE))?;
-    Ok((state, optimizer))
 }

@@ -14,13 +14,13 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{DType, Device, Int, Tensor};
 use minbert_data::{Batch, CourseTask, PairMode, TensorSide};
-use minbert_model::{BertConfig, BertInput, BertModel};
+use minbert_model::{BertInput, BertModel};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{HeadKind, Loss, Pooling, TrainConfig};
+use crate::spec::{HeadKind, Loss, Pooling};
 
 /// The shape of a multitask model beyond its weights: what `meta.json` records and
-/// [`load_checkpoint`](crate::load_checkpoint) rebuilds from.
+/// [`load_checkpoint`](crate::checkpoint::load_checkpoint) rebuilds from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
     pub pooling: Pooling,
@@ -47,38 +47,6 @@ pub struct TaskSpec {
 }
 
 impl ModelSpec {
-    pub fn from_config(config: &TrainConfig, bert: &BertConfig) -> Self {
-        let tasks = config
-            .tasks
-            .enabled()
-            .into_iter()
-            .map(|(task, t)| TaskSpec {
-                task,
-                head: t.head,
-                pair: if task == CourseTask::Sst {
-                    PairMode::Joint
-                } else {
-                    t.pair
-                },
-                encoder: config.encoder_for(task),
-                loss: t.loss(task),
-                margin: t.margin,
-            })
-            .collect();
-        Self {
-            pooling: config.model.pooling,
-            encoders: config.model.encoders,
-            hidden_size: bert.hidden_size,
-            mlp_hidden: if config.model.mlp_hidden == 0 {
-                bert.hidden_size
-            } else {
-                config.model.mlp_hidden
-            },
-            head_dropout: config.model.head_dropout,
-            tasks,
-        }
-    }
-
     pub fn task(&self, task: CourseTask) -> Option<&TaskSpec> {
         self.tasks.iter().find(|t| t.task == task)
     }

@@ -1,0 +1,63 @@
+//! Writing files so that a killed process leaves the old file or the new one, never half of
+//! one, and the JSON files of checkpoints and runs.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::TaskError;
+
+/// Writes `bytes` to `path` through a temporary file in the same folder (created if missing),
+/// renamed into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TaskError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| TaskError::io(dir, e))?;
+    file.write_all(bytes).map_err(|e| TaskError::io(file.path(), e))?;
+    file.persist(path).map_err(|e| TaskError::io(path, e.error))?;
+    Ok(())
+}
+
+/// `value` as pretty JSON with a final newline, written atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TaskError> {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+/// A JSON file as `T`; the error names the file and what did not parse.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, TaskError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TaskError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| TaskError::Json {
+        path: path.to_path_buf(),
+        message: format!("not a valid {}: {e}", file_name(path)),
+    })
+}
+
+/// The sha256 of a file, lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String, TaskError> {
+    let mut file = std::fs::File::open(path).map_err(|e| TaskError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| TaskError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The last component of `path`, for messages and temporary names.
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
