@@ -6,6 +6,7 @@
 pub mod config;
 pub mod data;
 mod error;
+pub mod mixed;
 mod objective;
 pub mod optim;
 pub mod params;

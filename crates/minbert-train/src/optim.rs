@@ -29,6 +29,9 @@ pub fn accumulate(sum: &mut ParamMap, grads: ParamMap) {
 /// Multiplies every gradient by `factor`, in place where the backend can (each gradient is
 /// taken out of the map, so it is not shared while it is scaled).
 pub fn scale(grads: &mut ParamMap, factor: f64) {
+    if factor == 1.0 {
+        return;
+    }
     for (path, grad) in std::mem::take(grads) {
         grads.insert(path, grad.mul_scalar(factor));
     }

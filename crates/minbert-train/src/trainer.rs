@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use burn::tensor::{DType, Device};
+use burn::tensor::Device;
 use burn_peft::{LoraConfig, inject_adapter};
 use minbert_data::{BatchConfig, BertTokenizer, CourseTask, DataDir};
 use minbert_hub::{HubSettings, ModelSource, ResolvedModel};
@@ -35,9 +35,10 @@ use minbert_task::{Mode, MultitaskModel, Precision, Scores};
 use crate::config::{TaskConfig, TrainConfig};
 use crate::data::{TaskData, load_task_data};
 use crate::error::{ConfigError, TrainError};
+use crate::mixed::MixedPrecision;
 use crate::objective::task_loss;
-use crate::optim::{AdamW, LossScaler, accumulate, clip_to, global_norm, scale};
-use crate::params::{ParamMap, cast_params, collect_grads, param_infos, set_trainable, set_values};
+use crate::optim::{AdamW, LossScaler, accumulate};
+use crate::params::{ParamMap, collect_grads, param_infos, set_trainable};
 use crate::progress::{Progress, ProgressMode, format_duration, peak_rss_mib};
 use crate::schedule::{StreamPos, epoch_tasks, learning_rate, lowest_thawed_layer};
 use crate::state::{TrainState, read_resume_state};
@@ -328,12 +329,9 @@ struct Run<'a> {
     task_configs: Vec<TaskConfig>,
     /// Batches per pass over each task.
     task_batches: Vec<usize>,
-    /// The f32 master model (what is saved and evaluated).
-    master: MultitaskModel,
-    /// Its half-precision working copy, when steps compute in bf16 / f16.
-    compute: Option<MultitaskModel>,
-    dtype: Option<DType>,
-    optim: AdamW,
+    /// The f32 master model (what is saved and evaluated), its half-precision working copy
+    /// when steps compute in bf16 / f16, and AdamW.
+    weights: MixedPrecision<MultitaskModel>,
     state: TrainState,
     lora: Option<LoraConfig>,
     base: BaseModel,
@@ -467,15 +465,14 @@ impl<'a> Run<'a> {
         };
 
         let num_tasks = tasks.len();
+        let weights = MixedPrecision::new(master, precision.compute.half_dtype(), optim);
         let run = Self {
             config,
+            weights,
             out_dir,
             tasks,
             task_configs,
             task_batches,
-            compute: None,
-            dtype: precision.compute.half_dtype(),
-            optim,
             lora,
             base,
             precision,
@@ -500,7 +497,6 @@ impl<'a> Run<'a> {
             last_grad_norm: f64::NAN,
             shown_loss: vec![None; num_tasks],
             notes,
-            master,
             state,
             device,
         };
@@ -619,7 +615,7 @@ impl<'a> Run<'a> {
                         let summary = self.summary("paused");
                         return Ok(Trained {
                             summary,
-                            model: self.master,
+                            model: self.weights.master,
                         });
                     }
                     if epoch_done {
@@ -643,10 +639,10 @@ impl<'a> Run<'a> {
             return;
         }
         let (mode, train_base) = (self.config.adapter.mode, self.config.adapter.train_base);
-        self.master = set_trainable(self.master.clone(), |p| is_trainable(mode, train_base, lowest, p));
-        if let Some(dtype) = self.dtype {
-            self.compute = Some(cast_params(self.master.clone(), dtype));
-        }
+        let master = set_trainable(self.weights.master.clone(), |p| {
+            is_trainable(mode, train_base, lowest, p)
+        });
+        self.weights.set_master(master);
         if self.config.train.unfreeze_layers > 0 {
             self.progress.println(match lowest {
                 Some(l) if l == self.num_layers => format!("epoch {}: training the heads only", epoch + 1),
@@ -699,7 +695,7 @@ impl<'a> Run<'a> {
         let batch = self.tasks[t].train.pad(&indices).to_device(&self.device);
         self.device
             .seed(batch_seed(self.config.train.seed, self.state.micro_step));
-        let model = self.compute.as_ref().unwrap_or(&self.master);
+        let model = self.weights.working();
         let labels = batch.labels.as_ref().expect("training examples have labels");
         let loss = task_loss(task, &self.task_configs[t], model.forward(task, &batch), labels);
         let value = f64::from(loss.clone().into_scalar::<f32>());
@@ -734,48 +730,38 @@ impl<'a> Run<'a> {
     fn optimizer_step(&mut self) -> Result<(), TrainError> {
         let c = &self.config.train;
         let loss_scale = self.state.loss_scaler.as_ref().map_or(1.0, |s| s.scale);
-        let mut grads = std::mem::take(&mut self.acc);
-        scale(&mut grads, 1.0 / (self.acc_count as f64 * loss_scale));
+        let grads = std::mem::take(&mut self.acc);
+        let divisor = self.acc_count as f64 * loss_scale;
         self.acc_count = 0;
-        let norm = global_norm(&grads);
-        self.last_grad_norm = norm;
-        let apply = match &mut self.state.loss_scaler {
-            Some(scaler) => scaler.update(norm.is_finite()),
-            None if !norm.is_finite() => {
-                return Err(TrainError::Diverged {
-                    step: self.state.step,
-                    what: "gradient norm",
-                    value: norm,
-                });
-            }
-            None => true,
-        };
-        if apply {
-            clip_to(&mut grads, norm, c.clip_norm);
-            let lr = learning_rate(c.schedule, c.lr, self.state.step, self.warmup_steps, self.total_steps);
-            let heads: Vec<(String, f64, f64)> = self
-                .tasks
+        let lr = learning_rate(c.schedule, c.lr, self.state.step, self.warmup_steps, self.total_steps);
+        let heads: Vec<(String, f64, f64)> = self
+            .tasks
+            .iter()
+            .zip(&self.task_configs)
+            .map(|(t, tc)| {
+                (
+                    format!("{}.", t.task.name()),
+                    lr * tc.lr_mult,
+                    tc.weight_decay.unwrap_or(c.weight_decay),
+                )
+            })
+            .collect();
+        let hyper = |path: &str| {
+            heads
                 .iter()
-                .zip(&self.task_configs)
-                .map(|(t, tc)| {
-                    (
-                        format!("{}.", t.task.name()),
-                        lr * tc.lr_mult,
-                        tc.weight_decay.unwrap_or(c.weight_decay),
-                    )
-                })
-                .collect();
-            let hyper = |path: &str| {
-                heads
-                    .iter()
-                    .find(|(prefix, _, _)| path.starts_with(prefix.as_str()))
-                    .map_or((lr, c.weight_decay), |(_, lr, wd)| (*lr, *wd))
-            };
-            let (master, updated) = self.optim.step(self.master.clone(), grads, hyper);
-            self.master = master;
-            if let (Some(compute), Some(dtype)) = (self.compute.take(), self.dtype) {
-                self.compute = Some(set_values(compute, &updated, dtype));
-            }
+                .find(|(prefix, _, _)| path.starts_with(prefix.as_str()))
+                .map_or((lr, c.weight_decay), |(_, lr, wd)| (*lr, *wd))
+        };
+        let scaler = self.state.loss_scaler.as_mut();
+        let outcome = self.weights.step(grads, divisor, scaler, c.clip_norm, hyper);
+        self.last_grad_norm = outcome.norm;
+        // Without loss scaling an overflow is no accident to skip: the run diverged.
+        if !outcome.norm.is_finite() && self.state.loss_scaler.is_none() {
+            return Err(TrainError::Diverged {
+                step: self.state.step,
+                what: "gradient norm",
+                value: outcome.norm,
+            });
         }
         self.state.step += 1;
         Ok(())
@@ -863,7 +849,7 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let datasets: Vec<(CourseTask, &minbert_data::EncodedDataset)> =
             self.tasks.iter().map(|t| (t.task, &t.dev)).collect();
-        let scores = evaluate(&self.master, &datasets, self.config.train.eval_batch_size);
+        let scores = evaluate(&self.weights.master, &datasets, self.config.train.eval_batch_size);
         let select = self.config.train.select;
         let score = scores.get(select);
         let improved = match self.state.best_score {
@@ -911,7 +897,7 @@ impl<'a> Run<'a> {
             let meta = self.meta(Some(scores));
             save_checkpoint(
                 &self.out_dir.join(BEST_DIR),
-                &self.master,
+                &self.weights.master,
                 &meta,
                 CheckpointExtras::model_only(self.lora.as_ref()),
             )?;
@@ -934,11 +920,11 @@ impl<'a> Run<'a> {
         let meta = self.meta(self.last_scores);
         let extras = CheckpointExtras {
             lora: self.lora.as_ref(),
-            resume: Some((self.optim.state_tensors(), &state)),
+            resume: Some((self.weights.optim.state_tensors(), &state)),
         };
         Ok(save_checkpoint(
             &self.out_dir.join(LAST_DIR),
-            &self.master,
+            &self.weights.master,
             &meta,
             extras,
         )?)
@@ -951,7 +937,7 @@ impl<'a> Run<'a> {
             mode: self.config.adapter.mode,
             train_base: self.config.adapter.train_base,
             tasks: self.tasks.iter().map(|t| t.task).collect(),
-            model: self.master.spec.clone(),
+            model: self.weights.master.spec.clone(),
             data: DataSpec {
                 max_len: self.config.data.max_len,
                 course_preprocessing: self.config.data.course_preprocessing,
@@ -971,7 +957,7 @@ impl<'a> Run<'a> {
         write_json(&self.out_dir.join(SUMMARY_FILE), &summary)?;
         Ok(Trained {
             summary,
-            model: self.master,
+            model: self.weights.master,
         })
     }
 

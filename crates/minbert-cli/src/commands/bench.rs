@@ -11,17 +11,18 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use burn_peft::{LoraConfig, ParamCount, TargetModules, count_params, inject_adapter};
 use clap::{Args, ValueEnum};
-use minbert_model::{BertInput, BertModel, load_pretrained};
+use minbert_model::{BertConfig, BertInput, BertModel, load_pretrained};
 use minbert_task::Precision;
-use minbert_train::optim::{AdamW, LossScaler, global_norm, scale};
-use minbert_train::params::{cast_params, collect_grads, set_values};
+use minbert_task::files::write_json;
+use minbert_train::mixed::MixedPrecision;
+use minbert_train::optim::{AdamW, LossScaler};
+use minbert_train::params::collect_grads;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::json;
 
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
 use crate::process_stats::{cpu_seconds, peak_rss_mib};
-use minbert_task::files::write_json;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchMode {
@@ -102,16 +103,71 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bail!("--batch and --steps must be at least 1 and --seq at least 2");
     }
     crate::backend::set_compute_threads(args.threads)?;
-    let dir = args.model.resolve()?.dir;
     let device = args.device.device()?;
+    let half = args.precision.half_dtype();
+    if let Some(dtype) = half.filter(|&d| !device.supports_dtype(d)) {
+        bail!(
+            "--precision {}: {dtype:?} is not supported by --device {}",
+            args.precision.name(),
+            args.device.device
+        );
+    }
     let train = args.mode != BenchMode::Infer;
-    let model_device = if train {
-        device.clone().autodiff()
-    } else {
-        device.clone()
-    };
+    let model_device = if train { device.autodiff() } else { device };
+    let (config, model, adapter) = bench_model(&args, &model_device)?;
+    let (input, labels) = bench_inputs(&args, config.vocab_size, &model_device);
+    let ParamCount { trainable, total } = count_params(&model);
+    let lr = if adapter.is_some() { 1e-4 } else { 1e-5 };
+    let timing = time_steps(&args, model, (input, labels), lr);
+
+    let mut sorted = timing.step_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let examples_per_s = (args.batch * args.steps) as f64 / timing.wall_s;
+    let mode = format!("{:?}", args.mode).to_lowercase();
+    println!(
+        "minbert bench {mode} {}: {examples_per_s:.1} ex/s, median step {median:.1} ms, peak RSS {} MiB, cpu_util {}, device {}",
+        args.precision.name(),
+        peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}")),
+        timing.cpu_util.map_or("?".into(), |c| format!("{c:.2}")),
+        args.device.device,
+    );
+    if let Some(path) = &args.json {
+        let value = json!({
+            "tool": "minbert",
+            "minbert": env!("CARGO_PKG_VERSION"),
+            "burn": "0.22.1",
+            "backend": args.device.device,
+            "mode": mode,
+            "precision": args.precision.name(),
+            "batch": args.batch,
+            "seq": args.seq,
+            "rank": adapter.as_ref().map(|a| a.r),
+            "alpha": adapter.as_ref().map(|a| a.lora_alpha),
+            "targets": adapter.as_ref().map(|_| args.targets.clone()),
+            "threads": args.threads,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "seed": args.seed,
+            "examples_per_s": examples_per_s,
+            "step_ms_median": median,
+            "step_ms": timing.step_ms,
+            "peak_rss_mib": peak_rss_mib(),
+            "trainable_params": if train { trainable } else { 0 },
+            "total_params": total,
+            "cpu_util": timing.cpu_util,
+            "last_value": timing.last_value,
+        });
+        write_json(path, &value)?;
+    }
+    Ok(())
+}
+
+/// The model with the benchmark's adapters (lora, dora) and head, and its config.
+fn bench_model(args: &BenchArgs, device: &Device) -> Result<(BertConfig, Classifier, Option<LoraConfig>)> {
+    let dir = args.model.resolve()?.dir;
     let (config, mut bert) =
-        load_pretrained(&dir, &model_device).with_context(|| format!("loading model {}", dir.display()))?;
+        load_pretrained(&dir, device).with_context(|| format!("loading model {}", dir.display()))?;
     let adapter = matches!(args.mode, BenchMode::Lora | BenchMode::Dora).then(|| {
         LoraConfig::new(TargetModules::Names(args.targets.clone()))
             .with_r(args.rank)
@@ -134,129 +190,82 @@ pub fn run(args: BenchArgs) -> Result<()> {
             config.max_position_embeddings
         );
     }
-    let half = args.precision.half_dtype();
-    if let Some(dtype) = half.filter(|&d| !device.supports_dtype(d)) {
-        bail!(
-            "--precision {}: {dtype:?} is not supported by --device {}",
-            args.precision.name(),
-            args.device.device
-        );
-    }
+    let head = LinearConfig::new(config.hidden_size, 5).init(device);
+    Ok((config, Classifier { bert, head }, adapter))
+}
 
-    // Inputs as the reference makes them: ids uniform in [1000, 30000), [CLS] first, [SEP] last.
+/// Inputs as the reference makes them: ids uniform in [1000, 30000), `[CLS]` first, `[SEP]`
+/// last, no padding; labels uniform over the 5 classes.
+fn bench_inputs(args: &BenchArgs, vocab_size: usize, device: &Device) -> (BertInput, Tensor<1, Int>) {
     let mut rng = StdRng::seed_from_u64(args.seed);
     let (b, s) = (args.batch, args.seq);
     let mut ids: Vec<i64> = (0..b * s)
-        .map(|_| rng.random_range(1000..30000.min(config.vocab_size as i64)))
+        .map(|_| rng.random_range(1000..30000.min(vocab_size as i64)))
         .collect();
     for row in ids.chunks_mut(s) {
         row[0] = 101;
         row[s - 1] = 102;
     }
     let labels: Vec<i64> = (0..b).map(|_| rng.random_range(0..5)).collect();
-    let ints = |v: Vec<i64>, d: &Device| Tensor::<2, Int>::from_data(TensorData::new(v, [b, s]), d);
+    let ints = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [b, s]), device);
     let input = BertInput {
-        input_ids: ints(ids, &model_device),
-        attention_mask: ints(vec![1; b * s], &model_device),
-        token_type_ids: ints(vec![0; b * s], &model_device),
+        input_ids: ints(ids),
+        attention_mask: ints(vec![1; b * s]),
+        token_type_ids: ints(vec![0; b * s]),
     };
-    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [b]), &model_device);
+    (input, Tensor::<1, Int>::from_data(TensorData::new(labels, [b]), device))
+}
 
-    let head = LinearConfig::new(config.hidden_size, 5).init(&model_device);
-    let mut model = Classifier { bert, head };
-    let ParamCount {
-        trainable,
-        total: total_params,
-    } = count_params(&model);
-    let trainable_params = if train { trainable } else { 0 };
-    let loss_fn = CrossEntropyLossConfig::new().init(&model_device);
-    let lr = if adapter.is_some() { 1e-4 } else { 1e-5 };
-    // The trainer's AdamW, and in half precision its mixed-precision step (a half copy
-    // computes, f32 master weights and AdamW state update), so the figures are those of
-    // `minbert train`.
-    let mut compute = half.map(|dtype| cast_params(model.clone(), dtype));
-    let mut optim = AdamW::new(0.9, 0.999, 1e-8);
+/// What the timed steps took.
+struct Timing {
+    /// Milliseconds of each timed step.
+    step_ms: Vec<f64>,
+    wall_s: f64,
+    /// CPU seconds per wall second over the timed steps (where the OS reports them).
+    cpu_util: Option<f64>,
+    /// The last step's loss (training) or output sum (inference), to compare with the reference.
+    last_value: f64,
+}
+
+/// Runs the warm-up and timed steps. Training steps are the trainer's: its AdamW and, in half
+/// precision, its mixed-precision step (a half copy computes, the f32 master weights and AdamW
+/// state update, f16 with dynamic loss scaling).
+fn time_steps(args: &BenchArgs, model: Classifier, (input, labels): (BertInput, Tensor<1, Int>), lr: f64) -> Timing {
+    let mut weights = MixedPrecision::new(model, args.precision.half_dtype(), AdamW::new(0.9, 0.999, 1e-8));
     let mut scaler = (args.precision == Precision::F16).then(|| LossScaler::new(65536.0));
-
+    let loss_fn = CrossEntropyLossConfig::new().init(&labels.device());
     let mut step_ms = Vec::with_capacity(args.steps);
-    let mut last_value = 0.0f64;
+    let mut last_value = 0.0;
     let mut timed_start = (Instant::now(), cpu_seconds());
     for step in 0..args.warmup + args.steps {
         if step == args.warmup {
             timed_start = (Instant::now(), cpu_seconds());
         }
         let t0 = Instant::now();
-        if !train {
-            let out = compute.as_ref().unwrap_or(&model).bert.forward(input.clone());
-            last_value = out.last_hidden_state.sum().cast(DType::F32).into_scalar::<f32>() as f64;
-        } else if let (Some(working), Some(dtype)) = (compute.take(), half) {
-            let loss = loss_fn.forward(working.logits(input.clone()).cast(DType::F32), labels.clone());
-            last_value = loss.clone().into_scalar::<f32>() as f64;
-            let loss_scale = scaler.as_ref().map_or(1.0, |s| s.scale);
-            let mut grads = collect_grads(&working, &(loss * loss_scale).backward());
-            scale(&mut grads, 1.0 / loss_scale);
-            let finite = global_norm(&grads).is_finite();
-            compute = Some(if scaler.as_mut().is_none_or(|s| s.update(finite)) {
-                let (master, updated) = optim.step(model, grads, |_| (lr, 0.01));
-                model = master;
-                set_values(working, &updated, dtype)
-            } else {
-                working
-            });
+        last_value = if args.mode == BenchMode::Infer {
+            let out = weights.working().bert.forward(input.clone());
+            f64::from(out.last_hidden_state.sum().cast(DType::F32).into_scalar::<f32>())
         } else {
-            let loss = loss_fn.forward(model.logits(input.clone()), labels.clone());
-            last_value = loss.clone().into_scalar::<f32>() as f64;
-            let grads = collect_grads(&model, &loss.backward());
-            model = optim.step(model, grads, |_| (lr, 0.01)).0;
-        }
+            let working = weights.working();
+            let loss = loss_fn.forward(working.logits(input.clone()).cast(DType::F32), labels.clone());
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            let loss_scale = scaler.as_ref().map_or(1.0, |s| s.scale);
+            let grads = collect_grads(working, &(loss * loss_scale).backward());
+            weights.step(grads, loss_scale, scaler.as_mut(), 0.0, |_| (lr, 0.01));
+            value
+        };
         if step >= args.warmup {
             step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         }
     }
-    let wall = timed_start.0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds()
+    let wall_s = timed_start.0.elapsed().as_secs_f64();
+    let cpu_util = cpu_seconds()
         .zip(timed_start.1)
-        .map(|(end, start)| (end - start) / wall);
-
-    let mut sorted = step_ms.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
-    let examples_per_s = (b * args.steps) as f64 / wall;
-    let mode = format!("{:?}", args.mode).to_lowercase();
-    println!(
-        "minbert bench {mode} {}: {examples_per_s:.1} ex/s, median step {median:.1} ms, peak RSS {} MiB, cpu_util {}, device {}",
-        args.precision.name(),
-        peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}")),
-        cpu.map_or("?".into(), |c| format!("{c:.2}")),
-        args.device.device,
-    );
-    if let Some(path) = &args.json {
-        let value = json!({
-            "tool": "minbert",
-            "minbert": env!("CARGO_PKG_VERSION"),
-            "burn": "0.22.1",
-            "backend": args.device.device,
-            "mode": mode,
-            "precision": args.precision.name(),
-            "batch": b,
-            "seq": s,
-            "rank": adapter.as_ref().map(|a| a.r),
-            "alpha": adapter.as_ref().map(|a| a.lora_alpha),
-            "targets": adapter.as_ref().map(|_| args.targets.clone()),
-            "threads": args.threads,
-            "steps": args.steps,
-            "warmup": args.warmup,
-            "seed": args.seed,
-            "examples_per_s": examples_per_s,
-            "step_ms_median": median,
-            "step_ms": step_ms,
-            "peak_rss_mib": peak_rss_mib(),
-            "trainable_params": trainable_params,
-            "total_params": total_params,
-            "cpu_util": cpu,
-            "last_value": last_value,
-        });
-        write_json(path, &value)?;
+        .map(|(end, start)| (end - start) / wall_s);
+    Timing {
+        step_ms,
+        wall_s,
+        cpu_util,
+        last_value,
     }
-    Ok(())
 }
