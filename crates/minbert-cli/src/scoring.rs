@@ -13,15 +13,15 @@ use minbert_data::{CourseTask, DataDir, DataError, Split};
 use minbert_eval::EvalError;
 use minbert_eval::ensemble::TaskOutputs;
 use minbert_eval::outputs::{TaskSplit, checkpoint_outputs, checkpoint_tokenizer, read_task_split};
-use minbert_train::LoadedCheckpoint;
-use minbert_train::checkpoint::load_checkpoint_with_base;
+use minbert_task::LoadedCheckpoint;
+use minbert_task::checkpoint::load_checkpoint_with_base;
 use minbert_train::progress::format_duration;
 
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
 
 /// How checkpoints are scored: the data, batch size, threads, base model and device.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ScoringArgs {
     /// Folder with the course files [default: MINBERT_DATA_DIR, else data/ in the current
     /// directory]

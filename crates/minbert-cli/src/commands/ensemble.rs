@@ -8,18 +8,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use minbert_data::CourseTask;
-use minbert_eval::Scores;
 use minbert_eval::ensemble::{
     MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, average, best_subset_select, greedy_select, merge_tasks, normalise_weights,
 };
 use minbert_eval::metrics::fmt_score;
 use minbert_eval::outputs::{GoldLabels, TaskSplit};
 use minbert_eval::predictions::write_outputs;
-use minbert_train::checkpoint::read_meta;
+use minbert_eval::{Metric, Scores};
+use minbert_task::checkpoint::read_meta;
 use serde_json::json;
 
+use minbert_task::files::write_json;
+
 use crate::commands::eval::short_name;
-use crate::output::{parent_folder, write_json};
+use crate::output::parent_folder;
 use crate::scoring::{Scorer, ScoringArgs, SplitArg, print_notes, warn_missing};
 
 #[derive(Args, Debug)]
@@ -46,8 +48,8 @@ pub struct EnsembleArgs {
     #[arg(long, value_enum, default_value = "all")]
     pub select: Select,
     /// The dev score that `--select greedy` and `--select best` maximise.
-    #[arg(long, default_value = "overall")]
-    pub metric: String,
+    #[arg(long, value_enum, default_value_t = Metric::Overall)]
+    pub metric: Metric,
     /// Select each task's members on its own: SST's by sst_acc, Quora's by quora_acc and STS's
     /// by sts_pearson (instead of one set of members for all tasks by --metric).
     #[arg(long, conflicts_with = "metric")]
@@ -92,13 +94,49 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
         }
         None => None,
     };
-    let n = args.checkpoints.len();
-    let select_name = args
-        .select
+    check_args(&args)?;
+    // Which tasks each member answers; checked before the slow part. Members may differ (task
+    // specialists): each task is then averaged over the members that cover it.
+    let covers = read_covers(&args)?;
+    if let (Some(plan), Some(path)) = (&recorded, &args.plan) {
+        check_plan(plan, path, &covers, &args.checkpoints)?;
+    }
+    // Without selection the plan needs no outputs: a bad --weights fails before the slow part.
+    let fixed_plan = match recorded {
+        Some(plan) => Some(plan),
+        None => unselected_plan(&args, &covers)?,
+    };
+    let scorer = Scorer::new(args.scoring.clone())?;
+    let (members, gold) = score_members(&scorer, &args)?;
+    let plan = match fixed_plan {
+        Some(plan) => plan,
+        None => select_plan(&args, &covers, &members, &gold)?,
+    };
+    let ensemble = plan.apply(|i| &members[i].dev)?;
+    let scores = gold.score(&ensemble);
+    print_scores(&members, &plan, &scores);
+    if let Some(out_dir) = &args.out_dir {
+        write_predictions(out_dir, &args, &scorer, &plan, ensemble)?;
+    }
+    if let Some(path) = &args.json {
+        write_summary(path, &args, &members, &plan, &scores)?;
+    }
+    Ok(())
+}
+
+/// `--select`'s value as the user typed it.
+fn select_name(select: Select) -> String {
+    select
         .to_possible_value()
         .expect("no skipped variants")
         .get_name()
-        .to_string();
+        .to_string()
+}
+
+/// The flags that exclude or need each other, beyond what clap checks.
+fn check_args(args: &EnsembleArgs) -> Result<()> {
+    let n = args.checkpoints.len();
+    let select_name = select_name(args.select);
     if let Some(weights) = &args.weights {
         if weights.len() != n {
             bail!(
@@ -121,17 +159,12 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
             "--select best: {n} checkpoints, but an exhaustive search takes at most {MAX_EXHAUSTIVE_MEMBERS}; use --select greedy"
         );
     }
-    if Scores::compute((&[], &[]), (&[], &[]), (&[], &[]))
-        .get(&args.metric)
-        .is_none()
-    {
-        bail!(
-            "--metric {}: not a score; expected overall, sst_acc, sst_macro_f1, quora_acc, quora_f1, sts_pearson or sts_spearman",
-            args.metric
-        );
-    }
-    // Which tasks each member answers; checked before the slow part. Members may differ (task
-    // specialists): each task is then averaged over the members that cover it.
+    Ok(())
+}
+
+/// The tasks each member covers (from its `meta.json`); members that differ need `--per-task`
+/// to be selected.
+fn read_covers(args: &EnsembleArgs) -> Result<Vec<Vec<CourseTask>>> {
     let covers: Vec<Vec<CourseTask>> = args
         .checkpoints
         .iter()
@@ -143,67 +176,68 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
     {
         let names = |tasks: &[CourseTask]| tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
         bail!(
-            "{} covers the tasks [{}] but {} covers [{}]: members that cover different tasks are chosen per task; add --per-task to --select {select_name}",
+            "{} covers the tasks [{}] but {} covers [{}]: members that cover different tasks are chosen per task; add --per-task to --select {}",
             args.checkpoints[i].display(),
             names(&covers[i]),
             args.checkpoints[0].display(),
-            names(&covers[0])
+            names(&covers[0]),
+            select_name(args.select)
         );
     }
-    // The members (indices) that answer `task`.
-    let covering = |task: CourseTask| -> Vec<usize> { (0..n).filter(|&i| covers[i].contains(&task)).collect() };
-    if let (Some(plan), Some(path)) = (&recorded, &args.plan) {
-        for (task, choice) in plan.tasks() {
-            if let Some(&i) = choice.members.iter().find(|&&i| !covers[i].contains(&task)) {
-                bail!(
-                    "--plan {}: {} is a member for {task}, but that checkpoint does not cover {task}",
-                    path.display(),
-                    args.checkpoints[i].display()
-                );
-            }
-            if !choice.members.is_empty() {
-                normalise_weights(&choice.weights)
-                    .map_err(|e| anyhow::anyhow!("--plan {}: the weights of {task}: {e}", path.display()))?;
-            }
+    Ok(covers)
+}
+
+/// The members (indices) that answer `task`.
+fn covering(covers: &[Vec<CourseTask>], task: CourseTask) -> Vec<usize> {
+    (0..covers.len()).filter(|&i| covers[i].contains(&task)).collect()
+}
+
+/// A recorded plan's members cover the tasks they serve, and its weights are weights.
+fn check_plan(plan: &Plan, path: &Path, covers: &[Vec<CourseTask>], checkpoints: &[PathBuf]) -> Result<()> {
+    for (task, choice) in plan.tasks() {
+        if let Some(&i) = choice.members.iter().find(|&&i| !covers[i].contains(&task)) {
+            bail!(
+                "--plan {}: {} is a member for {task}, but that checkpoint does not cover {task}",
+                path.display(),
+                checkpoints[i].display()
+            );
+        }
+        if !choice.members.is_empty() {
+            normalise_weights(&choice.weights)
+                .map_err(|e| anyhow::anyhow!("--plan {}: the weights of {task}: {e}", path.display()))?;
         }
     }
-    let per_task = |choose: &dyn Fn(CourseTask) -> Result<Choice>| -> Result<Plan> {
-        Ok(Plan {
-            sst: choose(CourseTask::Sst)?,
-            para: choose(CourseTask::Para)?,
-            sts: choose(CourseTask::Sts)?,
-        })
-    };
-    // Without selection the plan needs no outputs: a bad --weights fails before the slow part.
-    let fixed_plan = if recorded.is_some() {
-        recorded
-    } else if args.select != Select::All {
-        None
-    } else if let Some(w) = &args.weights {
-        Some(per_task(&|task| {
-            let members = covering(task);
-            let weights: Vec<f64> = members.iter().map(|&i| w[i]).collect();
-            if members.is_empty() {
-                return Ok(Choice { members, weights });
-            }
-            let weights = normalise_weights(&weights)
-                .map_err(|e| anyhow::anyhow!("--weights of the members that cover {task}: {e}"))?;
-            Ok(Choice { members, weights })
-        })?)
-    } else {
-        Some(per_task(&|task| Ok(Choice::equal(covering(task))))?)
-    };
+    Ok(())
+}
 
-    let scorer = Scorer::new(args.scoring)?;
-    let predict_split = args
-        .out_dir
-        .as_ref()
-        .map(|_| args.split.split())
-        .filter(|s| *s != minbert_data::Split::Dev);
-    // Each task's gold labels come from the first member that covers it.
+/// The plan of `--select all`: every member that covers a task, with `--weights` or equal
+/// weights; `None` when the plan is selected on dev.
+fn unselected_plan(args: &EnsembleArgs, covers: &[Vec<CourseTask>]) -> Result<Option<Plan>> {
+    if args.select != Select::All {
+        return Ok(None);
+    }
+    let plan = Plan::per_task(|task| {
+        let members = covering(covers, task);
+        let Some(w) = &args.weights else {
+            return Ok(Choice::equal(members));
+        };
+        let weights: Vec<f64> = members.iter().map(|&i| w[i]).collect();
+        if members.is_empty() {
+            return Ok(Choice { members, weights });
+        }
+        let weights = normalise_weights(&weights)
+            .map_err(|e| anyhow::anyhow!("--weights of the members that cover {task}: {e}"))?;
+        Ok(Choice { members, weights })
+    })?;
+    Ok(Some(plan))
+}
+
+/// Every member's dev outputs and scores; each task's gold labels come from the first member
+/// that covers it.
+fn score_members(scorer: &Scorer, args: &EnsembleArgs) -> Result<(Vec<Member>, GoldLabels)> {
     let mut gold = GoldLabels::default();
     let mut gold_tasks: Vec<CourseTask> = Vec::new();
-    let mut members = Vec::with_capacity(n);
+    let mut members = Vec::with_capacity(args.checkpoints.len());
     for dir in &args.checkpoints {
         let checkpoint = scorer.load(dir)?;
         let (splits, _) = scorer.read_splits(&checkpoint, minbert_data::Split::Dev, args.subset, false)?;
@@ -219,21 +253,24 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
             scores,
         });
     }
+    Ok((members, gold))
+}
 
-    let dev: Vec<&TaskOutputs> = members.iter().map(|m| &m.dev).collect();
-    // The best members among `candidates` by `metric` (greedy or exhaustive), judged on their
-    // predictions of `task` alone when one is given (members may differ on the other tasks).
-    let select = |candidates: Vec<usize>, task: Option<CourseTask>, metric: &str| -> Result<Choice> {
+/// The members `--select greedy|best` picks on dev: one set by `--metric`, or with
+/// `--per-task` each task's by its course score, judged on that task's predictions alone.
+fn select_plan(args: &EnsembleArgs, covers: &[Vec<CourseTask>], members: &[Member], gold: &GoldLabels) -> Result<Plan> {
+    let select = |candidates: Vec<usize>, task: Option<CourseTask>, metric: Metric| -> Result<Choice> {
         if candidates.is_empty() {
             return Ok(Choice::equal(candidates));
         }
-        let score = |o: &TaskOutputs| gold.score(o).get(metric).expect("checked above");
-        let projected: Vec<TaskOutputs> =
-            task.map_or_else(Vec::new, |t| candidates.iter().map(|&i| dev[i].task_only(t)).collect());
+        let score = |o: &TaskOutputs| gold.score(o).get(metric);
+        let projected: Vec<TaskOutputs> = task.map_or_else(Vec::new, |t| {
+            candidates.iter().map(|&i| members[i].dev.task_only(t)).collect()
+        });
         let outputs: Vec<&TaskOutputs> = if task.is_some() {
             projected.iter().collect()
         } else {
-            candidates.iter().map(|&i| dev[i]).collect()
+            candidates.iter().map(|&i| &members[i].dev).collect()
         };
         let chosen = if args.select == Select::Greedy {
             greedy_select(&outputs, score)?
@@ -242,14 +279,15 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
         };
         Ok(Choice::equal(chosen.into_iter().map(|k| candidates[k]).collect()))
     };
-    let plan = match fixed_plan {
-        Some(plan) => plan,
-        None if args.per_task => per_task(&|task| select(covering(task), Some(task), task_metric(task)))?,
-        None => Plan::same(select((0..n).collect(), None, &args.metric)?),
-    };
-    let ensemble = plan.apply(|i| dev[i])?;
-    let scores = gold.score(&ensemble);
+    if args.per_task {
+        Plan::per_task(|task| select(covering(covers, task), Some(task), Metric::course(task)))
+    } else {
+        Ok(Plan::same(select((0..members.len()).collect(), None, args.metric)?))
+    }
+}
 
+/// The members' and the ensemble's scores as a table, then who is in the ensemble.
+fn print_scores(members: &[Member], plan: &Plan, scores: &Scores) {
     println!(
         "{:<32} {:>7} {:>9} {:>11} {:>8}",
         "model", "sst_acc", "quora_acc", "sts_pearson", "overall"
@@ -263,11 +301,10 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
             fmt_score(s.overall)
         )
     };
-    for m in &members {
+    for m in members {
         row(&m.name, &m.scores);
     }
-    let chosen = plan.members();
-    row(&format!("ensemble of {}", chosen.len()), &scores);
+    row(&format!("ensemble of {}", plan.members().len()), scores);
     let describe = |c: &Choice| {
         c.members
             .iter()
@@ -288,59 +325,65 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
             }
         }
     }
+}
 
-    if let Some(out_dir) = &args.out_dir {
-        let outputs = match predict_split {
-            // Only the chosen members run over the prediction split.
-            Some(split) => {
-                let mut predicted = BTreeMap::new();
-                for &i in &chosen {
-                    let dir = &args.checkpoints[i];
-                    let checkpoint = scorer.load(dir)?;
-                    let (splits, missing) = scorer.read_splits(&checkpoint, split, 0, true)?;
-                    if predicted.is_empty() {
-                        warn_missing(split, &missing);
-                    }
-                    predicted.insert(
-                        i,
-                        scorer.outputs(&checkpoint, &splits, &format!("{} {}", dir.display(), split.name())),
-                    );
-                }
-                plan.apply(|i| &predicted[&i])?
+/// The ensemble's prediction files of `--split`: the dev outputs at hand, or for another split
+/// the chosen members run over it.
+fn write_predictions(
+    out_dir: &Path,
+    args: &EnsembleArgs,
+    scorer: &Scorer,
+    plan: &Plan,
+    dev: TaskOutputs,
+) -> Result<()> {
+    let split = args.split.split();
+    let outputs = if split == minbert_data::Split::Dev {
+        dev
+    } else {
+        let mut predicted = BTreeMap::new();
+        for i in plan.members() {
+            let dir = &args.checkpoints[i];
+            let checkpoint = scorer.load(dir)?;
+            let (splits, missing) = scorer.read_splits(&checkpoint, split, 0, true)?;
+            if predicted.is_empty() {
+                warn_missing(split, &missing);
             }
-            None => ensemble,
-        };
-        for path in write_outputs(out_dir, args.split.split().name(), &outputs)? {
-            println!("wrote {}", path.display());
+            let label = format!("{} {}", dir.display(), split.name());
+            predicted.insert(i, scorer.outputs(&checkpoint, &splits, &label));
         }
-    }
-    if let Some(path) = &args.json {
-        let named = relative_to_file(&args.checkpoints, path)?;
-        let value = json!({
-            "metric": args.metric,
-            "select": select_name,
-            "members": members.iter().zip(&named).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
-            "per_task": args.per_task,
-            "plan": args.plan,
-            "subset": args.subset,
-            "ensemble": {
-                "checkpoints": chosen.iter().map(|&i| &named[i]).collect::<Vec<_>>(),
-                // The same for every task unless --per-task chose differently; then see "tasks".
-                "weights": plan.uniform().map(|c| &c.weights),
-                "tasks": plan.tasks().map(|(task, c)| (task.name().to_string(), json!({
-                    "checkpoints": c.members.iter().map(|&i| &named[i]).collect::<Vec<_>>(),
-                    "weights": c.weights,
-                }))).into_iter().collect::<serde_json::Map<_, _>>(),
-                "scores": scores,
-            },
-        });
-        write_json(path, &value)?;
+        plan.apply(|i| &predicted[&i])?
+    };
+    for path in write_outputs(out_dir, split.name(), &outputs)? {
+        println!("wrote {}", path.display());
     }
     Ok(())
 }
 
-/// The checkpoints as a plan file at `file` names them: relative to its folder, so the plan and
-/// its checkpoints can move together.
+/// `--json`: the members' scores, how the ensemble was chosen, and its plan (which `--plan`
+/// reads back) and scores. Checkpoint paths are relative to the file.
+fn write_summary(path: &Path, args: &EnsembleArgs, members: &[Member], plan: &Plan, scores: &Scores) -> Result<()> {
+    let named = relative_to_file(&args.checkpoints, path)?;
+    let value = json!({
+        "metric": args.metric,
+        "select": select_name(args.select),
+        "members": members.iter().zip(&named).map(|(m, dir)| json!({"checkpoint": dir, "scores": m.scores})).collect::<Vec<_>>(),
+        "per_task": args.per_task,
+        "plan": args.plan,
+        "subset": args.subset,
+        "ensemble": {
+            "checkpoints": plan.members().iter().map(|&i| &named[i]).collect::<Vec<_>>(),
+            // The same for every task unless --per-task chose differently; then see "tasks".
+            "weights": plan.uniform().map(|c| &c.weights),
+            "tasks": plan.tasks().map(|(task, c)| (task.name().to_string(), json!({
+                "checkpoints": c.members.iter().map(|&i| &named[i]).collect::<Vec<_>>(),
+                "weights": c.weights,
+            }))).into_iter().collect::<serde_json::Map<_, _>>(),
+            "scores": scores,
+        },
+    });
+    Ok(write_json(path, &value)?)
+}
+
 fn relative_to_file(dirs: &[PathBuf], file: &Path) -> Result<Vec<PathBuf>> {
     let folder = parent_folder(file);
     std::fs::create_dir_all(folder).with_context(|| format!("--json {}: cannot create its folder", file.display()))?;
@@ -418,15 +461,6 @@ fn read_plan(path: &Path) -> Result<(Vec<PathBuf>, Plan)> {
     Ok((checkpoints, plan))
 }
 
-/// The dev score that chooses `task`'s members with `--per-task`.
-fn task_metric(task: CourseTask) -> &'static str {
-    match task {
-        CourseTask::Sst => "sst_acc",
-        CourseTask::Para => "quora_acc",
-        CourseTask::Sts => "sts_pearson",
-    }
-}
-
 /// The members (indices into `--checkpoint`) whose weighted average makes one task's predictions
 /// (none for a task no member covers).
 #[derive(Debug, Clone, PartialEq)]
@@ -453,6 +487,14 @@ struct Plan {
 }
 
 impl Plan {
+    fn per_task(choose: impl Fn(CourseTask) -> Result<Choice>) -> Result<Self> {
+        Ok(Self {
+            sst: choose(CourseTask::Sst)?,
+            para: choose(CourseTask::Para)?,
+            sts: choose(CourseTask::Sts)?,
+        })
+    }
+
     fn same(choice: Choice) -> Self {
         Self {
             sst: choice.clone(),
