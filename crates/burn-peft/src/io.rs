@@ -164,7 +164,10 @@ pub fn read_safetensors(path: &Path) -> Result<Vec<HfTensor>, PeftError> {
 /// Writes through a temporary file in the same folder, renamed into place, so a reader never
 /// sees half a file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PeftError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| PeftError::io(dir, e))?;
     std::io::Write::write_all(&mut file, bytes).map_err(|e| PeftError::io(file.path(), e))?;
     file.persist(path).map_err(|e| PeftError::io(path, e.error))?;

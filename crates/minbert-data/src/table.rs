@@ -102,14 +102,8 @@ pub fn parse_table(bytes: &[u8], path: &Path, spec: &TableSpec) -> Result<Datase
         .flexible(true)
         .from_reader(body);
     let mut record = csv::ByteRecord::new();
-    let csv_error = |e: csv::Error| DataError::Csv {
-        path: path.to_path_buf(),
-        line: e.position().map_or(0, |p| p.line()),
-        message: e.to_string(),
-    };
-
     let mut lines = LineCounter::new(body);
-    if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+    if !reader.read_byte_record(&mut record).map_err(|e| csv_error(path, e))? {
         return Err(DataError::EmptyFile {
             path: path.to_path_buf(),
         });
@@ -120,78 +114,19 @@ pub fn parse_table(bytes: &[u8], path: &Path, spec: &TableSpec) -> Result<Datase
         .map(str::to_string)
         .collect();
     let columns = Columns::find(&header, spec, path, header_line)?;
-
-    let mut examples = Vec::new();
-    let mut skipped = Vec::new();
-    let mut first_line_of_id: HashMap<String, u64> = HashMap::new();
+    let mut rows = Rows {
+        path,
+        spec,
+        header: &header,
+        columns: &columns,
+        first_line_of_id: HashMap::new(),
+        examples: Vec::new(),
+        skipped: Vec::new(),
+    };
     let mut records = 0usize;
-    while reader.read_byte_record(&mut record).map_err(csv_error)? {
+    while reader.read_byte_record(&mut record).map_err(|e| csv_error(path, e))? {
         records += 1;
-        let line = lines.line_of(&record);
-        if record.len() != header.len() {
-            return Err(DataError::FieldCount {
-                path: path.to_path_buf(),
-                line,
-                expected: header.len(),
-                found: record.len(),
-            });
-        }
-        let fields = decode_fields(&record, path, line)?;
-        let id = match columns.id {
-            Some(i) => {
-                let id = fields[i];
-                if id.trim().is_empty() {
-                    return Err(DataError::EmptyId {
-                        path: path.to_path_buf(),
-                        line,
-                        column: header[i].clone(),
-                    });
-                }
-                id.to_string()
-            }
-            None => line.to_string(),
-        };
-        if let Some(&first_line) = first_line_of_id.get(&id) {
-            return Err(DataError::DuplicateId {
-                path: path.to_path_buf(),
-                line,
-                id,
-                first_line,
-            });
-        }
-        first_line_of_id.insert(id.clone(), line);
-
-        let label = match columns.label {
-            None => None,
-            Some(i) => match parse_label(fields[i], spec.kind) {
-                Ok(label) => Some(label),
-                Err(LabelProblem::NotANumber(reason)) => {
-                    skipped.push(SkippedRow {
-                        path: path.to_path_buf(),
-                        line,
-                        id,
-                        reason: format!("{reason} in column {:?}", header[i]),
-                    });
-                    continue;
-                }
-                Err(LabelProblem::OutOfRange) => {
-                    return Err(DataError::LabelOutOfRange {
-                        path: path.to_path_buf(),
-                        line,
-                        column: header[i].clone(),
-                        value: fields[i].to_string(),
-                        expected: spec.kind.expected(),
-                    });
-                }
-            },
-        };
-        examples.push(Example {
-            id,
-            text: spec.text_transform.apply(fields[columns.text]),
-            text_pair: columns.text_pair.map(|i| spec.text_transform.apply(fields[i])),
-            label,
-            line,
-        });
+        rows.push(&record, lines.line_of(&record))?;
     }
     if records == 0 {
         return Err(DataError::NoRecords {
@@ -206,9 +141,103 @@ pub fn parse_table(bytes: &[u8], path: &Path, spec: &TableSpec) -> Result<Datase
         note: None,
         paired: columns.text_pair.is_some(),
         labelled: columns.label.is_some(),
-        examples,
-        skipped,
+        examples: rows.examples,
+        skipped: rows.skipped,
     })
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    DataError::Csv {
+        path: path.to_path_buf(),
+        line: e.position().map_or(0, |p| p.line()),
+        message: e.to_string(),
+    }
+}
+
+/// The records of a table after its header, as examples and skipped rows.
+struct Rows<'a> {
+    path: &'a Path,
+    spec: &'a TableSpec,
+    header: &'a [String],
+    columns: &'a Columns,
+    first_line_of_id: HashMap<String, u64>,
+    examples: Vec<Example>,
+    skipped: Vec<SkippedRow>,
+}
+
+impl Rows<'_> {
+    /// The record at `line`: an example, a skipped row (a label that is not a number), or an
+    /// error naming the line.
+    fn push(&mut self, record: &csv::ByteRecord, line: u64) -> Result<()> {
+        if record.len() != self.header.len() {
+            return Err(DataError::FieldCount {
+                path: self.path.to_path_buf(),
+                line,
+                expected: self.header.len(),
+                found: record.len(),
+            });
+        }
+        let fields = decode_fields(record, self.path, line)?;
+        let id = self.id(&fields, line)?;
+        let label = match self.columns.label {
+            None => None,
+            Some(i) => match parse_label(fields[i], self.spec.kind) {
+                Ok(label) => Some(label),
+                Err(LabelProblem::NotANumber(reason)) => {
+                    self.skipped.push(SkippedRow {
+                        path: self.path.to_path_buf(),
+                        line,
+                        id,
+                        reason: format!("{reason} in column {:?}", self.header[i]),
+                    });
+                    return Ok(());
+                }
+                Err(LabelProblem::OutOfRange) => {
+                    return Err(DataError::LabelOutOfRange {
+                        path: self.path.to_path_buf(),
+                        line,
+                        column: self.header[i].clone(),
+                        value: fields[i].to_string(),
+                        expected: self.spec.kind.expected(),
+                    });
+                }
+            },
+        };
+        let transform = &self.spec.text_transform;
+        self.examples.push(Example {
+            id,
+            text: transform.apply(fields[self.columns.text]),
+            text_pair: self.columns.text_pair.map(|i| transform.apply(fields[i])),
+            label,
+            line,
+        });
+        Ok(())
+    }
+
+    /// The row's id (its line number when the table has no id column), unique in the file.
+    fn id(&mut self, fields: &[&str], line: u64) -> Result<String> {
+        let id = match self.columns.id {
+            Some(i) if fields[i].trim().is_empty() => {
+                return Err(DataError::EmptyId {
+                    path: self.path.to_path_buf(),
+                    line,
+                    column: self.header[i].clone(),
+                });
+            }
+            Some(i) => fields[i].to_string(),
+            None => line.to_string(),
+        };
+        if let Some(&first_line) = self.first_line_of_id.get(&id) {
+            return Err(DataError::DuplicateId {
+                path: self.path.to_path_buf(),
+                line,
+                id,
+                first_line,
+            });
+        }
+        self.first_line_of_id.insert(id.clone(), line);
+        Ok(id)
+    }
 }
 
 /// Line numbers from byte offsets: the `csv` crate's own line count is off by one with CRLF

@@ -1,6 +1,8 @@
 //! Metrics on hand-computed cases and edge cases.
 
-use minbert_task::metrics::{Metric, Scores, accuracy, average_ranks, f1_for_class, macro_f1, overall, pearson, spearman};
+use minbert_task::metrics::{
+    Metric, Scores, accuracy, average_ranks, f1_for_class, macro_f1, overall, pearson, spearman,
+};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
@@ -87,7 +89,9 @@ fn metrics_have_one_name_each_for_configs_files_and_flags() {
         assert_eq!(metric.to_string(), metric.name());
         // A metric belongs to the task its name starts with (Quora is the `para` task).
         let prefix = metric.name().split('_').next().unwrap();
-        let task = metric.task().map(|t| if t.name() == "para" { "quora" } else { t.name() });
+        let task = metric
+            .task()
+            .map(|t| if t.name() == "para" { "quora" } else { t.name() });
         assert_eq!(task.unwrap_or("overall"), prefix, "{metric}");
     }
     let err = "sst_f1".parse::<Metric>().unwrap_err();

@@ -321,139 +321,159 @@ impl TrainConfig {
 
     /// Ranges and combinations; the error names the key at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |key: &str, message: String| Err(ConfigError::key(key, message));
-        if !(1..=2).contains(&self.model.encoders) {
-            return err("model.encoders", format!("must be 1 or 2, got {}", self.model.encoders));
-        }
-        if !(0.0..1.0).contains(&self.model.head_dropout) {
-            return err(
-                "model.head_dropout",
-                format!("must be in [0, 1), got {}", self.model.head_dropout),
-            );
-        }
-        let a = &self.adapter;
-        if a.mode.has_adapters() {
-            if a.r == 0 {
-                return err(
-                    "adapter.r",
-                    format!("must be at least 1 for mode \"{}\", got 0", a.mode.name()),
-                );
-            }
-            if !a.alpha.is_finite() || a.alpha <= 0.0 {
-                return err("adapter.alpha", format!("must be a positive number, got {}", a.alpha));
-            }
-            if !(0.0..1.0).contains(&a.dropout) {
-                return err("adapter.dropout", format!("must be in [0, 1), got {}", a.dropout));
-            }
-            if let Targets::Modules(list) = &a.targets
-                && list.is_empty()
-            {
-                return err(
-                    "adapter.targets",
-                    format!("is an empty list; expected {TARGET_PRESETS}"),
-                );
-            }
-        } else if a.train_base {
-            return err(
-                "adapter.train_base",
-                format!("only applies to modes \"lora\" and \"dora\", not \"{}\"", a.mode.name()),
-            );
-        }
+        self.validate_model()?;
+        self.validate_adapter()?;
         if self.data.max_len < 3 {
-            return err("data.max_len", format!("must be at least 3, got {}", self.data.max_len));
+            return invalid("data.max_len", format!("must be at least 3, got {}", self.data.max_len));
         }
         let enabled = self.tasks.enabled();
         if enabled.is_empty() {
-            return err(
+            return invalid(
                 "tasks",
                 "no task to train: add [tasks.sst], [tasks.para] and/or [tasks.sts]".into(),
             );
         }
         for (task, t) in &enabled {
-            let key = |name: &str| format!("tasks.{}.{name}", task.name());
-            let loss = t.loss(*task);
-            let allowed: &[Loss] = match task {
-                CourseTask::Sst => &[Loss::Ce],
-                CourseTask::Para => &[Loss::Bce, Loss::Contrastive],
-                CourseTask::Sts => &[Loss::Mse, Loss::Pearson, Loss::Cosent, Loss::Cosine],
-            };
-            if !allowed.contains(&loss) {
-                let names: Vec<_> = allowed.iter().map(|l| format!("\"{}\"", l.name())).collect();
-                return err(
-                    &key("loss"),
-                    format!(
-                        "\"{}\" does not fit {}; expected {}",
-                        loss.name(),
-                        task.name(),
-                        names.join(" or ")
-                    ),
-                );
-            }
-            if !t.weight.is_finite() || t.weight < 0.0 {
-                return err(
-                    &key("weight"),
-                    format!("must be a non-negative number, got {}", t.weight),
-                );
-            }
-            if !t.lr_mult.is_finite() || t.lr_mult < 0.0 {
-                return err(
-                    &key("lr_mult"),
-                    format!("must be a non-negative number, got {}", t.lr_mult),
-                );
-            }
-            if let Some(wd) = t.weight_decay
-                && (!wd.is_finite() || wd < 0.0)
-            {
-                return err(&key("weight_decay"), format!("must be a non-negative number, got {wd}"));
-            }
-            if !(0.0..1.0).contains(&t.label_smoothing) {
-                return err(
-                    &key("label_smoothing"),
-                    format!("must be in [0, 1), got {}", t.label_smoothing),
-                );
-            }
-            if t.label_smoothing > 0.0 && loss != Loss::Ce {
-                return err(
-                    &key("label_smoothing"),
-                    format!("applies to loss \"ce\" only, not \"{}\"", loss.name()),
-                );
-            }
-            if *task == CourseTask::Sst && (t.pair != PairMode::Joint || t.head == HeadKind::Cosine) {
-                return err(
-                    &key(if t.head == HeadKind::Cosine { "head" } else { "pair" }),
-                    "sst has single sentences, not pairs".into(),
-                );
-            }
-            if t.head == HeadKind::Cosine && t.pair != PairMode::Separate {
-                return err(
-                    &key("head"),
-                    "\"cosine\" compares two sentence embeddings: set pair = \"separate\"".into(),
-                );
-            }
-            if t.head == HeadKind::Cosine && a.mode == Mode::Heads {
-                return err(&key("head"), "\"cosine\" has no weights, so in mode \"heads\" the task would not train; use head = \"linear\" or \"mlp\"".into());
-            }
-            let needs_cosine = matches!(loss, Loss::Cosine | Loss::Contrastive);
-            if needs_cosine != (t.head == HeadKind::Cosine) && (needs_cosine || *task == CourseTask::Para) {
-                return err(
-                    &key("head"),
-                    format!(
-                        "loss \"{}\" {} head = \"cosine\"",
-                        loss.name(),
-                        if needs_cosine { "needs" } else { "does not work with" }
-                    ),
-                );
-            }
-            if loss == Loss::Contrastive && !(t.margin > 0.0 && t.margin <= 2.0) {
-                return err(&key("margin"), format!("must be in (0, 2], got {}", t.margin));
-            }
-            if loss == Loss::Cosent && !(t.cosent_scale > 0.0 && t.cosent_scale.is_finite()) {
-                return err(
-                    &key("cosent_scale"),
-                    format!("must be a positive number, got {}", t.cosent_scale),
-                );
-            }
+            self.validate_task(*task, t)?;
         }
+        self.validate_train()
+    }
+
+    fn validate_model(&self) -> Result<(), ConfigError> {
+        if !(1..=2).contains(&self.model.encoders) {
+            return invalid("model.encoders", format!("must be 1 or 2, got {}", self.model.encoders));
+        }
+        if !(0.0..1.0).contains(&self.model.head_dropout) {
+            return invalid(
+                "model.head_dropout",
+                format!("must be in [0, 1), got {}", self.model.head_dropout),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_adapter(&self) -> Result<(), ConfigError> {
+        let a = &self.adapter;
+        if a.mode.has_adapters() {
+            if a.r == 0 {
+                return invalid(
+                    "adapter.r",
+                    format!("must be at least 1 for mode \"{}\", got 0", a.mode.name()),
+                );
+            }
+            if !a.alpha.is_finite() || a.alpha <= 0.0 {
+                return invalid("adapter.alpha", format!("must be a positive number, got {}", a.alpha));
+            }
+            if !(0.0..1.0).contains(&a.dropout) {
+                return invalid("adapter.dropout", format!("must be in [0, 1), got {}", a.dropout));
+            }
+            if let Targets::Modules(list) = &a.targets
+                && list.is_empty()
+            {
+                return invalid(
+                    "adapter.targets",
+                    format!("is an empty list; expected {TARGET_PRESETS}"),
+                );
+            }
+        } else if a.train_base {
+            return invalid(
+                "adapter.train_base",
+                format!("only applies to modes \"lora\" and \"dora\", not \"{}\"", a.mode.name()),
+            );
+        }
+        Ok(())
+    }
+
+    /// One `[tasks.X]` section: its loss, head and pair mode must fit the task and each other.
+    fn validate_task(&self, task: CourseTask, t: &TaskConfig) -> Result<(), ConfigError> {
+        let a = &self.adapter;
+        let key = |name: &str| format!("tasks.{}.{name}", task.name());
+        let loss = t.loss(task);
+        let allowed: &[Loss] = match task {
+            CourseTask::Sst => &[Loss::Ce],
+            CourseTask::Para => &[Loss::Bce, Loss::Contrastive],
+            CourseTask::Sts => &[Loss::Mse, Loss::Pearson, Loss::Cosent, Loss::Cosine],
+        };
+        if !allowed.contains(&loss) {
+            let names: Vec<_> = allowed.iter().map(|l| format!("\"{}\"", l.name())).collect();
+            return invalid(
+                &key("loss"),
+                format!(
+                    "\"{}\" does not fit {}; expected {}",
+                    loss.name(),
+                    task.name(),
+                    names.join(" or ")
+                ),
+            );
+        }
+        if !t.weight.is_finite() || t.weight < 0.0 {
+            return invalid(
+                &key("weight"),
+                format!("must be a non-negative number, got {}", t.weight),
+            );
+        }
+        if !t.lr_mult.is_finite() || t.lr_mult < 0.0 {
+            return invalid(
+                &key("lr_mult"),
+                format!("must be a non-negative number, got {}", t.lr_mult),
+            );
+        }
+        if let Some(wd) = t.weight_decay
+            && (!wd.is_finite() || wd < 0.0)
+        {
+            return invalid(&key("weight_decay"), format!("must be a non-negative number, got {wd}"));
+        }
+        if !(0.0..1.0).contains(&t.label_smoothing) {
+            return invalid(
+                &key("label_smoothing"),
+                format!("must be in [0, 1), got {}", t.label_smoothing),
+            );
+        }
+        if t.label_smoothing > 0.0 && loss != Loss::Ce {
+            return invalid(
+                &key("label_smoothing"),
+                format!("applies to loss \"ce\" only, not \"{}\"", loss.name()),
+            );
+        }
+        if task == CourseTask::Sst && (t.pair != PairMode::Joint || t.head == HeadKind::Cosine) {
+            return invalid(
+                &key(if t.head == HeadKind::Cosine { "head" } else { "pair" }),
+                "sst has single sentences, not pairs".into(),
+            );
+        }
+        if t.head == HeadKind::Cosine && t.pair != PairMode::Separate {
+            return invalid(
+                &key("head"),
+                "\"cosine\" compares two sentence embeddings: set pair = \"separate\"".into(),
+            );
+        }
+        if t.head == HeadKind::Cosine && a.mode == Mode::Heads {
+            return invalid(&key("head"), "\"cosine\" has no weights, so in mode \"heads\" the task would not train; use head = \"linear\" or \"mlp\"".into());
+        }
+        let needs_cosine = matches!(loss, Loss::Cosine | Loss::Contrastive);
+        if needs_cosine != (t.head == HeadKind::Cosine) && (needs_cosine || task == CourseTask::Para) {
+            return invalid(
+                &key("head"),
+                format!(
+                    "loss \"{}\" {} head = \"cosine\"",
+                    loss.name(),
+                    if needs_cosine { "needs" } else { "does not work with" }
+                ),
+            );
+        }
+        if loss == Loss::Contrastive && !(t.margin > 0.0 && t.margin <= 2.0) {
+            return invalid(&key("margin"), format!("must be in (0, 2], got {}", t.margin));
+        }
+        if loss == Loss::Cosent && !(t.cosent_scale > 0.0 && t.cosent_scale.is_finite()) {
+            return invalid(
+                &key("cosent_scale"),
+                format!("must be a positive number, got {}", t.cosent_scale),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_train(&self) -> Result<(), ConfigError> {
         let tr = &self.train;
         for (key, value) in [
             ("train.epochs", tr.epochs),
@@ -463,28 +483,28 @@ impl TrainConfig {
             ("train.log_every", tr.log_every),
         ] {
             if value == 0 {
-                return err(key, "must be at least 1, got 0".into());
+                return invalid(key, "must be at least 1, got 0".into());
             }
         }
         if !tr.lr.is_finite() || tr.lr <= 0.0 {
-            return err("train.lr", format!("must be a positive number, got {}", tr.lr));
+            return invalid("train.lr", format!("must be a positive number, got {}", tr.lr));
         }
         if !tr.weight_decay.is_finite() || tr.weight_decay < 0.0 {
-            return err(
+            return invalid(
                 "train.weight_decay",
                 format!("must be a non-negative number, got {}", tr.weight_decay),
             );
         }
         for (key, beta) in [("train.beta1", tr.beta1), ("train.beta2", tr.beta2)] {
             if !(0.0..1.0).contains(&beta) {
-                return err(key, format!("must be in [0, 1), got {beta}"));
+                return invalid(key, format!("must be in [0, 1), got {beta}"));
             }
         }
         if tr.eps.is_nan() || tr.eps <= 0.0 {
-            return err("train.eps", format!("must be a positive number, got {}", tr.eps));
+            return invalid("train.eps", format!("must be a positive number, got {}", tr.eps));
         }
         if !(0.0..1.0).contains(&tr.warmup) {
-            return err(
+            return invalid(
                 "train.warmup",
                 format!(
                     "is a fraction of the optimizer steps, in [0, 1), got {} (use warmup_steps for a count)",
@@ -493,19 +513,19 @@ impl TrainConfig {
             );
         }
         if !tr.clip_norm.is_finite() || tr.clip_norm < 0.0 {
-            return err(
+            return invalid(
                 "train.clip_norm",
                 format!("must be a non-negative number (0: off), got {}", tr.clip_norm),
             );
         }
         if tr.loss_scale.is_nan() || tr.loss_scale < 1.0 || tr.loss_scale.log2().fract() != 0.0 {
-            return err(
+            return invalid(
                 "train.loss_scale",
                 format!("must be a power of two of at least 1, got {}", tr.loss_scale),
             );
         }
         if tr.unfreeze_layers > 0 && self.adapter.mode == Mode::Heads {
-            return err(
+            return invalid(
                 "train.unfreeze_layers",
                 "progressive unfreezing needs a trainable encoder (mode full, lora or dora)".into(),
             );
@@ -513,7 +533,7 @@ impl TrainConfig {
         if let Some(task) = tr.select.task()
             && self.tasks.get(task).is_none()
         {
-            return err(
+            return invalid(
                 "train.select",
                 format!("\"{}\" needs [tasks.{}]", tr.select.name(), task.name()),
             );
@@ -581,6 +601,11 @@ impl TrainConfig {
 
 /// `a.b.c=value` into `table`; the value is TOML (`1e-4`, `true`, `["q", "v"]`), or else a bare
 /// string (`attn`, `/path/to/model`).
+/// A [`ConfigError::Key`] as the `Err` a validation returns.
+fn invalid(key: &str, message: String) -> Result<(), ConfigError> {
+    Err(ConfigError::key(key, message))
+}
+
 fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), String> {
     let (key, raw) = item.split_once('=').ok_or("expected key=value, like train.lr=1e-4")?;
     let key = key.trim();

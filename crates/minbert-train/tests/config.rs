@@ -245,11 +245,17 @@ fn config_errors_are_typed_with_their_origin_and_key() {
     );
     // A select score whose task is not trained names train.select.
     let (_, error) = config_error("[tasks.sst]\n[train]\nselect = \"quora_f1\"\n", &[]);
-    assert!(matches!(&error, ConfigError::Key { key, .. } if key == "train.select"), "{error:?}");
+    assert!(
+        matches!(&error, ConfigError::Key { key, .. } if key == "train.select"),
+        "{error:?}"
+    );
     // Schema errors (unknown keys, wrong types) keep serde's message; an override is the origin.
     let (origin, error) = config_error("[tasks.sst]\n", &["train.lrr=1"]);
     assert_eq!(origin.as_deref(), Some("--set train.lrr=1"));
-    assert!(matches!(&error, ConfigError::Schema(m) if m.contains("unknown field `lrr`")), "{error:?}");
+    assert!(
+        matches!(&error, ConfigError::Schema(m) if m.contains("unknown field `lrr`")),
+        "{error:?}"
+    );
     // Any score can select the best checkpoint, by the name metrics.jsonl gives it.
     let config = parse("[tasks.sts]\n[train]\nselect = \"sts_spearman\"\n", &[]).unwrap();
     assert_eq!(config.train.select, Metric::StsSpearman);
