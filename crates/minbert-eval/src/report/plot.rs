@@ -48,7 +48,7 @@ impl Plot {
 /// with nothing to show (no run logged any point of it) is left out.
 pub fn plots(runs: &[RunReport]) -> Result<Vec<Plot>, EvalError> {
     draw::register_font().map_err(|message| EvalError::Plot {
-        file: "(font)".into(),
+        file: "assets/DejaVuSans.ttf (bundled)".into(),
         message,
     })?;
     let series = series(runs);

@@ -204,16 +204,18 @@ fn line_panel(area: &Area, panel: &Panel) -> Drawn {
         .x_desc(&panel.x_label)
         .y_desc(&panel.y_label)
         .draw()?;
+    // Every faint raw curve first, so that none covers another series' smoothed one.
+    for line in panel.lines.iter().filter(|l| l.smooth.is_some()) {
+        let faint = color(line.style).mix(0.22).stroke_width(1);
+        chart.draw_series(LineSeries::new(line.raw.iter().copied(), faint))?;
+    }
     for line in &panel.lines {
-        let c = color(line.style);
         match &line.smooth {
-            Some(smooth) => {
-                chart.draw_series(LineSeries::new(line.raw.iter().copied(), c.mix(0.22).stroke_width(1)))?;
-                styled_line(&mut chart, smooth, line.style)?;
-            }
+            Some(smooth) => styled_line(&mut chart, smooth, line.style)?,
             None => {
                 styled_line(&mut chart, &line.raw, line.style)?;
-                let dot = |p| EmptyElement::at(p) + Polygon::new(marker(line.style, 3), c.filled());
+                let c = color(line.style).filled();
+                let dot = |p| EmptyElement::at(p) + Polygon::new(marker(line.style, 3), c);
                 chart.draw_series(line.raw.iter().map(|&p| dot(p)))?;
             }
         }
