@@ -494,7 +494,8 @@ fn runs_differing_only_in_seed_are_one_series_with_bars() {
         assert!(texts.contains(&"dora-r8"), "{}: {texts:?}", plot.file_name);
     }
     let by_params = plots.iter().find(|p| p.file_name == "score-vs-params.svg").unwrap();
-    let note = "Markers: mean best dev overall over runs that differ only in seed; bars: their min to max.";
+    let note =
+        "Markers: mean best dev overall over runs whose configs differ at most in the seed; bars: their min to max.";
     assert!(svg_texts(&by_params.svg).contains(&note));
     let curves = svg_texts(&plots[0].svg);
     assert!(

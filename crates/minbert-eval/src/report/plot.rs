@@ -305,7 +305,7 @@ fn scatter(
         .collect();
     let mut note = "Best dev overall score of each run.".to_string();
     if points.iter().any(|p| p.max > p.min) {
-        note = "Markers: mean best dev overall over runs that differ only in seed; bars: their min to max.".into();
+        note = "Markers: mean best dev overall over runs whose configs differ at most in the seed; bars: their min to max.".into();
     }
     ScatterFigure {
         caption: caption.into(),

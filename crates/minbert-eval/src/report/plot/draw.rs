@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
-use plotters::coord::ranged1d::AsRangedCoord;
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -82,16 +82,22 @@ fn font(size: u32) -> FontDesc<'static> {
     (FAMILY, size).into_font()
 }
 
-/// The decimals of the ticks plotters puts on `range` (at most 6, 1, 2 or 5 times a power of
-/// ten apart): `0.60, 0.65`, `100, 200`.
+/// Tick labels a linear axis gets at most (plotters' hint).
+const LABELS: usize = 6;
+
+/// The decimals that show every tick plotters puts on `range` exactly, so that all have as many:
+/// `0.60, 0.65`, `100, 200`.
 fn decimals(range: &std::ops::Range<f64>) -> usize {
-    let least = (range.end - range.start) / 6.0;
-    let power = 10f64.powf(least.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|f| f * power)
-        .find(|s| *s >= least * 0.999);
-    (-step.unwrap_or(least).log10().floor()).clamp(0.0, 6.0) as usize
+    let exact = |v: f64| {
+        (0..6)
+            .find(|&d| {
+                let scale = 10f64.powi(d);
+                ((v * scale).round() / scale - v).abs() <= 1e-9 * v.abs().max(1.0)
+            })
+            .unwrap_or(6) as usize
+    };
+    let ticks = RangedCoordf64::from(range.clone()).key_points(LABELS);
+    ticks.into_iter().map(exact).max().unwrap_or(0)
 }
 
 /// A linear axis' tick label with `decimals` digits (never `-0`).
@@ -103,9 +109,19 @@ fn tick(v: f64, decimals: usize) -> String {
     }
 }
 
-/// A short number: `500`, `2.5`, trailing zeros dropped.
+/// `v` to three significant digits (below 1000), trailing zeros dropped: `335`, `2.5`, `22.7`.
 fn short(v: f64) -> String {
-    let text = format!("{v:.3}");
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let text = format!("{v:.decimals$}");
+    if decimals == 0 {
+        return text;
+    }
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
@@ -193,8 +209,8 @@ fn line_panel(area: &Area, panel: &Panel) -> Drawn {
     let mut chart = chart(area, &panel.caption, x_range, y_range)?;
     chart
         .configure_mesh()
-        .x_labels(6)
-        .y_labels(6)
+        .x_labels(LABELS)
+        .y_labels(LABELS)
         .x_label_formatter(&|v| tick(*v, x_decimals))
         .y_label_formatter(&|v| tick(*v, y_decimals))
         .max_light_lines(0)
@@ -280,13 +296,18 @@ fn log_ticks(lo: f64, hi: f64, base: f64) -> Vec<f64> {
 
 fn scatter_chart(area: &Area, figure: &ScatterFigure) -> Drawn {
     let (lo, hi) = log_padded(&figure.points);
-    let x_axis = (lo..hi).log_scale().with_key_points(log_ticks(lo, hi, figure.base));
+    let mut ticks = log_ticks(lo, hi, figure.base);
+    if ticks.is_empty() {
+        // All points at one x, between two ticks: label that x.
+        ticks = figure.points.iter().map(|p| p.x).collect();
+    }
+    let x_axis = (lo..hi).log_scale().with_key_points(ticks);
     let y_range = padded(figure.points.iter().flat_map(|p| [p.min, p.max]));
     let y_decimals = decimals(&y_range);
     let mut chart = chart(area, &figure.caption, x_axis, y_range)?;
     chart
         .configure_mesh()
-        .y_labels(6)
+        .y_labels(LABELS)
         .x_label_formatter(&|v| log_tick(*v))
         .y_label_formatter(&|v| tick(*v, y_decimals))
         .max_light_lines(0)
@@ -424,15 +445,34 @@ mod tests {
     #[test]
     fn ticks_have_the_decimals_of_their_step() {
         assert_eq!(decimals(&(0.0..5.5)), 0);
-        assert_eq!(decimals(&(0.4..0.7)), 2);
+        assert_eq!(decimals(&(0.4..0.7)), 1, "ticks 0.1 apart");
+        for range in [0.34..0.79, 0.3437..0.7885, 0.61..0.69, -0.55..0.86, 5.0..475.0] {
+            let d = decimals(&range);
+            let labels: Vec<String> = RangedCoordf64::from(range.clone())
+                .key_points(LABELS)
+                .into_iter()
+                .map(|v| tick(v, d))
+                .collect();
+            let distinct: std::collections::BTreeSet<&String> = labels.iter().collect();
+            assert_eq!(distinct.len(), labels.len(), "{range:?}: {labels:?}");
+            assert!(
+                labels.iter().all(|l| l.split('.').nth(1).map_or(0, str::len) == d),
+                "{labels:?}"
+            );
+        }
         assert_eq!(decimals(&(0.0..500.0)), 0);
         assert_eq!(
             (tick(0.6, 2), tick(-0.0001, 2), tick(200.0, 0)),
             ("0.60".into(), "0.00".into(), "200".into())
         );
         assert_eq!(
-            (log_tick(20_000.0), log_tick(2_500_000.0), log_tick(4.0)),
-            ("20k".into(), "2.5M".into(), "4".into())
+            (
+                log_tick(20_000.0),
+                log_tick(2_500_000.0),
+                log_tick(4.0),
+                log_tick(335_239.0)
+            ),
+            ("20k".into(), "2.5M".into(), "4".into(), "335k".into())
         );
     }
 
