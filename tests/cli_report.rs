@@ -1,5 +1,5 @@
 //! `minbert report` end to end on fake run directories (no model needed): the table on stdout,
-//! report.md, the SVG plots and the JSON rows of --out and --json, and one-line errors.
+//! report.md, the SVG and PNG plots and the JSON rows of --out and --json, and one-line errors.
 
 use std::path::Path;
 
@@ -98,6 +98,9 @@ fn report_prints_the_table_and_writes_markdown_plots_and_json() {
         );
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(text.contains("<svg") && text.contains("r8"), "{svg}");
+        // A PNG beside each SVG.
+        let png = std::fs::read(out.join(svg.replace(".svg", ".png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{svg} has no PNG beside it");
     }
 
     let rows: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();

@@ -53,6 +53,11 @@ pub struct RunReport {
     pub status: String,
     /// What the reader had to work around (a torn last line of a killed run, ...).
     pub notes: Vec<String>,
+    /// The config's `train.seed` (`None` where the file does not say; the trainer writes it).
+    pub seed: Option<u64>,
+    /// The config as TOML without its seed: the plots aggregate runs with the same setup.
+    #[serde(skip)]
+    pub setup: String,
     /// Not part of the table or its JSON rows.
     #[serde(skip)]
     pub curves: Curves,
@@ -125,7 +130,7 @@ pub fn read_run(dir: &Path) -> Result<RunReport, EvalError> {
             });
         }
     }
-    let config = read_run_config(&dir.join(CONFIG_FILE))?;
+    let (config, seed, setup) = read_run_config(&dir.join(CONFIG_FILE))?;
     let mut notes = Vec::new();
     let metrics = read_metrics(&dir.join(METRICS_FILE), &mut notes)?;
     let summary_path = dir.join(SUMMARY_FILE);
@@ -166,6 +171,8 @@ pub fn read_run(dir: &Path) -> Result<RunReport, EvalError> {
             .as_ref()
             .map_or_else(|| UNFINISHED.to_string(), |s| s.status.clone()),
         notes,
+        seed,
+        setup,
         curves: curves(&metrics),
     })
 }
@@ -221,13 +228,25 @@ fn read_metrics(path: &Path, notes: &mut Vec<String>) -> Result<Vec<MetricsLine>
     Ok(lines)
 }
 
-/// The part of a run's `config.toml` a report reads; the error names the file and the key.
-fn read_run_config(path: &Path) -> Result<RunConfig, EvalError> {
+/// A run's `config.toml`: the keys a report reads, the seed, and the rest of the file as TOML
+/// (runs whose files differ only in the seed have the same rest, and are plotted as one series).
+/// The error names the file and the key.
+fn read_run_config(path: &Path) -> Result<(RunConfig, Option<u64>, String), EvalError> {
     let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-    toml::from_str(&text).map_err(|e| EvalError::RunConfig {
+    let error = |message: String| EvalError::RunConfig {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
+    let config = RunConfig::deserialize(table.clone()).map_err(|e| error(e.to_string()))?;
+    let seed = table
+        .get_mut("train")
+        .and_then(toml::Value::as_table_mut)
+        .and_then(|train| train.remove("seed"))
+        .and_then(|seed| seed.as_integer())
+        .and_then(|seed| u64::try_from(seed).ok());
+    let setup = toml::to_string(&table).expect("a parsed table serializes");
+    Ok((config, seed, setup))
 }
 
 /// The part of a checkpoint's `meta.json` a report needs (the rest is not parsed, so a report
@@ -465,317 +484,9 @@ fn escape_cell(text: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Plots
 
-/// One SVG figure of a report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plot {
-    /// `curves.svg`, `dev.svg`, `score-vs-params.svg`, `score-vs-rank.svg`.
-    pub file_name: &'static str,
-    /// Alt text for the markdown.
-    pub title: String,
-    pub svg: String,
-}
+mod plot;
 
-/// The report's plots: training loss per task, dev scores over training, best dev overall
-/// against trainable parameters, and against adapter rank when the runs differ in rank. A plot
-/// with nothing to show (no run logged any point of it) is left out.
-pub fn plots(runs: &[RunReport]) -> Result<Vec<Plot>, EvalError> {
-    let mut out = Vec::new();
-    let tasks = ordered_keys(
-        runs.iter().flat_map(|r| r.curves.train_loss.keys()),
-        &["sst", "para", "sts"],
-    );
-    let loss_panels: Vec<Panel> = tasks
-        .iter()
-        .map(|task| {
-            Panel::lines(&format!("training loss: {task}"), "step", "loss", runs, |r| {
-                r.curves.train_loss.get(task)
-            })
-        })
-        .collect();
-    push_plot(
-        &mut out,
-        "curves.svg",
-        "training loss per task",
-        draw::panels(&loss_panels),
-    )?;
-    let dev_panels: Vec<Panel> = [Metric::Overall, Metric::SstAcc, Metric::QuoraAcc, Metric::StsPearson]
-        .into_iter()
-        .filter(|metric| runs.iter().any(|r| r.curves.dev.contains_key(metric)))
-        .map(|metric| {
-            let name = metric.name();
-            Panel::lines(&format!("dev {name}"), "step", name, runs, |r| {
-                r.curves.dev.get(&metric)
-            })
-        })
-        .collect();
-    push_plot(
-        &mut out,
-        "dev.svg",
-        "dev scores during training",
-        draw::panels(&dev_panels),
-    )?;
-    let by_params = scatter_points(runs, |r| r.trainable_params.map(|p| p as f64));
-    push_plot(
-        &mut out,
-        "score-vs-params.svg",
-        "best dev overall against trainable parameters",
-        draw::scatter(
-            "best dev overall vs trainable parameters",
-            "trainable parameters (log)",
-            &by_params,
-        ),
-    )?;
-    let ranks: std::collections::BTreeSet<usize> = runs.iter().filter_map(|r| r.r).collect();
-    if ranks.len() > 1 {
-        let by_rank = scatter_points(runs, |r| r.r.map(|r| r as f64));
-        push_plot(
-            &mut out,
-            "score-vs-rank.svg",
-            "best dev overall against adapter rank",
-            draw::scatter("best dev overall vs adapter rank", "rank r (log)", &by_rank),
-        )?;
-    }
-    Ok(out)
-}
-
-/// Adds a rendered plot (`Ok(None)`: nothing to draw).
-fn push_plot(
-    out: &mut Vec<Plot>,
-    file_name: &'static str,
-    title: &str,
-    svg: Result<Option<String>, String>,
-) -> Result<(), EvalError> {
-    match svg {
-        Ok(Some(svg)) => out.push(Plot {
-            file_name,
-            title: title.to_string(),
-            svg,
-        }),
-        Ok(None) => {}
-        Err(message) => {
-            return Err(EvalError::Plot {
-                file: file_name.to_string(),
-                message,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The keys in `preferred` order first, then any others alphabetically.
-fn ordered_keys<'a>(keys: impl Iterator<Item = &'a String>, preferred: &[&str]) -> Vec<String> {
-    let all: std::collections::BTreeSet<&String> = keys.collect();
-    let mut out: Vec<String> = preferred
-        .iter()
-        .filter(|p| all.iter().any(|k| k == p))
-        .map(|p| p.to_string())
-        .collect();
-    out.extend(all.into_iter().filter(|k| !preferred.contains(&k.as_str())).cloned());
-    out
-}
-
-/// One run's line in a panel; `color` is the run's index, so a run has one colour throughout.
-struct Line {
-    label: String,
-    color: usize,
-    points: Vec<(f64, f64)>,
-}
-
-struct Panel {
-    caption: String,
-    x_label: String,
-    y_label: String,
-    lines: Vec<Line>,
-}
-
-impl Panel {
-    fn lines<'a>(
-        caption: &str,
-        x_label: &str,
-        y_label: &str,
-        runs: &'a [RunReport],
-        points: impl Fn(&'a RunReport) -> Option<&'a Vec<(f64, f64)>>,
-    ) -> Panel {
-        let lines = runs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, run)| {
-                points(run).filter(|p| !p.is_empty()).map(|p| Line {
-                    label: run.name.clone(),
-                    color: i,
-                    points: p.clone(),
-                })
-            })
-            .collect();
-        Panel {
-            caption: caption.into(),
-            x_label: x_label.into(),
-            y_label: y_label.into(),
-            lines,
-        }
-    }
-}
-
-/// A labelled point of a scatter plot.
-struct Point {
-    label: String,
-    color: usize,
-    x: f64,
-    y: f64,
-}
-
-/// Best dev overall against `x` for each run that has both (positive x, for the log axis).
-fn scatter_points(runs: &[RunReport], x: impl Fn(&RunReport) -> Option<f64>) -> Vec<Point> {
-    runs.iter()
-        .enumerate()
-        .filter_map(|(i, run)| {
-            let (x, y) = (x(run)?, run.best_score(Metric::Overall));
-            (x > 0.0 && y.is_finite()).then(|| Point {
-                label: run.name.clone(),
-                color: i,
-                x,
-                y,
-            })
-        })
-        .collect()
-}
-
-/// Drawing with plotters into SVG strings. Errors are plotters' messages.
-mod draw {
-    use plotters::coord::Shift;
-    use plotters::prelude::*;
-
-    use super::{Panel, Point};
-
-    const PANEL_SIZE: (u32, u32) = (560, 400);
-    /// Plotters' default tick and axis-title fonts come out near 10 px in SVG: too small to read
-    /// in a docs page.
-    const TICK_FONT: (&str, u32) = ("sans-serif", 15);
-    const AXIS_FONT: (&str, u32) = ("sans-serif", 17);
-
-    fn color(i: usize) -> RGBColor {
-        let c = Palette99::pick(i).to_rgba();
-        RGBColor(c.0, c.1, c.2)
-    }
-
-    /// `lo..hi` widened by 5% on each side (and to a unit range around a single value), so
-    /// lines and points do not sit on the frame.
-    fn padded(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        if !lo.is_finite() || !hi.is_finite() {
-            return 0.0..1.0;
-        }
-        let pad = if hi > lo {
-            (hi - lo) * 0.05
-        } else {
-            lo.abs().max(1.0) * 0.05
-        };
-        (lo - pad)..(hi + pad)
-    }
-
-    /// The panels side by side in one SVG; `None` when no panel has a line.
-    pub(super) fn panels(panels: &[Panel]) -> Result<Option<String>, String> {
-        let panels: Vec<&Panel> = panels.iter().filter(|p| !p.lines.is_empty()).collect();
-        if panels.is_empty() {
-            return Ok(None);
-        }
-        let mut svg = String::new();
-        {
-            let size = (PANEL_SIZE.0 * panels.len() as u32, PANEL_SIZE.1);
-            let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            for (area, panel) in root.split_evenly((1, panels.len())).iter().zip(&panels) {
-                line_panel(area, panel).map_err(|e| e.to_string())?;
-            }
-            root.present().map_err(|e| e.to_string())?;
-        }
-        Ok(Some(svg))
-    }
-
-    fn line_panel<DB: DrawingBackend>(
-        area: &DrawingArea<DB, Shift>,
-        panel: &Panel,
-    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-        let points = || panel.lines.iter().flat_map(|l| l.points.iter());
-        let x_range = padded(points().map(|p| p.0));
-        let y_range = padded(points().map(|p| p.1));
-        let mut chart = ChartBuilder::on(area)
-            .caption(&panel.caption, ("sans-serif", 20))
-            .margin(10)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x_range, y_range)?;
-        chart
-            .configure_mesh()
-            .label_style(TICK_FONT)
-            .axis_desc_style(AXIS_FONT)
-            .x_desc(&panel.x_label)
-            .y_desc(&panel.y_label)
-            .draw()?;
-        for line in &panel.lines {
-            let c = color(line.color);
-            chart
-                .draw_series(LineSeries::new(line.points.iter().copied(), c.stroke_width(2)))?
-                .label(&line.label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        }
-        chart
-            .configure_series_labels()
-            .label_font(TICK_FONT)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
-    }
-
-    /// Labelled points on a log x axis; `None` when there are no points.
-    pub(super) fn scatter(caption: &str, x_label: &str, points: &[Point]) -> Result<Option<String>, String> {
-        if points.is_empty() {
-            return Ok(None);
-        }
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, PANEL_SIZE).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            scatter_chart(&root, caption, x_label, points).map_err(|e| e.to_string())?;
-            root.present().map_err(|e| e.to_string())?;
-        }
-        Ok(Some(svg))
-    }
-
-    fn scatter_chart<DB: DrawingBackend>(
-        area: &DrawingArea<DB, Shift>,
-        caption: &str,
-        x_label: &str,
-        points: &[Point],
-    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-        // A factor of 2 either side on the log axis leaves room for the labels.
-        let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-            (lo.min(p.x), hi.max(p.x))
-        });
-        let y_range = padded(points.iter().map(|p| p.y));
-        let mut chart = ChartBuilder::on(area)
-            .caption(caption, ("sans-serif", 20))
-            .margin(10)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
-            .build_cartesian_2d((lo / 2.0..hi * 2.0).log_scale(), y_range)?;
-        chart
-            .configure_mesh()
-            .label_style(TICK_FONT)
-            .axis_desc_style(AXIS_FONT)
-            .x_desc(x_label)
-            .y_desc("best dev overall")
-            .draw()?;
-        chart.draw_series(points.iter().map(|p| {
-            let c = color(p.color);
-            EmptyElement::at((p.x, p.y))
-                + Circle::new((0, 0), 4, c.filled())
-                + Text::new(p.label.clone(), (6, -14), ("sans-serif", 15).into_font().color(&c))
-        }))?;
-        Ok(())
-    }
-}
+pub use plot::{Plot, plots};
 
 // ---------------------------------------------------------------------------------------------
 // report.md

@@ -414,3 +414,121 @@ fn plots_are_svg_with_run_names_and_axis_labels() {
     );
     assert!(!markdown.contains("score-vs-rank"), "{markdown}");
 }
+
+/// `lora-r1` and `dora-r8` of [`two_finished_runs`], and `lora-r1-s43`: lora-r1's config with
+/// another seed (best overall 0.1 higher) and 40 logged losses.
+fn three_runs_two_seeds(parent: &Path) -> Vec<minbert_eval::report::RunReport> {
+    let (lora, dora) = two_finished_runs(parent);
+    let seeded = config("lora", 1, &["sst", "para", "sts"]).replace("epochs = 3\n", "epochs = 3\nseed = 43\n");
+    let best = scores(0.55, 0.90, 0.60);
+    let metrics: Vec<String> = (1..=40)
+        .map(|i| {
+            train_line(
+                10 * i,
+                i as f64 / 10.0,
+                1.5 - 0.01 * i as f64,
+                2.0 - 0.02 * i as f64,
+                i as f64,
+            )
+        })
+        .collect();
+    let summary = summary("completed", 400, 4, 40.0, (100_000, 20_000_000), best);
+    let seed43 = write_run(parent, "lora-r1-s43", &seeded, &metrics, Some(&summary), None);
+    read_runs(&[lora, dora, seed43]).unwrap()
+}
+
+/// The `(width, height)` attributes of an SVG's root element.
+fn svg_size(svg: &str) -> (u32, u32) {
+    let attr = |name: &str| -> u32 {
+        let start = svg.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        svg[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    (attr("width"), attr("height"))
+}
+
+#[test]
+fn plots_render_to_png_at_twice_the_svg_size_with_coloured_ink() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = three_runs_two_seeds(tmp.path());
+    for plot in plots(&runs).unwrap() {
+        let png = plot.png().unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{} is no PNG",
+            plot.png_file_name()
+        );
+        let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png).unwrap();
+        let (w, h) = svg_size(&plot.svg);
+        assert_eq!((pixmap.width(), pixmap.height()), (2 * w, 2 * h), "{}", plot.file_name);
+        let pixels = pixmap.pixels();
+        let ink = pixels
+            .iter()
+            .filter(|p| p.red().min(p.green()).min(p.blue()) < 200)
+            .count();
+        let fraction = ink as f64 / pixels.len() as f64;
+        assert!(
+            (0.01..0.5).contains(&fraction),
+            "{}: {fraction} of the pixels inked",
+            plot.file_name
+        );
+        // The series' colours, not only black text and grey grid lines.
+        let coloured = pixels.iter().filter(|p| p.red().abs_diff(p.blue()) > 100).count();
+        assert!(coloured > 100, "{}: {coloured} coloured pixels", plot.file_name);
+    }
+}
+
+#[test]
+fn runs_differing_only_in_seed_are_one_series_with_bars() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = three_runs_two_seeds(tmp.path());
+    let plots = plots(&runs).unwrap();
+    for plot in &plots {
+        let texts = svg_texts(&plot.svg);
+        assert!(texts.contains(&"lora-r1 (2 runs)"), "{}: {texts:?}", plot.file_name);
+        assert!(
+            !texts.iter().any(|t| t.contains("s43")),
+            "{}: {texts:?}",
+            plot.file_name
+        );
+        assert!(texts.contains(&"dora-r8"), "{}: {texts:?}", plot.file_name);
+    }
+    let by_params = plots.iter().find(|p| p.file_name == "score-vs-params.svg").unwrap();
+    let note =
+        "Markers: mean best dev overall over runs whose configs differ at most in the seed; bars: their min to max.";
+    assert!(svg_texts(&by_params.svg).contains(&note));
+    let curves = svg_texts(&plots[0].svg);
+    assert!(
+        curves
+            .iter()
+            .any(|t| t.starts_with("Bold: centred moving average over 9 logged points")),
+        "{curves:?}"
+    );
+}
+
+#[test]
+fn log_axes_tick_at_powers_of_two_and_ten_with_short_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = three_runs_two_seeds(tmp.path());
+    let plots = plots(&runs).unwrap();
+    let texts = |name: &str| svg_texts(&plots.iter().find(|p| p.file_name == name).unwrap().svg).join("|");
+    // Ranks 1 and 8; 100k and 400k parameters.
+    assert!(
+        texts("score-vs-rank.svg").contains("|1|2|4|8|"),
+        "{}",
+        texts("score-vs-rank.svg")
+    );
+    assert!(
+        texts("score-vs-params.svg").contains("|100k|200k|500k|"),
+        "{}",
+        texts("score-vs-params.svg")
+    );
+    for plot in &plots {
+        for text in svg_texts(&plot.svg) {
+            assert!(
+                text.matches('.').count() <= 1,
+                "{}: tick labels run together: {text}",
+                plot.file_name
+            );
+        }
+    }
+}

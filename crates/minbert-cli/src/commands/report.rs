@@ -1,4 +1,5 @@
-//! `minbert report`: a markdown table and SVG plots of training runs (minbert-eval's report).
+//! `minbert report`: a markdown table and SVG and PNG plots of training runs (minbert-eval's
+//! report).
 
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ pub struct ReportArgs {
     /// with a config.toml are runs, like runs/study (repeatable, or several after one --runs).
     #[arg(long, value_name = "DIR", required = true, num_args = 1..)]
     pub runs: Vec<PathBuf>,
-    /// Also write DIR/report.md (the table and the plots) and the plots as SVG files.
+    /// Also write DIR/report.md (the table and the plots) and the plots as SVG and PNG files.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Also write the table's rows to this JSON file (NaN scores as null).
@@ -32,10 +33,11 @@ pub fn run(args: ReportArgs) -> Result<()> {
         let plots = plots(&runs)?;
         for plot in &plots {
             write_atomic(&out.join(plot.file_name), plot.svg.as_bytes())?;
+            write_atomic(&out.join(plot.png_file_name()), &plot.png()?)?;
         }
         let report = out.join("report.md");
         write_atomic(&report, report_markdown(&runs, &plots).as_bytes())?;
-        eprintln!("wrote {} and {} plots", report.display(), plots.len());
+        eprintln!("wrote {} and {} plots (SVG and PNG)", report.display(), plots.len());
     }
     if let Some(path) = &args.json {
         write_json(path, &serde_json::to_value(&runs).context("report rows as JSON")?)?;
