@@ -2,8 +2,8 @@
 # Checks that vendor/burn-flex is burn-flex 0.22.1 as published on crates.io plus the patch
 # series in vendor/patches/burn-flex, applied in order, and nothing else: unpacks the pristine
 # crate (cargo's download cache, else this script's cache, else crates.io), verifies its
-# sha256, applies each patch with no fuzz, and compares the result with vendor/burn-flex
-# byte for byte. Exits non-zero on any difference.
+# sha256, applies each patch with `git apply` (no fuzz), and compares the result with
+# vendor/burn-flex byte for byte. Exits non-zero on any difference.
 #
 # With --test it then runs upstream's own tests of the crate (its `#[cfg(test)]` unit tests and
 # doctests) against vendor/burn-flex, from the crate's committed Cargo.lock (crates.io only),
@@ -61,16 +61,18 @@ echo "vendor-check: pristine $CRATE (sha256 ok) from $crate_file"
 
 tar -xzf "$crate_file" -C "$scratch"
 tree="$scratch/$NAME-$VERSION"
+# git apply (no fuzz: every context line must match) in a repository of its own, so that an
+# enclosing checkout cannot change how paths resolve.
+git -C "$tree" init --quiet
 n=0
 for p in "$PATCHES"/[0-9][0-9][0-9][0-9]-*.patch; do
-  # No fuzz, no reversed patches, no backup files: each patch must apply exactly.
-  if ! patch --quiet --forward --fuzz=0 --no-backup-if-mismatch -p1 -d "$tree" <"$p"; then
+  if ! git -C "$tree" apply --whitespace=nowarn "$PWD/$p"; then
     echo "vendor-check: $p does not apply cleanly on $NAME $VERSION + the patches before it" >&2
     exit 1
   fi
   n=$((n + 1))
 done
-if ! diff -r "$tree" "$VENDORED" --exclude=target; then
+if ! diff -r --exclude=.git --exclude=target "$tree" "$VENDORED"; then
   echo "vendor-check: $VENDORED differs from $NAME $VERSION + $PATCHES (diff above: pristine+patches vs vendored)" >&2
   exit 1
 fi
