@@ -79,6 +79,9 @@ fi
 echo "vendor-check: $VENDORED is $NAME $VERSION + $n patches, byte for byte"
 $keep && echo "vendor-check: scratch tree kept in $tree"
 if $test; then
+  # As .ci/run: a target directory outside the checkout (else cargo would build in
+  # vendor/burn-flex/target).
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/target-minbert}"
   # The dev profile: on 2 shared cores its build took 6 min where release's took more than 16
   # (opt-level 3 on burn-flex's 38k lines and their tests); in dev the tests then run in 16 s.
   # No incremental state and line tables only: 1.3 GB of target directory instead of 4.2 GB.
