@@ -31,7 +31,7 @@ pub enum Trainable {
 }
 
 /// Trainable and total parameter counts (PEFT's `print_trainable_parameters`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParamCount {
     pub trainable: usize,
     pub total: usize,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use minbert_task::checkpoint::{META_FILE, ParamCounts};
+use minbert_task::checkpoint::{META_FILE, ParamCount};
 use minbert_task::files::read_json;
 use minbert_task::run::{
     BEST_DIR, CONFIG_FILE, LAST_DIR, METRICS_EXPECTED, METRICS_FILE, MetricsLine, RunConfig, RunSummary, SUMMARY_FILE,
@@ -253,7 +253,7 @@ fn read_run_config(path: &Path) -> Result<(RunConfig, Option<u64>, String), Eval
 /// does not depend on the model spec's format).
 #[derive(Debug, Clone, Deserialize)]
 struct MetaCounts {
-    params: ParamCounts,
+    params: ParamCount,
     step: usize,
     epoch: usize,
 }

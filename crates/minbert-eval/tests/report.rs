@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use minbert_eval::EvalError;
 use minbert_eval::report::{UNFINISHED, find_runs, markdown_table, plots, read_run, read_runs, report_markdown};
-use minbert_task::checkpoint::{ParamCounts, PrecisionInfo};
+use minbert_task::checkpoint::{ParamCount, PrecisionInfo};
 use minbert_task::run::BestCheckpoint;
 use minbert_task::{Metric, Precision, RunSummary, Scores};
 use serde_json::json;
@@ -60,7 +60,7 @@ fn summary(
         examples_per_s: BTreeMap::new(),
         train_examples_per_s: 100.0,
         peak_rss_mib: Some(812.4),
-        params: ParamCounts {
+        params: ParamCount {
             trainable: params.0,
             total: params.1,
         },

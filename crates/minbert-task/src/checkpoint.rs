@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::Device;
+/// Trainable and total parameter counts, as `meta.json` and `summary.json` record them.
+pub use burn_peft::ParamCount;
 use burn_peft::{HfTensor, LoraConfig, load_adapter, read_safetensors, save_adapter, save_safetensors};
 use minbert_data::CourseTask;
 use minbert_hub::HubSettings;
@@ -58,13 +60,6 @@ pub struct PrecisionInfo {
     pub note: Option<String>,
 }
 
-/// Trainable and total parameter counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParamCounts {
-    pub trainable: usize,
-    pub total: usize,
-}
-
 /// `meta.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointMeta {
@@ -84,7 +79,7 @@ pub struct CheckpointMeta {
     /// Optimizer steps and epochs done.
     pub step: usize,
     pub epoch: usize,
-    pub params: ParamCounts,
+    pub params: ParamCount,
 }
 
 /// The input side of a checkpoint: what [`CheckpointMeta::model`] does not say about how texts

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{ParamCounts, PrecisionInfo};
+use burn_peft::ParamCount;
+
+use crate::checkpoint::PrecisionInfo;
 use crate::metrics::{Metric, Scores};
 use crate::spec::AdapterConfig;
 
@@ -128,7 +130,7 @@ pub struct RunSummary {
     pub train_examples_per_s: f64,
     /// Peak resident memory of this invocation (`VmHWM`), MiB.
     pub peak_rss_mib: Option<f64>,
-    pub params: ParamCounts,
+    pub params: ParamCount,
     pub precision: PrecisionInfo,
     /// f16 steps skipped because their gradients overflowed.
     pub skipped_steps: usize,

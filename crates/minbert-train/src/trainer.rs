@@ -14,14 +14,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use burn::tensor::Device;
-use burn_peft::{LoraConfig, inject_adapter};
+use burn_peft::{LoraConfig, ParamCount, count_params, inject_adapter};
 use minbert_data::{BatchConfig, BertTokenizer, CourseTask, DataDir};
 use minbert_hub::{HubSettings, ModelSource, ResolvedModel};
 use minbert_model::{BertConfig, load_pretrained};
 
 use minbert_task::checkpoint::{
-    BaseModel, CheckpointExtras, CheckpointMeta, DataSpec, ParamCounts, PrecisionInfo, load_checkpoint_with_base,
-    read_meta, recover_interrupted, save_checkpoint,
+    BaseModel, CheckpointExtras, CheckpointMeta, DataSpec, PrecisionInfo, load_checkpoint_with_base, read_meta,
+    recover_interrupted, save_checkpoint,
 };
 use minbert_task::files::{sha256_file, write_atomic, write_json};
 use minbert_task::metrics::fmt_score;
@@ -336,7 +336,7 @@ struct Run<'a> {
     lora: Option<LoraConfig>,
     base: BaseModel,
     precision: PrecisionInfo,
-    params: ParamCounts,
+    params: ParamCount,
     num_layers: usize,
     /// Batches in the current epoch.
     epoch_len: usize,
@@ -413,15 +413,7 @@ impl<'a> Run<'a> {
         };
         let (mode, train_base) = (config.adapter.mode, config.adapter.train_base);
         let master = set_trainable(master, |p| is_trainable(mode, train_base, None, p));
-        let infos = param_infos(&master);
-        let params = ParamCounts {
-            trainable: infos
-                .iter()
-                .filter(|p| p.trainable)
-                .map(|p| p.shape.iter().product::<usize>())
-                .sum(),
-            total: infos.iter().map(|p| p.shape.iter().product::<usize>()).sum(),
-        };
+        let params = count_params(&master);
 
         let steps_per_epoch = task_batches.iter().sum::<usize>().div_ceil(config.train.grad_accum);
         let mut total_steps = steps_per_epoch * config.train.epochs;
