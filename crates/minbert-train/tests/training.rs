@@ -455,6 +455,8 @@ fn separate_pairs_in_one_pass_equal_each_side_encoded_alone() {
     use minbert_task::Pooling;
     use minbert_task::model::{encode, encode_pair};
 
+    // Building models draws from the process's one RNG (see `serial`).
+    let _serial = serial();
     let dir = TempDir::new().unwrap();
     let (model, data) = (tiny_model(dir.path()), small_data(dir.path(), 4, 12));
     let device = Device::flex();
@@ -491,6 +493,7 @@ fn half_precision_encoder_stays_close_to_f32_on_a_padded_batch() {
     use minbert_model::{BertInput, load_pretrained};
     use minbert_train::params::cast_params;
 
+    let _serial = serial();
     let device = Device::flex();
     let (_, bert) = load_pretrained(&model_dir(), &device).unwrap();
     let ints = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [2, 6]), &device);
