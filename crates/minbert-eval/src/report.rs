@@ -91,7 +91,8 @@ pub struct Curves {
 }
 
 /// The run directories `dir` stands for: itself when it holds `config.toml`, else each of its
-/// subdirectories that does (sorted by name), so a study folder can be given whole.
+/// subdirectories that does (in natural order: `lora-r2` before `lora-r16`), so a study folder
+/// can be given whole.
 pub fn find_runs(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
     if !dir.is_dir() {
         return Err(EvalError::NotARun {
@@ -116,8 +117,34 @@ pub fn find_runs(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
             reason: format!("no {CONFIG_FILE}, and no subdirectory with one"),
         });
     }
-    runs.sort();
+    runs.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
     Ok(runs)
+}
+
+/// Orders text with runs of digits compared as numbers (`r2` < `r16`), the rest as text.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let chunks = |s: &str| -> Vec<(bool, String)> {
+        let mut out: Vec<(bool, String)> = Vec::new();
+        for c in s.chars() {
+            let digit = c.is_ascii_digit();
+            match out.last_mut() {
+                Some((d, run)) if *d == digit => run.push(c),
+                _ => out.push((digit, c.to_string())),
+            }
+        }
+        out
+    };
+    let key = |(digit, run): &(bool, String)| {
+        // Numbers compare by length without leading zeros, then digit by digit.
+        let trimmed = if *digit {
+            run.trim_start_matches('0')
+        } else {
+            run.as_str()
+        };
+        (!*digit, trimmed.len() * usize::from(*digit), trimmed.to_string())
+    };
+    let (a, b) = (chunks(a), chunks(b));
+    a.iter().map(key).cmp(b.iter().map(key)).then_with(|| a.cmp(&b))
 }
 
 /// Reads one run directory.

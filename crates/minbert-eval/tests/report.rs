@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use minbert_eval::EvalError;
-use minbert_eval::report::{UNFINISHED, find_runs, markdown_table, plots, read_run, read_runs, report_markdown};
+use minbert_eval::report::{
+    UNFINISHED, find_runs, markdown_table, natural_cmp, plots, read_run, read_runs, report_markdown,
+};
 use minbert_task::checkpoint::{ParamCount, PrecisionInfo};
 use minbert_task::run::BestCheckpoint;
 use minbert_task::{Metric, Precision, RunSummary, Scores};
@@ -361,6 +363,33 @@ fn a_folder_of_runs_stands_for_each_run_in_it() {
         .collect();
     assert_eq!(names, ["dora-r8", "lora-r1"]);
     assert_eq!(read_runs(&[tmp.path().to_path_buf()]).unwrap().len(), 2);
+}
+
+#[test]
+fn runs_are_listed_in_natural_order() {
+    let mut names = vec![
+        "lora-r16",
+        "lora-r2",
+        "lora-r1-seed2",
+        "lora-r1",
+        "dora-r8",
+        "lora-r02",
+        "lora-rx",
+    ];
+    names.sort_by(|a, b| natural_cmp(a, b));
+    // Equal numbers (02, 2) fall back to the text, so the order is total.
+    assert_eq!(
+        names,
+        [
+            "dora-r8",
+            "lora-r1",
+            "lora-r1-seed2",
+            "lora-r02",
+            "lora-r2",
+            "lora-r16",
+            "lora-rx"
+        ]
+    );
 }
 
 /// The texts an SVG draws (trimmed contents of its `<text>` elements).
