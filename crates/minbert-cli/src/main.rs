@@ -5,7 +5,6 @@ mod allocator;
 mod backend;
 mod commands;
 mod model_dir;
-mod output;
 mod process_stats;
 mod scoring;
 

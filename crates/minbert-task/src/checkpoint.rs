@@ -29,7 +29,7 @@ use minbert_model::{BertConfig, BertModel, WeightMap, load_pretrained};
 use serde::{Deserialize, Serialize};
 
 use crate::TaskError;
-use crate::files::{file_name, read_json, sha256_file, write_json};
+use crate::files::{file_name, parent_folder, read_json, sha256_file, write_json};
 use crate::metrics::Scores;
 use crate::model::{Head, ModelSpec, MultitaskModel};
 use crate::spec::{Mode, Precision};
@@ -215,10 +215,7 @@ pub fn save_checkpoint<S: Serialize>(
     meta: &CheckpointMeta,
     extras: CheckpointExtras<S>,
 ) -> Result<(), TaskError> {
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = parent_folder(dir);
     let name = file_name(dir);
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let old = parent.join(format!(".{name}.old"));
@@ -264,10 +261,7 @@ pub fn save_checkpoint<S: Serialize>(
 /// Puts back a checkpoint directory whose replacement was interrupted between its two
 /// renames (only the `.{name}.old` copy exists).
 pub fn recover_interrupted(dir: &Path) -> Result<(), TaskError> {
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = parent_folder(dir);
     let old = parent.join(format!(".{}.old", file_name(dir)));
     if !dir.exists() && old.is_dir() {
         std::fs::rename(&old, dir).map_err(|e| TaskError::io(dir, e))?;

@@ -13,10 +13,7 @@ use crate::TaskError;
 /// Writes `bytes` to `path` through a temporary file in the same folder (created if missing),
 /// renamed into place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TaskError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_folder(path);
     std::fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| TaskError::io(dir, e))?;
     file.write_all(bytes).map_err(|e| TaskError::io(file.path(), e))?;
@@ -53,6 +50,13 @@ pub fn sha256_file(path: &Path) -> Result<String, TaskError> {
         hasher.update(&buf[..n]);
     }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The folder a path lies in (`.` for a bare name).
+pub fn parent_folder(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// The last component of `path`, for messages and temporary names.

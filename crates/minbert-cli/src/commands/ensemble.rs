@@ -18,10 +18,9 @@ use minbert_eval::{Metric, Scores};
 use minbert_task::checkpoint::read_meta;
 use serde_json::json;
 
-use minbert_task::files::write_json;
+use minbert_task::files::{parent_folder, write_json};
 
 use crate::commands::eval::short_name;
-use crate::output::parent_folder;
 use crate::scoring::{Scorer, ScoringArgs, SplitArg, print_notes, warn_missing};
 
 #[derive(Args, Debug)]
