@@ -26,29 +26,7 @@ fn embed_input_file_matches_transformers() {
         "--batch-size",
         "4",
     ]);
-    let mask = ints(&fixture(), "attention_mask");
-    let mut keys: Vec<String> = (0..7).map(|i| format!("hidden_state_{i}")).collect();
-    keys.push("last_hidden_state".into());
-    for key in &keys {
-        let (shape, got) = floats(&out, key);
-        let (expected_shape, expected) = floats(&fixture(), key);
-        assert_eq!(shape, expected_shape, "{key}");
-        let diff = mask
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| **m == 1)
-            .flat_map(|(t, _)| (t * 384..(t + 1) * 384).map(|i| (got[i] - expected[i]).abs()))
-            .fold(0.0f32, f32::max);
-        assert!(diff <= 1e-4, "{key}: max abs diff {diff}");
-    }
-    let (_, got) = floats(&out, "pooler_output");
-    let (_, expected) = floats(&fixture(), "pooler_output");
-    let diff = got
-        .iter()
-        .zip(&expected)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(diff <= 1e-4, "pooler_output: max abs diff {diff}");
+    assert_embeddings_match_transformers(&out);
 }
 
 #[test]

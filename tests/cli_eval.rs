@@ -34,22 +34,7 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = TempDir::new().unwrap();
         let root = dir.path().to_path_buf();
-        let data = root.join("data");
-        std::fs::create_dir_all(data.join("partial")).unwrap();
-        for file in [
-            "ids-sst-train.csv",
-            "ids-sst-dev.csv",
-            "ids-sst-test-student.csv",
-            "partial/quora-train.first-14139-rows.csv",
-            "quora-dev.csv",
-            "sts-train.csv",
-            "sts-dev.csv",
-            "sts-test-student.csv",
-        ] {
-            let text = std::fs::read_to_string(data_dir().join(file)).unwrap();
-            let head: String = text.split_inclusive('\n').take(25).collect();
-            std::fs::write(data.join(file), head).unwrap();
-        }
+        let data = small_course_data(&root, 24);
         let config = root.join("tiny.toml");
         std::fs::write(
             &config,

@@ -14,6 +14,27 @@ pub fn fixture() -> PathBuf {
     fixtures_dir().join("base.safetensors")
 }
 
+/// The first `rows` examples of each course file the tests use, in `root/data`.
+pub fn small_course_data(root: &Path, rows: usize) -> PathBuf {
+    let data = root.join("data");
+    std::fs::create_dir_all(data.join("partial")).unwrap();
+    for file in [
+        "ids-sst-train.csv",
+        "ids-sst-dev.csv",
+        "ids-sst-test-student.csv",
+        "partial/quora-train.first-14139-rows.csv",
+        "quora-dev.csv",
+        "sts-train.csv",
+        "sts-dev.csv",
+        "sts-test-student.csv",
+    ] {
+        let text = std::fs::read_to_string(data_dir().join(file)).unwrap();
+        let head: String = text.split_inclusive('\n').take(rows + 1).collect();
+        std::fs::write(data.join(file), head).unwrap();
+    }
+    data
+}
+
 /// Runs the binary with the repository's course data and the tests' model as its defaults (the
 /// tests run in the crate's folder, where there is no `data/`).
 pub fn minbert(args: &[&str]) -> Output {
@@ -81,3 +102,32 @@ pub fn write_ints(path: &Path, tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) {
 pub fn i64_bytes(v: &[i64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
+
+/// `embed`'s output for the fixture's batch against transformers: every hidden state on
+/// unpadded positions and the pooler output, within 1e-4.
+pub fn assert_embeddings_match_transformers(out: &Path) {
+    let mask = ints(&fixture(), "attention_mask");
+    let mut keys: Vec<String> = (0..7).map(|i| format!("hidden_state_{i}")).collect();
+    keys.push("last_hidden_state".into());
+    for key in &keys {
+        let (shape, got) = floats(out, key);
+        let (expected_shape, expected) = floats(&fixture(), key);
+        assert_eq!(shape, expected_shape, "{key}");
+        let diff = mask
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m == 1)
+            .flat_map(|(t, _)| (t * 384..(t + 1) * 384).map(|i| (got[i] - expected[i]).abs()))
+            .fold(0.0f32, f32::max);
+        assert!(diff <= 1e-4, "{key}: max abs diff {diff}");
+    }
+    let (_, got) = floats(out, "pooler_output");
+    let (_, expected) = floats(&fixture(), "pooler_output");
+    let diff = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff <= 1e-4, "pooler_output: max abs diff {diff}");
+}
+

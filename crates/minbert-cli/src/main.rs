@@ -4,6 +4,8 @@ mod adapter_dir;
 mod allocator;
 mod backend;
 mod commands;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod model_dir;
 mod process_stats;
 mod scoring;

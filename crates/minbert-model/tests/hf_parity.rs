@@ -1,6 +1,6 @@
 //! Parity with PyTorch `transformers.BertModel` on the recorded fixture
 //! (`tests/fixtures/hf-parity/base.safetensors`): every hidden state, the last hidden state
-//! and the pooler output within 1e-4 on unpadded positions.
+//! and the pooler output within 1e-4 on unpadded positions, on the CPU and on the GPU backend.
 
 mod common;
 
@@ -8,15 +8,26 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use common::{EvalMode, Fixture, masked_max_diff, max_abs_diff, values};
 use minbert_model::load_pretrained;
-use minbert_testkit::{fixtures_dir, model_dir};
+use minbert_testkit::{fixtures_dir, gpu_device, model_dir};
 
 #[test]
 fn base_model_matches_transformers() {
-    let device = Device::flex();
-    let (_, model) = load_pretrained(&model_dir(), &device).unwrap();
+    base_model_matches_transformers_on(&Device::flex());
+}
+
+/// The same inputs through the wgpu backend (lavapipe in CI), within the same 1e-4.
+#[test]
+fn base_model_matches_transformers_on_the_gpu() {
+    if let Some(device) = gpu_device() {
+        base_model_matches_transformers_on(&device);
+    }
+}
+
+fn base_model_matches_transformers_on(device: &Device) {
+    let (_, model) = load_pretrained(&model_dir(), device).unwrap();
     let fixture = Fixture::read(&fixtures_dir().join("base.safetensors"));
     let (_, mask) = fixture.ints("attention_mask");
-    let out = model.forward_with_hidden_states(fixture.input(&device));
+    let out = model.forward_with_hidden_states(fixture.input(device));
 
     assert_eq!(out.hidden_states.len(), 7);
     for (i, h) in out.hidden_states.into_iter().enumerate() {
@@ -44,6 +55,18 @@ fn base_model_matches_transformers() {
 /// other on every position, padding included.
 #[test]
 fn fused_attention_equals_the_op_by_op_path() {
+    fused_attention_equals_the_op_by_op_path_on(&Device::flex());
+}
+
+/// The GPU backend's fused attention kernel against its own op-by-op path and transformers.
+#[test]
+fn fused_attention_equals_the_op_by_op_path_on_the_gpu() {
+    if let Some(device) = gpu_device() {
+        fused_attention_equals_the_op_by_op_path_on(&device);
+    }
+}
+
+fn fused_attention_equals_the_op_by_op_path_on(device: &Device) {
     let fixture = Fixture::read(&fixtures_dir().join("base.safetensors"));
     let (_, mask) = fixture.ints("attention_mask");
     assert!(mask.contains(&0), "the fixture has padding, so the masks are exercised");
@@ -56,8 +79,8 @@ fn fused_attention_equals_the_op_by_op_path() {
                 .last_hidden_state,
         )
     };
-    let fused = last_hidden(&Device::flex());
-    let op_by_op = last_hidden(&Device::flex().autodiff());
+    let fused = last_hidden(device);
+    let op_by_op = last_hidden(&device.clone().autodiff());
     let (_, expected) = fixture.floats("last_hidden_state");
     for (name, got) in [("fused", &fused), ("op by op", &op_by_op)] {
         let diff = masked_max_diff(got, &expected, &mask, 384);

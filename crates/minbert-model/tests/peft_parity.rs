@@ -19,7 +19,7 @@ use burn_peft::{
 };
 use common::{EvalMode, Fixture, masked_max_diff, max_abs_diff, values};
 use minbert_model::{BertModel, load_pretrained};
-use minbert_testkit::{fixtures_dir, model_dir};
+use minbert_testkit::{fixtures_dir, gpu_device, model_dir};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -41,9 +41,8 @@ fn adapted(variant: &str, device: &Device) -> BertModel {
 /// Checks the last hidden state (all positions) and the pooler output against `prefix`-ed
 /// expected keys.
 fn check_outputs(model: &BertModel, expected: &Fixture, prefix: &str, label: &str) {
-    let device = Device::flex();
     let base = Fixture::read(&fixtures_dir().join("base.safetensors"));
-    let out = model.forward(base.input(&device));
+    let out = model.forward(base.input(&model.embeddings.word_embeddings.weight.val().device()));
     let (_, want) = expected.floats(&format!("{prefix}last_hidden_state"));
     let (_, mask) = base.ints("attention_mask");
     let got = values(out.last_hidden_state);
@@ -73,10 +72,9 @@ fn check_merged_weights(model: &BertModel, expected: &Fixture, label: &str) {
     assert!(checked > 0);
 }
 
-fn outputs_and_merge_match_peft(variant: &str) {
-    let device = Device::flex();
+fn outputs_and_merge_match_peft(variant: &str, device: &Device) {
     let expected = Fixture::read(&fixtures_dir().join(variant).join("expected.safetensors"));
-    let mut model = adapted(variant, &device);
+    let mut model = adapted(variant, device);
     check_outputs(&model, &expected, "", variant);
     if expected.keys().iter().any(|k| k == "merged_last_hidden_state") {
         check_merged_weights(&model, &expected, variant);
@@ -98,25 +96,35 @@ fn outputs_and_merge_match_peft(variant: &str) {
 
 #[test]
 fn lora_matches_peft() {
-    outputs_and_merge_match_peft("lora");
+    outputs_and_merge_match_peft("lora", &Device::flex());
 }
 
 #[test]
 fn dora_matches_peft() {
-    outputs_and_merge_match_peft("dora");
+    outputs_and_merge_match_peft("dora", &Device::flex());
+}
+
+/// The adapters on the wgpu backend (lavapipe in CI): outputs, merge and unmerge as on the CPU.
+#[test]
+fn lora_and_dora_match_peft_on_the_gpu() {
+    if let Some(device) = gpu_device() {
+        outputs_and_merge_match_peft("lora", &device);
+        outputs_and_merge_match_peft("dora", &device);
+    }
 }
 
 #[test]
 fn rslora_matches_peft() {
     let config = burn_peft::read_adapter_config(&adapter_dir("rslora").join(ADAPTER_CONFIG_FILE)).unwrap();
     assert_eq!(config.scaling(), 4.0);
-    outputs_and_merge_match_peft("rslora");
+    outputs_and_merge_match_peft("rslora", &Device::flex());
 }
 
 /// The fixture's training step: `logits = head(pooler_output)`, mean cross-entropy with
 /// `labels`, backward; loss, logits and every adapter and head gradient against PEFT's.
-fn training_step_matches_peft(variant: &str) {
-    let device = Device::flex().autodiff();
+/// Returns the gradients.
+fn training_step_matches_peft(variant: &str, device: &Device) -> Vec<HfTensor> {
+    let device = device.clone().autodiff();
     let expected = Fixture::read(&fixtures_dir().join(variant).join("expected.safetensors"));
     let base = Fixture::read(&fixtures_dir().join("base.safetensors"));
     let model = adapted(variant, &device).map(&mut EvalMode);
@@ -208,16 +216,35 @@ fn training_step_matches_peft(variant: &str) {
     assert!(model.embeddings.word_embeddings.weight.grad(&grads).is_none());
     let params = GradientsParams::from_module(&mut grads, &model);
     assert_eq!(params.len(), expected_keys.len() - 2);
+    got
 }
 
 #[test]
 fn lora_training_step_matches_peft() {
-    training_step_matches_peft("lora");
+    training_step_matches_peft("lora", &Device::flex());
 }
 
 #[test]
 fn dora_training_step_matches_peft() {
-    training_step_matches_peft("dora");
+    training_step_matches_peft("dora", &Device::flex());
+}
+
+/// One training step on the wgpu backend: PEFT's gradients as on the CPU, and the CPU
+/// backend's own within 1e-4 of each gradient's largest value.
+#[test]
+fn a_training_step_on_the_gpu_gives_the_cpu_gradients() {
+    let Some(gpu) = gpu_device() else { return };
+    for variant in ["lora", "dora"] {
+        let on_gpu = training_step_matches_peft(variant, &gpu);
+        let on_cpu = training_step_matches_peft(variant, &Device::flex());
+        assert_eq!(on_gpu.len(), on_cpu.len());
+        for (g, c) in on_gpu.iter().zip(&on_cpu) {
+            assert_eq!((&g.name, &g.shape), (&c.name, &c.shape));
+            let scale = c.values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let relative = max_abs_diff(&g.values, &c.values) / scale;
+            assert!(relative <= 1e-4, "{variant}: {} GPU vs CPU {relative} x max |grad|", g.name);
+        }
+    }
 }
 
 #[test]

@@ -43,3 +43,26 @@ pub fn model_dir() -> PathBuf {
     });
     dir.clone()
 }
+
+/// The device the GPU tests run on: wgpu's default adapter, a real GPU where the machine has
+/// one, else a software driver such as lavapipe. `None`, after printing why, where no driver
+/// can be opened at all; with `MINBERT_REQUIRE_GPU=1` (as in CI) that is a failure instead, so
+/// that the GPU tests cannot pass by skipping.
+pub fn gpu_device() -> Option<burn::tensor::Device> {
+    static DEVICE: OnceLock<Result<burn::tensor::Device, String>> = OnceLock::new();
+    let device = DEVICE.get_or_init(|| {
+        burn::tensor::Device::wgpu_options()
+            .init()
+            .map_err(|err| err.to_string())
+    });
+    match device {
+        Ok(device) => Some(device.clone()),
+        Err(_) if std::env::var("MINBERT_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("MINBERT_REQUIRE_GPU=1, and no wgpu device opens: {device:?} (Debian: apt-get install mesa-vulkan-drivers libvulkan1)")
+        }
+        Err(err) => {
+            println!("skipped: no wgpu device (no Vulkan, Metal or DX12 driver): {err}");
+            None
+        }
+    }
+}

@@ -98,14 +98,15 @@ pub fn is_trainable(mode: Mode, train_base: bool, lowest_layer: Option<usize>, p
     by_mode && by_stage
 }
 
-/// The precision steps compute in, given the request and the device.
-pub fn compute_precision(requested: Precision, cpu_half: bool, device: &Device) -> PrecisionInfo {
+/// The precision steps compute in, given the request and the device; a half type the device
+/// cannot compute in is an error.
+pub fn compute_precision(requested: Precision, cpu_half: bool, device: &Device) -> Result<PrecisionInfo, TrainError> {
     let Some(dtype) = requested.half_dtype() else {
-        return PrecisionInfo {
+        return Ok(PrecisionInfo {
             requested,
             compute: requested,
             note: None,
-        };
+        });
     };
     let fallback = |note: String| PrecisionInfo {
         requested,
@@ -113,28 +114,29 @@ pub fn compute_precision(requested: Precision, cpu_half: bool, device: &Device) 
         note: Some(note),
     };
     if !device.supports_dtype(dtype) {
-        return fallback(format!(
-            "{dtype:?} is not supported by this backend ({device:?}): computing in f32"
-        ));
+        return Err(TrainError::Precision {
+            precision: requested.name(),
+            device: format!("{device:?}"),
+        });
     }
     // Burn exposes no backend kind; the CPU backends are recognisable by their device names.
     let name = format!("{device:?}");
     if (name.contains("Flex") || name.contains("LibTorch(Cpu)")) && !cpu_half {
-        return fallback(format!(
+        return Ok(fallback(format!(
             "{} compute is slower than f32 on this CPU backend (measured: flex bf16 1.2x and f16 1.6x, \
              libtorch bf16 1.1-1.4x the f32 time), so this run computes in f32; train.cpu_half = true forces it",
             requested.name()
-        ));
+        )));
     }
     let note = match requested {
         Precision::F16 => "f32 master weights and optimizer state, f16 compute with dynamic loss scaling",
         _ => "f32 master weights and optimizer state, bf16 compute",
     };
-    PrecisionInfo {
+    Ok(PrecisionInfo {
         requested,
         compute: requested,
         note: Some(note.into()),
-    }
+    })
 }
 
 /// A seed for the device RNG before batch `micro_step` (SplitMix64 of both).
@@ -398,7 +400,7 @@ impl<'a> Run<'a> {
         let sha256 = sha256_file(&model_dir.join("model.safetensors"))?;
         let bert_config = BertConfig::from_hf_file(&model_dir.join("config.json"))?;
         let lora = config.lora_config(Some(model_name.to_string()));
-        let precision = compute_precision(config.train.precision, config.train.cpu_half, &device);
+        let precision = compute_precision(config.train.precision, config.train.cpu_half, &device)?;
         notes.extend(precision.note.clone());
 
         let (master, optim, state) = if options.resume {

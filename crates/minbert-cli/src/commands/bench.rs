@@ -103,7 +103,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bail!("--batch and --steps must be at least 1 and --seq at least 2");
     }
     crate::backend::set_compute_threads(args.threads)?;
-    let device = args.device.device()?;
+    let compute = args.device.open()?;
+    let device = compute.device;
     let half = args.precision.half_dtype();
     if let Some(dtype) = half.filter(|&d| !device.supports_dtype(d)) {
         bail!(
@@ -118,7 +119,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (input, labels) = bench_inputs(&args, config.vocab_size, &model_device);
     let ParamCount { trainable, total } = count_params(&model);
     let lr = if adapter.is_some() { 1e-4 } else { 1e-5 };
-    let timing = time_steps(&args, model, (input, labels), lr);
+    let timing = time_steps(&args, model, (input, labels), lr)?;
 
     let mut sorted = timing.step_ms.clone();
     sorted.sort_by(f64::total_cmp);
@@ -130,7 +131,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.precision.name(),
         peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}")),
         timing.cpu_util.map_or("?".into(), |c| format!("{c:.2}")),
-        args.device.device,
+        compute.description,
     );
     if let Some(path) = &args.json {
         let value = json!({
@@ -138,6 +139,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "minbert": env!("CARGO_PKG_VERSION"),
             "burn": "0.22.1",
             "backend": args.device.device,
+            "device": compute.description,
             "mode": mode,
             "precision": args.precision.name(),
             "batch": args.batch,
@@ -230,7 +232,12 @@ struct Timing {
 /// Runs the warm-up and timed steps. Training steps are the trainer's: its AdamW and, in half
 /// precision, its mixed-precision step (a half copy computes, the f32 master weights and AdamW
 /// state update, f16 with dynamic loss scaling).
-fn time_steps(args: &BenchArgs, model: Classifier, (input, labels): (BertInput, Tensor<1, Int>), lr: f64) -> Timing {
+fn time_steps(
+    args: &BenchArgs,
+    model: Classifier,
+    (input, labels): (BertInput, Tensor<1, Int>),
+    lr: f64,
+) -> Result<Timing> {
     let mut weights = MixedPrecision::new(model, args.precision.half_dtype(), AdamW::new(0.9, 0.999, 1e-8));
     let mut scaler = (args.precision == Precision::F16).then(|| LossScaler::new(65536.0));
     let loss_fn = CrossEntropyLossConfig::new().init(&labels.device());
@@ -254,6 +261,8 @@ fn time_steps(args: &BenchArgs, model: Classifier, (input, labels): (BertInput, 
             weights.step(grads, loss_scale, scaler.as_mut(), 0.0, |_| (lr, 0.01));
             value
         };
+        // A GPU runs the optimizer's update after the loss was read: wait for it.
+        labels.device().sync().map_err(|err| anyhow::anyhow!("the device failed in step {step}: {err:?}"))?;
         if step >= args.warmup {
             step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         }
@@ -262,10 +271,10 @@ fn time_steps(args: &BenchArgs, model: Classifier, (input, labels): (BertInput, 
     let cpu_util = cpu_seconds()
         .zip(timed_start.1)
         .map(|(end, start)| (end - start) / wall_s);
-    Timing {
+    Ok(Timing {
         step_ms,
         wall_s,
         cpu_util,
         last_value,
-    }
+    })
 }

@@ -28,7 +28,8 @@ pub struct InfoArgs {
 
 pub fn run(args: InfoArgs) -> Result<()> {
     let dir = args.model.resolve()?.dir;
-    let device = args.device.device()?;
+    let compute = args.device.open()?;
+    let device = compute.device;
     // On an autodiff device, since only there do parameters show whether they train.
     let (config, mut model) =
         load_pretrained(&dir, &device.autodiff()).with_context(|| format!("loading model {}", dir.display()))?;
@@ -81,11 +82,9 @@ pub fn run(args: InfoArgs) -> Result<()> {
     }
     println!("  total      {total:>12}");
     println!("  trainable  {trainable:>12}");
-    println!(
-        "backends     {} (device {})",
-        compiled_backends().join(", "),
-        args.device.device
-    );
+    println!("backends     {}", compiled_backends().join(", "));
+    println!("device       {}", compute.description);
+    print_gpu_adapters();
     if let Some(adapter) = &adapter {
         println!("adapter      {}: {}", adapter.dir.display(), adapter.summary());
         for path in &adapter.paths {
@@ -113,6 +112,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
                 "embeddings": embeddings, "encoder": encoder, "per_layer": per_layer,
                 "pooler": pooler, "adapter": adapter_params, "total": total, "trainable": trainable,
             },
+            "device": compute.description,
             "linear_layers": model.linear_paths(),
             "adapter": adapter.as_ref().map(|a| json!({
                 "dir": a.dir.display().to_string(),
@@ -128,4 +128,18 @@ pub fn run(args: InfoArgs) -> Result<()> {
         write_json(path, &value).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Every wgpu adapter, numbered as `--device wgpu:N` takes them.
+fn print_gpu_adapters() {
+    #[cfg(feature = "wgpu")]
+    {
+        let adapters = crate::gpu::adapters(crate::gpu::Api::Any);
+        if adapters.is_empty() {
+            println!("gpus         none found by wgpu (no Vulkan, Metal or DX12 driver)");
+        }
+        for (i, adapter) in adapters.iter().enumerate() {
+            println!("gpu          wgpu:{i} = {}", adapter.describe());
+        }
+    }
 }

@@ -67,17 +67,25 @@ pub fn config(model: &Path, data: &Path, toml: &str, sets: &[&str]) -> TrainConf
 pub const ALL_TASKS: &str = "[tasks.sst]\n[tasks.para]\n[tasks.sts]\n";
 
 pub fn options(out: &Path) -> TrainOptions {
+    options_on(out, &Device::flex())
+}
+
+pub fn options_on(out: &Path, device: &Device) -> TrainOptions {
     TrainOptions {
         out_dir: out.to_path_buf(),
         resume: false,
-        device: Device::flex(),
+        device: device.clone(),
         progress: ProgressMode::Quiet,
         pause_at_step: None,
     }
 }
 
 pub fn run(config: &TrainConfig, out: &Path) -> Trained {
-    train(config, &options(out)).unwrap_or_else(|e| panic!("{e}"))
+    run_on(config, out, &Device::flex())
+}
+
+pub fn run_on(config: &TrainConfig, out: &Path, device: &Device) -> Trained {
+    train(config, &options_on(out, device)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every parameter's values by path, as plain vectors.
