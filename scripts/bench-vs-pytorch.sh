@@ -17,6 +17,8 @@ ref=../shared/bench/pytorch
 venv=${VENV:-../bench-venv}
 precision=${PRECISION:-f32}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/target-minbert}"
+# A CPU comparison: the CPU backend unless MINBERT_DEVICE says otherwise (auto would take a GPU).
+export MINBERT_DEVICE="${MINBERT_DEVICE:-flex}"
 
 if [[ ! -x $venv/bin/python ]]; then
   python3 -m venv "$venv"

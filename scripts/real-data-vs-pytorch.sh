@@ -19,6 +19,8 @@ venv=${VENV:-../bench-venv}
 model=${MINBERT_MODEL:-sentence-transformers/all-MiniLM-L6-v2}
 data=${MINBERT_DATA_DIR:-data}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/target-minbert}"
+# A CPU comparison: the CPU backend unless MINBERT_DEVICE says otherwise (auto would take a GPU).
+export MINBERT_DEVICE="${MINBERT_DEVICE:-flex}"
 if [[ -z ${MINBERT:-} ]]; then
   cargo build --release -p minbert-cli
   MINBERT="$CARGO_TARGET_DIR/release/minbert"
