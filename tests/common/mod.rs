@@ -130,4 +130,3 @@ pub fn assert_embeddings_match_transformers(out: &Path) {
         .fold(0.0f32, f32::max);
     assert!(diff <= 1e-4, "pooler_output: max abs diff {diff}");
 }
-

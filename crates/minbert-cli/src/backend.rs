@@ -59,7 +59,10 @@ pub fn open_device(name: &str) -> Result<ComputeDevice> {
     };
     match (kind, index) {
         (kind, Some(_)) if !INDEXED.contains(&kind) => {
-            bail!("--device {name}: {kind} takes no device index; only {} do", INDEXED.join(", "))
+            bail!(
+                "--device {name}: {kind} takes no device index; only {} do",
+                INDEXED.join(", ")
+            )
         }
         ("auto", _) => auto_device(),
         #[cfg(feature = "flex")]
@@ -94,8 +97,16 @@ pub fn open_device(name: &str) -> Result<ComputeDevice> {
 fn open_wgpu(name: &str, api: gpu::Api, index: Option<usize>) -> Result<ComputeDevice> {
     let adapters = gpu::adapters(api);
     let listed = || {
-        let names: Vec<_> = adapters.iter().enumerate().map(|(i, a)| format!("{i}: {}", a.info.name)).collect();
-        if names.is_empty() { "none".to_string() } else { names.join("; ") }
+        let names: Vec<_> = adapters
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{i}: {}", a.info.name))
+            .collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join("; ")
+        }
     };
     let adapter = match index {
         Some(i) => adapters
@@ -144,7 +155,11 @@ pub fn compiled_backends() -> Vec<&'static str> {
         (cfg!(feature = "cuda"), "cuda"),
         (cfg!(feature = "tch"), "libtorch"),
     ];
-    features.into_iter().filter(|(on, _)| *on).map(|(_, name)| name).collect()
+    features
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| name)
+        .collect()
 }
 
 /// Sizes the global rayon pool that Burn's CPU backends compute on (and LibTorch's own pool);

@@ -14,6 +14,7 @@ pub enum Api {
     /// `vulkan`
     Vulkan,
     /// `metal`
+    #[cfg(feature = "metal")]
     Metal,
 }
 
@@ -22,6 +23,7 @@ impl Api {
         match self {
             Api::Any => vec![wgpu::Backend::Vulkan, wgpu::Backend::Metal, wgpu::Backend::Dx12],
             Api::Vulkan => vec![wgpu::Backend::Vulkan],
+            #[cfg(feature = "metal")]
             Api::Metal => vec![wgpu::Backend::Metal],
         }
     }
@@ -97,7 +99,10 @@ pub fn adapters(api: Api) -> Vec<Adapter> {
                 // Burn has no selector for an unclassified adapter (OpenGL's usual answer).
                 wgpu::DeviceType::Other => continue,
             };
-            found.push(Adapter { info: info.clone(), kind });
+            found.push(Adapter {
+                info: info.clone(),
+                kind,
+            });
         }
     }
     found

@@ -242,7 +242,11 @@ fn a_training_step_on_the_gpu_gives_the_cpu_gradients() {
             assert_eq!((&g.name, &g.shape), (&c.name, &c.shape));
             let scale = c.values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let relative = max_abs_diff(&g.values, &c.values) / scale;
-            assert!(relative <= 1e-4, "{variant}: {} GPU vs CPU {relative} x max |grad|", g.name);
+            assert!(
+                relative <= 1e-4,
+                "{variant}: {} GPU vs CPU {relative} x max |grad|",
+                g.name
+            );
         }
     }
 }

@@ -58,7 +58,9 @@ pub fn gpu_device() -> Option<burn::tensor::Device> {
     match device {
         Ok(device) => Some(device.clone()),
         Err(_) if std::env::var("MINBERT_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("MINBERT_REQUIRE_GPU=1, and no wgpu device opens: {device:?} (Debian: apt-get install mesa-vulkan-drivers libvulkan1)")
+            panic!(
+                "MINBERT_REQUIRE_GPU=1, and no wgpu device opens: {device:?} (Debian: apt-get install mesa-vulkan-drivers libvulkan1)"
+            )
         }
         Err(err) => {
             println!("skipped: no wgpu device (no Vulkan, Metal or DX12 driver): {err}");

@@ -35,7 +35,9 @@ pub enum TrainError {
     #[error("{path}: {message}", path = .path.display())]
     Checkpoint { path: PathBuf, message: String },
     /// `train.precision` asks for a half type the device does not compute in.
-    #[error("train.precision = \"{precision}\": the device {device} does not compute in {precision}; use f32, or f16 where the device has it")]
+    #[error(
+        "train.precision = \"{precision}\": the device {device} does not compute in {precision}; use f32, or f16 where the device has it"
+    )]
     Precision { precision: &'static str, device: String },
     /// The loss or the gradients stopped being finite (f32 and bf16; f16 skips such steps).
     #[error("step {step}: the {what} is not finite ({value}); lower train.lr or turn on train.clip_norm")]

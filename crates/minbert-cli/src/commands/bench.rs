@@ -262,7 +262,10 @@ fn time_steps(
             value
         };
         // A GPU runs the optimizer's update after the loss was read: wait for it.
-        labels.device().sync().map_err(|err| anyhow::anyhow!("the device failed in step {step}: {err:?}"))?;
+        labels
+            .device()
+            .sync()
+            .map_err(|err| anyhow::anyhow!("the device failed in step {step}: {err:?}"))?;
         if step >= args.warmup {
             step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         }
