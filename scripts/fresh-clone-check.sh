@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a new user meets: clones this repository's HEAD into an emptied folder (no
+# What a new user meets: clones this repository's HEAD into an empty temporary folder (no
 # ../shared beside it), with HOME an empty folder whose Hugging Face cache holds only the
 # default model (filled by scripts/fetch-model.sh), and runs the README's main command there with
 # a step cap. Fails unless it exits 0 and prints dev scores. Used by .ci/run.
@@ -9,25 +9,20 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 max_steps=${1:-20}
 tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 # The toolchain and caches stay where they are; only the user's home is new. The clone builds in
 # a target folder of its own: cargo keys path crates by their place in the workspace, so a
 # folder shared with the checkout under test would mix the two checkouts' builds.
 export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}-fresh-clone
-# The clone goes to the same place each time (emptied first): cargo keys path crates by their
-# folder, so only there does a later check reuse their builds (the vendored burn-flex and the
-# Burn crates above it: about 10 minutes on 2 cores).
-clone=$CARGO_TARGET_DIR-checkout
-trap 'rm -rf "$tmp" "$clone"' EXIT
-rm -rf "$clone"
 export PIP_CACHE_DIR=${PIP_CACHE_DIR:-$HOME/.cache/pip}
 export HOME=$tmp/home
 mkdir -p "$HOME"
 unset MINBERT_MODEL MINBERT_DATA_DIR MINBERT_DEVICE HF_HOME HF_HUB_CACHE HF_ENDPOINT HF_HUB_OFFLINE XDG_CACHE_HOME
 
-git clone --quiet "$repo" "$clone"
-cd "$clone"
+git clone --quiet "$repo" "$tmp/minbert"
+cd "$tmp/minbert"
 scripts/fetch-model.sh
 echo "HOME's Hugging Face cache: $(cd "$HOME/.cache/huggingface/hub" && ls)"
 
