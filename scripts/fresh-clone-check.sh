@@ -11,11 +11,16 @@ max_steps=${1:-20}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# The toolchain and caches stay where they are; only the user's home is new. The clone builds in
-# a target folder of its own: cargo keys path crates by their place in the workspace, so a
-# folder shared with the checkout under test would mix the two checkouts' builds.
+# The toolchain and caches stay where they are; only the user's home is new.
 export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}-fresh-clone
+# A clean checkout holds exactly the clone's sources, and CI has just built them: the clone
+# reuses that build. Cargo judges path crates (the workspace and the vendored crates) by file
+# times, so the clone's files take the checkout's times. A checkout with changes builds the
+# clone in a target folder of its own instead.
+clean=$([[ -z $(git -C "$repo" status --porcelain --untracked-files=no) ]] && echo yes || echo no)
+if [[ $clean == no ]]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}-fresh-clone
+fi
 export PIP_CACHE_DIR=${PIP_CACHE_DIR:-$HOME/.cache/pip}
 export HOME=$tmp/home
 mkdir -p "$HOME"
@@ -23,6 +28,11 @@ unset MINBERT_MODEL MINBERT_DATA_DIR MINBERT_DEVICE HF_HOME HF_HUB_CACHE HF_ENDP
 
 git clone --quiet "$repo" "$tmp/minbert"
 cd "$tmp/minbert"
+if [[ $clean == yes ]]; then
+  git ls-files -z | (cd "$repo" && xargs -0 stat --format '%Y %n') | while read -r time name; do
+    touch -d "@$time" "$name"
+  done
+fi
 scripts/fetch-model.sh
 echo "HOME's Hugging Face cache: $(cd "$HOME/.cache/huggingface/hub" && ls)"
 

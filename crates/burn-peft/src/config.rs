@@ -35,6 +35,19 @@ pub enum LoraInit {
     /// `false`: A and B both as PyTorch's default `Linear` init, U(-1/sqrt(fan_in),
     /// 1/sqrt(fan_in)); the adapter is not a no-op from the start (for tests).
     Random,
+    /// `"pissa"`: A and B from the top-r singular triplets of W (scaled so that `s B A` is the
+    /// rank-r truncation), and the base weight becomes the residual `W - s B A`.
+    Pissa,
+    /// `"olora"`: A and B from the first r columns of W's QR factors (`B = Q_r`, `A = R_r`),
+    /// and the base weight becomes `W - s B A`.
+    Olora,
+}
+
+impl LoraInit {
+    /// Whether this initialisation also changes the base weight (to a residual).
+    pub fn changes_base(self) -> bool {
+        matches!(self, Self::Pissa | Self::Olora)
+    }
 }
 
 /// A LoRA / DoRA / rsLoRA adapter as Hugging Face PEFT describes it. Every field has PEFT's
@@ -71,6 +84,9 @@ pub struct LoraConfig {
     /// Informational (PEFT's task type, e.g. `FEATURE_EXTRACTION`), kept through load and save.
     pub task_type: Option<String>,
 }
+
+/// The values of `init_lora_weights` burn-peft reads.
+const INITS: &str = "true, false, \"gaussian\", \"pissa\" or \"olora\"";
 
 /// PEFT features burn-peft does not implement. A file that turns one on is refused rather than
 /// loaded into a model that would then compute something else.
@@ -244,15 +260,15 @@ impl LoraConfig {
             None | Some(Value::Bool(true)) => LoraInit::KaimingUniform,
             Some(Value::Bool(false)) => LoraInit::Random,
             Some(Value::String(s)) if s == "gaussian" => LoraInit::Gaussian,
+            Some(Value::String(s)) if s == "pissa" => LoraInit::Pissa,
+            Some(Value::String(s)) if s == "olora" => LoraInit::Olora,
             Some(Value::String(s)) => {
                 return Err(PeftError::config(
                     "init_lora_weights",
-                    format!(
-                        "is {s:?}: this initialisation is not supported by burn-peft (true, false or \"gaussian\")"
-                    ),
+                    format!("is {s:?}: this initialisation is not supported by burn-peft ({INITS})"),
                 ));
             }
-            Some(_) => return Err(wrong("init_lora_weights", "true, false or \"gaussian\"")),
+            Some(_) => return Err(wrong("init_lora_weights", INITS)),
         };
         let target_modules = match get("target_modules") {
             Some(Value::String(s)) if s == "all-linear" => TargetModules::AllLinear,
@@ -350,6 +366,8 @@ impl LoraConfig {
             LoraInit::KaimingUniform => json!(true),
             LoraInit::Gaussian => json!("gaussian"),
             LoraInit::Random => json!(false),
+            LoraInit::Pissa => json!("pissa"),
+            LoraInit::Olora => json!("olora"),
         };
         // PEFT writes an integer alpha as an integer.
         let lora_alpha = if self.lora_alpha.fract() == 0.0 && self.lora_alpha.abs() < 1e15 {
@@ -591,8 +609,7 @@ mod tests {
             ("exclude_modules", json!(["pooler.dense"])),
             ("bias", json!("all")),
             ("bias", json!("lora_only")),
-            ("init_lora_weights", json!("pissa")),
-            ("init_lora_weights", json!("olora")),
+            ("init_lora_weights", json!("pissa_niter_4")),
             ("init_lora_weights", json!("eva")),
             ("init_lora_weights", json!("loftq")),
             ("peft_type", json!("IA3")),
@@ -637,10 +654,15 @@ mod tests {
             peft(json!({"target_modules": "enc.*query"})).unwrap().target_modules,
             TargetModules::Regex("enc.*query".into())
         );
-        assert_eq!(
-            peft(json!({"init_lora_weights": false})).unwrap().init_lora_weights,
-            LoraInit::Random
-        );
+        for (value, init) in [
+            (json!(false), LoraInit::Random),
+            (json!("pissa"), LoraInit::Pissa),
+            (json!("olora"), LoraInit::Olora),
+        ] {
+            let config = peft(json!({ "init_lora_weights": value })).unwrap();
+            assert_eq!(config.init_lora_weights, init);
+            assert_eq!(config.to_peft()["init_lora_weights"], value);
+        }
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub enum PeftError {
     /// A model, module path or adapter state that the operation does not fit.
     #[error("{0}")]
     Model(String),
+    /// Adapters that a weighted merge cannot combine, or merge arguments it cannot use.
+    #[error("add_weighted_adapter: {0}")]
+    Merge(String),
+    /// A named adapter that does not exist, or a name already taken.
+    #[error("adapter {name:?} {message}")]
+    Adapter { name: String, message: String },
 }
 
 impl PeftError {

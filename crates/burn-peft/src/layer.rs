@@ -9,10 +9,12 @@
 
 use burn::module::{Module, Param, Parameter};
 use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::tensor::Tensor;
 use burn::tensor::module::linear;
-use burn::tensor::{Distribution, Tensor};
 
-use crate::config::{LoraConfig, LoraInit};
+use crate::config::LoraConfig;
+use crate::error::PeftError;
+use crate::init::new_factors;
 
 /// The trained part of an adapted layer: PEFT's `lora_A`, `lora_B` and, for DoRA,
 /// `lora_magnitude_vector`.
@@ -58,51 +60,31 @@ impl From<Linear> for AdaptedLinear {
     }
 }
 
-impl LoraConfig {
-    /// A new adapter for `base`, initialised as PEFT's `init_lora_weights` says. For DoRA the
-    /// magnitude starts at the column norms of `W + s a b` (PEFT's row norms of `W + s B A` in
-    /// `[out, in]` view), so DoRA starts where LoRA does.
-    pub fn init_adapter(&self, base: &Linear) -> Adapter {
+impl Adapter {
+    /// A new adapter for `base` from `config` (PEFT's `init_lora_weights`), and the base weight
+    /// it leaves: PiSSA and OLoRA take their factors out of it. For DoRA the magnitude starts at
+    /// the column norms of `W + s a b` (PEFT's row norms of `W + s B A` in `[out, in]` view), so
+    /// DoRA starts where LoRA does.
+    fn new(config: &LoraConfig, base: &Linear) -> Result<(Self, Tensor<2>), PeftError> {
         let weight = base.weight.val();
-        let [d_in, d_out] = weight.dims();
-        let device = weight.device();
-        let r = self.r;
-        // Built at the base's precision: the factors meet its activations in ops that do not
-        // promote dtypes.
-        let options = (&device, weight.dtype());
-        // PyTorch's Linear default (Kaiming-uniform, a = sqrt 5) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-        let kaiming =
-            |fan_in: usize| Distribution::Uniform(-1.0 / (fan_in as f64).sqrt(), 1.0 / (fan_in as f64).sqrt());
-        let (a, b) = device.memory_persistent_allocations((), |_| {
-            let a = match self.init_lora_weights {
-                LoraInit::KaimingUniform | LoraInit::Random => Tensor::<2>::random([d_in, r], kaiming(d_in), options),
-                LoraInit::Gaussian => {
-                    Tensor::<2>::random([d_in, r], Distribution::Normal(0.0, 1.0 / r as f64), options)
-                }
-            };
-            let b = match self.init_lora_weights {
-                LoraInit::Random => Tensor::<2>::random([r, d_out], kaiming(r), options),
-                LoraInit::KaimingUniform | LoraInit::Gaussian => Tensor::<2>::zeros([r, d_out], options),
-            };
-            (a, b)
-        });
+        let factors = new_factors(config, &weight, "the layer")?;
+        let weight = factors.residual.unwrap_or(weight);
         let mut adapter = Adapter {
-            lora_a: Param::from_tensor(a),
-            lora_b: Param::from_tensor(b),
+            lora_a: Param::from_tensor(factors.a),
+            lora_b: Param::from_tensor(factors.b),
             magnitude: None,
-            dropout: DropoutConfig::new(self.lora_dropout).init(),
-            scaling: self.scaling(),
+            dropout: DropoutConfig::new(config.lora_dropout).init(),
+            scaling: config.scaling(),
         };
-        if self.use_dora {
+        if config.use_dora {
             // Detached: a parameter must be a leaf of the autodiff graph.
-            let norm = column_norms(weight.detach() + adapter.delta_weight()).detach();
+            let norm = column_norms(weight.clone().detach() + adapter.delta_weight()).detach();
+            let [_, d_out] = weight.dims();
             adapter.magnitude = Some(Param::from_tensor(norm.reshape([d_out])));
         }
-        adapter
+        Ok((adapter, weight))
     }
-}
 
-impl Adapter {
     pub fn rank(&self) -> usize {
         self.lora_a.val().dims()[1]
     }
@@ -209,11 +191,16 @@ impl AdaptedLinear {
     }
 
     /// Attaches a new adapter built from `config` (replacing any adapter, unmerged first) and
-    /// freezes the base weight and bias: they get no gradient and so no optimizer state.
-    pub fn attach(&mut self, config: &LoraConfig) {
+    /// freezes the base weight and bias: they get no gradient and so no optimizer state. PiSSA
+    /// and OLoRA leave the residual in the base weight, as PEFT does. Errors (a rank the weight
+    /// cannot give PiSSA or OLoRA) leave the layer unchanged.
+    pub fn attach(&mut self, config: &LoraConfig) -> Result<(), PeftError> {
         self.unmerge();
-        self.adapter = Some(config.init_adapter(&self.base));
+        let (adapter, weight) = Adapter::new(config, &self.base)?;
+        self.base.weight = with_value(self.base.weight.clone(), weight);
+        self.adapter = Some(adapter);
         self.base = self.base.clone().no_grad();
+        Ok(())
     }
 
     pub fn is_merged(&self) -> bool {
@@ -260,7 +247,7 @@ impl AdaptedLinear {
 
 /// Euclidean norm of each column of `[in, out]`, `[1, out]`: PEFT's per-row norm of the
 /// `[out, in]` weight.
-fn column_norms(weight: Tensor<2>) -> Tensor<2> {
+pub(crate) fn column_norms(weight: Tensor<2>) -> Tensor<2> {
     weight.square().sum_dim(0).sqrt()
 }
 

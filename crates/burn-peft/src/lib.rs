@@ -11,9 +11,15 @@
 
 mod config;
 mod error;
+mod init;
 mod io;
+mod key_map;
 mod layer;
+mod merge;
 mod model;
+mod peft_model;
+mod reparam;
+mod weights;
 
 pub use config::{LoraConfig, LoraInit, PEFT_VERSION, TargetModules};
 pub use error::PeftError;
@@ -21,8 +27,13 @@ pub use io::{
     ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, HfTensor, adapter_tensors, decode_floats, load_adapter,
     read_adapter_config, read_safetensors, save_adapter, save_safetensors, write_adapter_config,
 };
+pub use key_map::KeyMap;
 pub use layer::{AdaptedLinear, Adapter};
+pub use merge::{Combination, MajoritySign, WeightedMerge, add_weighted_adapter};
 pub use model::{
     AdaptableModel, ParamCount, Trainable, adapted_paths, count_params, inject_adapter, mark_trainable, merge_adapters,
     merged_linears, unmerge_adapters,
 };
+pub use peft_model::{DEFAULT_ADAPTER, PeftModel, get_peft_model};
+pub use reparam::{PeftWeight, WeightAdapter};
+pub use weights::{AdapterWeights, ModuleFactors};

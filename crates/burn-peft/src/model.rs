@@ -53,9 +53,13 @@ pub fn inject_adapter<M: AdaptableModel + Module>(
             )));
         }
     }
+    let mut adapted = model.clone();
     for path in &targets {
-        layer_mut(model, path)?.attach(config);
+        layer_mut(&mut adapted, path)?
+            .attach(config)
+            .map_err(|e| at_module(e, path))?;
     }
+    *model = adapted;
     mark_trainable(model, Trainable::Adapters);
     Ok(targets)
 }
@@ -143,6 +147,18 @@ pub(crate) fn layer_mut<'a, M: AdaptableModel>(
     path: &str,
 ) -> Result<&'a mut AdaptedLinear, PeftError> {
     model.adapted_linear_mut(path).ok_or_else(|| unresolved(path))
+}
+
+/// An error of one layer's adapter, naming the layer.
+fn at_module(error: PeftError, path: &str) -> PeftError {
+    match error {
+        PeftError::Config {
+            path: None,
+            key,
+            message,
+        } => PeftError::config(&key, message.replace("the layer", path)),
+        other => other,
+    }
 }
 
 /// A model whose `linear_paths` lists a path it cannot resolve breaks the trait's contract.

@@ -40,7 +40,7 @@ fn layer(use_dora: bool, device: &Device) -> (AdaptedLinear, f64) {
         .with_lora_alpha(3.0)
         .with_use_dora(use_dora);
     let mut layer = AdaptedLinear::new(base);
-    layer.attach(&config);
+    layer.attach(&config).unwrap();
     let adapter = layer.adapter.as_mut().unwrap();
     adapter.lora_a = Param::from_tensor(tensor2(&A, device).transpose());
     adapter.lora_b = Param::from_tensor(tensor2(&B, device).transpose());
@@ -185,7 +185,7 @@ fn batched_inputs_give_each_sequence_its_rows_and_gradients() {
                 .with_r(4)
                 .with_use_dora(use_dora)
                 .with_init_lora_weights(LoraInit::Random);
-            layer.attach(&config);
+            layer.attach(&config).unwrap();
         }
         let y = layer.forward(x.clone());
         let batched = gradients(&layer, (y.clone() * c.clone()).sum(), &x);
@@ -209,12 +209,14 @@ fn batched_inputs_give_each_sequence_its_rows_and_gradients() {
 fn init(kind: LoraInit, use_dora: bool) -> AdaptedLinear {
     let device = Device::flex();
     let mut layer = AdaptedLinear::new(LinearConfig::new(384, 256).init(&device));
-    layer.attach(
-        &LoraConfig::new(TargetModules::AllLinear)
-            .with_r(8)
-            .with_init_lora_weights(kind)
-            .with_use_dora(use_dora),
-    );
+    layer
+        .attach(
+            &LoraConfig::new(TargetModules::AllLinear)
+                .with_r(8)
+                .with_init_lora_weights(kind)
+                .with_use_dora(use_dora),
+        )
+        .unwrap();
     layer
 }
 
@@ -264,12 +266,14 @@ fn dropout_applies_to_the_adapter_input_only() {
     let config = LoraConfig::new(TargetModules::AllLinear).with_lora_dropout(0.5);
     let base = LinearConfig::new(384, 256).init(&device);
     let mut layer = AdaptedLinear::new(base.clone());
-    layer.attach(&config);
+    layer.attach(&config).unwrap();
     // B = 0: whatever dropout does to the adapter's input, the output is the base's on the
     // undropped input.
     assert_eq!(values(layer.forward(x.clone())), values(base.forward(x.clone())));
     // With B != 0 dropout is live in training (two passes differ) and off in validation.
-    layer.attach(&config.clone().with_init_lora_weights(LoraInit::Random));
+    layer
+        .attach(&config.clone().with_init_lora_weights(LoraInit::Random))
+        .unwrap();
     assert_ne!(values(layer.forward(x.clone())), values(layer.forward(x.clone())));
     let eval = burn::module::Module::valid(&layer);
     let x = x.without_autodiff();

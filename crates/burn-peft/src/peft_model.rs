@@ -1,0 +1,496 @@
+//! [`PeftModel`]: PEFT's `get_peft_model` for any Burn model. Named adapters on a model's
+//! `burn::nn::Linear` layers, attached as weight reparameterizations (no change to the model's
+//! code), saved and loaded as PEFT adapter directories.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, Param};
+use burn::tensor::Tensor;
+use nalgebra::DMatrix;
+
+use crate::config::LoraConfig;
+use crate::error::PeftError;
+use crate::init::{from_matrix, new_factors, to_matrix};
+use crate::io::ADAPTER_CONFIG_FILE;
+use crate::key_map::KeyMap;
+use crate::layer::{column_norms, with_value};
+use crate::merge::{WeightedMerge, add_weighted_adapter};
+use crate::model::{ParamCount, count_params};
+use crate::reparam::{Injector, LinearLayer, WeightAdapter, linear_layers, params, put_params};
+use crate::weights::{AdapterWeights, ModuleFactors};
+
+/// The name PEFT gives the first adapter, saved at the top of a directory.
+pub const DEFAULT_ADAPTER: &str = "default";
+
+/// Wraps `model` with one adapter named `"default"` made from `config`, active and the only
+/// trainable parameters (PEFT's `get_peft_model`). Module paths are used as PEFT names; see
+/// [`PeftModel::with_key_map`] for models whose names differ.
+pub fn get_peft_model<M: Module>(model: M, config: LoraConfig) -> Result<PeftModel<M>, PeftError> {
+    let mut peft = PeftModel::new(model)?;
+    peft.add_adapter(DEFAULT_ADAPTER, config)?;
+    peft.set_adapter(&[DEFAULT_ADAPTER])?;
+    Ok(peft)
+}
+
+/// A model with named LoRA / rsLoRA / DoRA adapters on its linear layers (PEFT's `PeftModel`).
+///
+/// The wrapped model keeps its type and code: [`model`](Self::model) is the model to call, its
+/// linear weights reparameterized as `W + updates of the active adapters`. Its base parameters
+/// are frozen; the active adapters' factors are its trainable parameters (train them with any
+/// Burn optimizer through [`update`](Self::update)). Inactive adapters are kept aside.
+///
+/// Adapters here apply no dropout (the weight-space path cannot drop the adapter's input only):
+/// a config with `lora_dropout > 0` is refused for new adapters. Models that own their linear
+/// layers can use [`AdaptedLinear`](crate::AdaptedLinear), the activation-space path, instead.
+#[derive(Debug, Clone)]
+pub struct PeftModel<M: Module> {
+    /// The model with the active adapters attached.
+    model: M,
+    /// The same model without adapters (its parameters shared with `model`).
+    base: M,
+    key_map: KeyMap,
+    linears: Vec<LinearLayer>,
+    adapters: Vec<NamedAdapter>,
+    active: Vec<String>,
+    /// Every adapter's factors as of the last [`sync`](Self::sync), by (adapter, weight path).
+    factors: BTreeMap<(String, String), WeightAdapter>,
+}
+
+#[derive(Debug, Clone)]
+struct NamedAdapter {
+    name: String,
+    config: LoraConfig,
+    /// Indices into `linears`.
+    targets: Vec<usize>,
+}
+
+impl<M: Module> PeftModel<M> {
+    /// `model` with no adapter yet, its parameters frozen. Errors if it has no `Linear` layer.
+    pub fn new(model: M) -> Result<Self, PeftError> {
+        let linears = linear_layers(&model);
+        if linears.is_empty() {
+            return Err(PeftError::Model(
+                "the model has no burn::nn::Linear layer to take an adapter".into(),
+            ));
+        }
+        let model = model.no_grad();
+        Ok(Self {
+            base: model.clone(),
+            model,
+            key_map: KeyMap::new(),
+            linears,
+            adapters: Vec::new(),
+            active: Vec::new(),
+            factors: BTreeMap::new(),
+        })
+    }
+
+    /// Uses `key_map` between the model's module paths and PEFT names (in `target_modules` and
+    /// adapter files). It must map no two layers to one name. Set it before adding adapters.
+    pub fn with_key_map(mut self, key_map: KeyMap) -> Result<Self, PeftError> {
+        let mut seen = BTreeMap::new();
+        for layer in &self.linears {
+            let name = key_map.to_peft(&layer.path);
+            if key_map.to_burn(&name) != layer.path {
+                return Err(PeftError::Model(format!(
+                    "the key map sends {} to {name}, which it maps back to {}",
+                    layer.path,
+                    key_map.to_burn(&name)
+                )));
+            }
+            if let Some(other) = seen.insert(name.clone(), layer.path.clone()) {
+                return Err(PeftError::Model(format!(
+                    "the key map gives {other} and {} the same PEFT name {name}",
+                    layer.path
+                )));
+            }
+        }
+        self.key_map = key_map;
+        Ok(self)
+    }
+
+    /// The model to call: the active adapters attached.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// Replaces the model by `f(model)`, e.g. an optimizer step:
+    /// `peft.update(|m| optimizer.step(lr, m, grads))`. `f` must keep the model's structure.
+    pub fn update(&mut self, f: impl FnOnce(M) -> M) {
+        self.model = f(self.model.clone());
+    }
+
+    /// Runs `f` on the model with every adapter disabled (PEFT's `disable_adapter()` context):
+    /// the base model, sharing its parameters.
+    pub fn with_adapters_disabled<R>(&mut self, f: impl FnOnce(&M) -> R) -> R {
+        self.sync();
+        f(&self.base)
+    }
+
+    /// The adapters' names, in the order they were added.
+    pub fn adapter_names(&self) -> Vec<&str> {
+        self.adapters.iter().map(|a| a.name.as_str()).collect()
+    }
+
+    /// The active adapters.
+    pub fn active_adapters(&self) -> &[String] {
+        &self.active
+    }
+
+    /// An adapter's config.
+    pub fn config(&self, name: &str) -> Option<&LoraConfig> {
+        self.adapters.iter().find(|a| a.name == name).map(|a| &a.config)
+    }
+
+    /// The PEFT names of the layers an adapter adapts, in model order.
+    pub fn targets(&self, name: &str) -> Result<Vec<String>, PeftError> {
+        let adapter = self.adapter(name)?;
+        Ok(adapter.targets.iter().map(|&i| self.peft_name(i)).collect())
+    }
+
+    /// Trainable (the active adapters) and total parameters of [`model`](Self::model)
+    /// (PEFT's `get_nb_trainable_parameters`; trainable needs an autodiff device).
+    pub fn param_count(&self) -> ParamCount {
+        count_params(&self.model)
+    }
+
+    /// Adds an adapter from `config`, initialised as its `init_lora_weights` says (PiSSA and
+    /// OLoRA also change the base weights, as in PEFT). It is not activated: see
+    /// [`set_adapter`](Self::set_adapter).
+    pub fn add_adapter(&mut self, name: &str, config: LoraConfig) -> Result<(), PeftError> {
+        if config.lora_dropout > 0.0 {
+            return Err(PeftError::config(
+                "lora_dropout",
+                format!(
+                    "is {}: adapters on weights apply no dropout; use 0, or AdaptedLinear (the activation-space path)",
+                    config.lora_dropout
+                ),
+            ));
+        }
+        self.insert(name, config, None)
+    }
+
+    /// Activates the named adapters (PEFT's `set_adapter`): only they change the model and are
+    /// trainable. An empty list leaves the base model.
+    pub fn set_adapter(&mut self, names: &[&str]) -> Result<(), PeftError> {
+        for name in names {
+            self.adapter(name)?;
+        }
+        self.sync();
+        self.active = names.iter().map(|n| n.to_string()).collect();
+        self.attach();
+        Ok(())
+    }
+
+    /// Removes an adapter (PEFT's `delete_adapter`). If it was active, the remaining active ones
+    /// stay, or else the first remaining adapter becomes active, as in PEFT. A PiSSA or OLoRA
+    /// adapter leaves its residual in the base weights.
+    pub fn delete_adapter(&mut self, name: &str) -> Result<(), PeftError> {
+        self.adapter(name)?;
+        self.sync();
+        self.adapters.retain(|a| a.name != name);
+        self.factors.retain(|(adapter, _), _| adapter != name);
+        if self.active.iter().any(|a| a == name) {
+            self.active.retain(|a| a != name);
+            if self.active.is_empty()
+                && let Some(first) = self.adapters.first()
+            {
+                self.active = vec![first.name.clone()];
+            }
+        }
+        self.attach();
+        Ok(())
+    }
+
+    /// Adds the adapter `name` combining `adapters` with their weights (PEFT's
+    /// `add_weighted_adapter`; see [`add_weighted_adapter`](crate::add_weighted_adapter) for each
+    /// combination). Not activated.
+    pub fn add_weighted_adapter(
+        &mut self,
+        adapters: &[(&str, f64)],
+        name: &str,
+        merge: &WeightedMerge,
+    ) -> Result<(), PeftError> {
+        let inputs: Vec<(AdapterWeights, f64)> = adapters
+            .iter()
+            .map(|(n, w)| Ok((self.weights(n)?, *w)))
+            .collect::<Result<_, PeftError>>()?;
+        let refs: Vec<(&AdapterWeights, f64)> = inputs.iter().map(|(a, w)| (a, *w)).collect();
+        let merged = add_weighted_adapter(&refs, merge)?;
+        self.insert(name, merged.config.clone(), Some((merged, PathBuf::new())))
+    }
+
+    /// One adapter's config and tensors, under PEFT names and layouts.
+    pub fn weights(&mut self, name: &str) -> Result<AdapterWeights, PeftError> {
+        let adapter = self.adapter(name)?.clone();
+        self.sync();
+        let mut modules = BTreeMap::new();
+        for &i in &adapter.targets {
+            let factors = &self.factors[&(adapter.name.clone(), self.linears[i].path.clone())];
+            let lora_a = to_matrix(&factors.lora_a.val()).transpose();
+            let lora_b = to_matrix(&factors.lora_b.val()).transpose();
+            let magnitude = factors.magnitude.as_ref().map(|m| {
+                let m = m.val();
+                let n = m.dims()[0];
+                to_matrix(&m.reshape([1, n])).iter().copied().collect()
+            });
+            modules.insert(
+                self.peft_name(i),
+                ModuleFactors {
+                    lora_a,
+                    lora_b,
+                    magnitude,
+                },
+            );
+        }
+        Ok(AdapterWeights {
+            config: adapter.config,
+            modules,
+        })
+    }
+
+    /// Writes every adapter as PEFT does: `"default"` in `dir`, any other in `dir/<name>`, each
+    /// an `adapter_config.json` and an `adapter_model.safetensors` PEFT loads.
+    pub fn save_pretrained(&mut self, dir: &Path) -> Result<(), PeftError> {
+        for name in self.adapter_names().into_iter().map(str::to_string).collect::<Vec<_>>() {
+            let out = if name == DEFAULT_ADAPTER {
+                dir.to_path_buf()
+            } else {
+                dir.join(&name)
+            };
+            self.weights(&name)?.write(&out)?;
+        }
+        Ok(())
+    }
+
+    /// Loads the PEFT adapter in `dir` onto `model` as `"default"`, active (PEFT's
+    /// `PeftModel.from_pretrained`).
+    pub fn from_pretrained(model: M, dir: &Path) -> Result<Self, PeftError> {
+        Self::from_pretrained_with(model, dir, KeyMap::new())
+    }
+
+    /// [`from_pretrained`](Self::from_pretrained) with a [`KeyMap`].
+    pub fn from_pretrained_with(model: M, dir: &Path, key_map: KeyMap) -> Result<Self, PeftError> {
+        let mut peft = Self::new(model)?.with_key_map(key_map)?;
+        peft.load_adapter(dir, DEFAULT_ADAPTER)?;
+        peft.set_adapter(&[DEFAULT_ADAPTER])?;
+        Ok(peft)
+    }
+
+    /// Adds the PEFT adapter in `dir` as `name` (PEFT's `load_adapter`), not activated. Its
+    /// modules must be exactly the layers its config selects on this model, with their shapes;
+    /// otherwise the error names the file and the key. On error nothing changes.
+    pub fn load_adapter(&mut self, dir: &Path, name: &str) -> Result<(), PeftError> {
+        let weights = AdapterWeights::read(dir)?;
+        self.insert(name, weights.config.clone(), Some((weights, dir.to_path_buf())))
+    }
+
+    /// The model with the active adapters folded into its weights, and no adapters (PEFT's
+    /// `merge_and_unload`).
+    pub fn merge_and_unload(self) -> M {
+        self.model.materialize()
+    }
+
+    /// Adds an adapter, initialised by its config, then set from `values` where given.
+    fn insert(
+        &mut self,
+        name: &str,
+        config: LoraConfig,
+        values: Option<(AdapterWeights, PathBuf)>,
+    ) -> Result<(), PeftError> {
+        if self.adapters.iter().any(|a| a.name == name) {
+            return Err(PeftError::Adapter {
+                name: name.into(),
+                message: "already exists".into(),
+            });
+        }
+        let names: Vec<String> = (0..self.linears.len()).map(|i| self.peft_name(i)).collect();
+        let selected = config.select_targets(&names)?;
+        let targets: Vec<usize> = selected
+            .iter()
+            .map(|s| names.iter().position(|n| n == s).expect("selected"))
+            .collect();
+        if let Some((weights, dir)) = &values {
+            self.check_modules(weights, &selected, dir)?;
+        }
+        self.sync();
+        let current = params(&self.base);
+        let mut residuals: BTreeMap<String, Box<dyn Any>> = BTreeMap::new();
+        let mut new = Vec::new();
+        for &i in &targets {
+            let layer = &self.linears[i];
+            let base = current
+                .weight(&format!("{}.weight", layer.path))
+                .expect("a linear weight");
+            let peft_name = self.peft_name(i);
+            let init = new_factors(&config, &base.val(), &peft_name)?;
+            let weight = init.residual.clone().unwrap_or_else(|| base.val());
+            if let Some(residual) = init.residual {
+                residuals.insert(format!("{}.weight", layer.path), Box::new(with_value(base, residual)));
+            }
+            let loaded = values.as_ref().map(|(w, _)| &w.modules[&peft_name]);
+            new.push((
+                layer.path.clone(),
+                adapter_from(&config, init.a, init.b, &weight, loaded),
+            ));
+        }
+        self.base = put_params(self.base.clone(), &residuals);
+        for (path, adapter) in new {
+            self.factors.insert((name.to_string(), path), adapter);
+        }
+        self.adapters.push(NamedAdapter {
+            name: name.to_string(),
+            config,
+            targets,
+        });
+        self.attach();
+        Ok(())
+    }
+
+    /// A loaded adapter's modules must be the ones its config selects, with this model's shapes.
+    fn check_modules(&self, weights: &AdapterWeights, selected: &[String], dir: &Path) -> Result<(), PeftError> {
+        let file = dir.join(crate::io::ADAPTER_WEIGHTS_FILE);
+        let key = |module: &str, suffix: &str| format!("{}{module}.{suffix}", crate::weights::KEY_PREFIX);
+        if let Some(extra) = weights.modules.keys().find(|m| !selected.contains(m)) {
+            return Err(PeftError::Tensor {
+                path: file,
+                key: key(extra, "lora_A.weight"),
+                message: format!(
+                    "is for a module the model has no such layer for, or that {ADAPTER_CONFIG_FILE}'s target_modules do not select"
+                ),
+            });
+        }
+        for module in selected {
+            let Some(factors) = weights.modules.get(module) else {
+                return Err(PeftError::Tensor {
+                    path: file,
+                    key: key(module, "lora_A.weight"),
+                    message: format!("is missing ({ADAPTER_CONFIG_FILE} adapts this module)"),
+                });
+            };
+            let layer = self
+                .linears
+                .iter()
+                .find(|l| self.key_map.to_peft(&l.path) == *module)
+                .expect("selected from the layers");
+            let [d_in, d_out] = layer.dims;
+            if factors.lora_a.ncols() != d_in || factors.lora_b.nrows() != d_out {
+                return Err(PeftError::Tensor {
+                    path: file,
+                    key: key(module, "lora_A.weight"),
+                    message: format!(
+                        "and lora_B.weight are for a [{}, {}] layer, but the model's is [{d_out}, {d_in}] (another base model?)",
+                        factors.lora_b.nrows(),
+                        factors.lora_a.ncols()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the live model's parameters back: the base weights (shared with `base`), and the
+    /// active adapters' factors as an optimizer left them.
+    fn sync(&mut self) {
+        let current = params(&self.model);
+        self.base = put_params(self.base.clone(), &current.bases);
+        for ((weight_path, index), found) in current.adapters {
+            let Some(path) = weight_path.strip_suffix(".weight").map(str::to_string) else {
+                continue;
+            };
+            let Some(name) = self.active_on(&path).into_iter().nth(index) else {
+                continue;
+            };
+            if let Some(stored) = self.factors.get_mut(&(name, path)) {
+                if let Some(a) = found.lora_a {
+                    stored.lora_a = a;
+                }
+                if let Some(b) = found.lora_b {
+                    stored.lora_b = b;
+                }
+                if found.magnitude.is_some() {
+                    stored.magnitude = found.magnitude;
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the live model from `base` and the active adapters' factors (trainable), in
+    /// the order of `active`.
+    fn attach(&mut self) {
+        let mut plan: BTreeMap<String, Vec<WeightAdapter>> = BTreeMap::new();
+        for layer in &self.linears {
+            let adapters: Vec<WeightAdapter> = self
+                .active_on(&layer.path)
+                .into_iter()
+                .map(|name| self.factors[&(name, layer.path.clone())].clone().set_require_grad(true))
+                .collect();
+            if !adapters.is_empty() {
+                plan.insert(format!("{}.weight", layer.path), adapters);
+            }
+        }
+        self.model = self.base.clone().apply_reparameterization(Injector { plan });
+    }
+
+    /// The active adapters on the layer at `path`, in the order of `active`.
+    fn active_on(&self, path: &str) -> Vec<String> {
+        self.active
+            .iter()
+            .filter(|name| {
+                self.adapters
+                    .iter()
+                    .any(|a| &a.name == *name && a.targets.iter().any(|&i| self.linears[i].path == path))
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn adapter(&self, name: &str) -> Result<&NamedAdapter, PeftError> {
+        self.adapters
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| PeftError::Adapter {
+                name: name.into(),
+                message: format!("does not exist; the adapters are {:?}", self.adapter_names()),
+            })
+    }
+
+    fn peft_name(&self, layer: usize) -> String {
+        self.key_map.to_peft(&self.linears[layer].path)
+    }
+}
+
+/// The adapter for one layer: `init`'s factors, or the file's `loaded` ones; DoRA's magnitude
+/// from the file, or the column norms of `W + s a b` (with `W` what the init left).
+fn adapter_from(
+    config: &LoraConfig,
+    a: Tensor<2>,
+    b: Tensor<2>,
+    weight: &Tensor<2>,
+    loaded: Option<&ModuleFactors>,
+) -> WeightAdapter {
+    let device = weight.device();
+    let dtype = weight.dtype();
+    let tensor = |m: &DMatrix<f32>| from_matrix(&m.transpose(), &device).cast(dtype);
+    let (a, b) = match loaded {
+        Some(f) => (tensor(&f.lora_a), tensor(&f.lora_b)),
+        None => (a, b),
+    };
+    let scaling = config.scaling();
+    let magnitude = config.use_dora.then(|| {
+        let d_out = weight.dims()[1];
+        let m = match loaded.and_then(|f| f.magnitude.as_ref()) {
+            Some(m) => Tensor::<1>::from_data(burn::tensor::TensorData::new(m.clone(), [m.len()]), &device).cast(dtype),
+            None => column_norms(weight.clone() + a.clone().matmul(b.clone()).mul_scalar(scaling)).reshape([d_out]),
+        };
+        Param::from_tensor(m.detach())
+    });
+    WeightAdapter {
+        lora_a: Param::from_tensor(a.detach()),
+        lora_b: Param::from_tensor(b.detach()),
+        magnitude,
+        scaling,
+    }
+}

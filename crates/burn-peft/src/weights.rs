@@ -1,0 +1,166 @@
+//! [`AdapterWeights`]: one adapter's tensors as a PEFT adapter directory holds them, detached
+//! from any model: what [`PeftModel`](crate::PeftModel) saves and loads, and what weighted merges
+//! ([`add_weighted_adapter`](crate::add_weighted_adapter)) combine.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use nalgebra::DMatrix;
+
+use crate::config::LoraConfig;
+use crate::error::PeftError;
+use crate::io::{
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, HfTensor, read_adapter_config, read_safetensors, save_safetensors,
+    write_adapter_config,
+};
+
+/// PEFT saves adapter tensors under the wrapped model's names: `base_model.model.<module>`.
+pub(crate) const KEY_PREFIX: &str = "base_model.model.";
+
+/// One module's adapter tensors in PEFT's layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleFactors {
+    /// `lora_A.weight`, `[r, in]`.
+    pub lora_a: DMatrix<f32>,
+    /// `lora_B.weight`, `[out, r]`.
+    pub lora_b: DMatrix<f32>,
+    /// DoRA's `lora_magnitude_vector`, `[out]`.
+    pub magnitude: Option<Vec<f32>>,
+}
+
+impl ModuleFactors {
+    /// The rank `r`.
+    pub fn rank(&self) -> usize {
+        self.lora_a.nrows()
+    }
+
+    /// PEFT's `get_delta_weight` for LoRA: `s B A`, `[out, in]`.
+    pub fn delta_weight(&self, scaling: f64) -> DMatrix<f32> {
+        (&self.lora_b * &self.lora_a) * scaling as f32
+    }
+}
+
+/// An adapter: its config and its tensors per module, keyed by PEFT module name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdapterWeights {
+    /// The adapter's `adapter_config.json`.
+    pub config: LoraConfig,
+    /// Tensors per module, keyed by PEFT module name (`encoder.layer.0.attention.self.query`).
+    pub modules: BTreeMap<String, ModuleFactors>,
+}
+
+impl AdapterWeights {
+    /// Reads a PEFT adapter directory (`adapter_config.json` and `adapter_model.safetensors`).
+    /// Every module must have `lora_A.weight` and `lora_B.weight` of rank `r`, and DoRA's
+    /// magnitude when the config says DoRA; a tensor that is missing, misshapen or of no module is
+    /// an error naming the file and the key.
+    pub fn read(dir: &Path) -> Result<Self, PeftError> {
+        let config = read_adapter_config(&dir.join(ADAPTER_CONFIG_FILE))?;
+        let path = dir.join(ADAPTER_WEIGHTS_FILE);
+        let error = |key: &str, message: String| PeftError::Tensor {
+            path: path.clone(),
+            key: key.to_string(),
+            message,
+        };
+        let mut parts: BTreeMap<String, [Option<HfTensor>; 3]> = BTreeMap::new();
+        for tensor in read_safetensors(&path)? {
+            let (module, slot) = ["lora_A.weight", "lora_B.weight", "lora_magnitude_vector"]
+                .iter()
+                .enumerate()
+                .find_map(|(slot, suffix)| {
+                    let module = tensor.name.strip_prefix(KEY_PREFIX)?.strip_suffix(suffix)?.strip_suffix('.')?;
+                    Some((module.to_string(), slot))
+                })
+                .ok_or_else(|| {
+                    error(
+                        &tensor.name,
+                        format!("is not a LoRA tensor (expected {KEY_PREFIX}<module>.lora_A.weight, .lora_B.weight or .lora_magnitude_vector)"),
+                    )
+                })?;
+            parts.entry(module).or_default()[slot] = Some(tensor);
+        }
+        let mut modules = BTreeMap::new();
+        for (module, [a, b, m]) in parts {
+            let key = |suffix: &str| format!("{KEY_PREFIX}{module}.{suffix}");
+            let matrix = |t: Option<HfTensor>, suffix: &str| -> Result<DMatrix<f32>, PeftError> {
+                let t = t.ok_or_else(|| error(&key(suffix), "is missing".into()))?;
+                match t.shape[..] {
+                    [rows, cols] => Ok(DMatrix::from_row_slice(rows, cols, &t.values)),
+                    _ => Err(error(
+                        &t.name,
+                        format!("has shape {:?}, expected two dimensions", t.shape),
+                    )),
+                }
+            };
+            let factors = ModuleFactors {
+                lora_a: matrix(a, "lora_A.weight")?,
+                lora_b: matrix(b, "lora_B.weight")?,
+                magnitude: m.map(|t| t.values),
+            };
+            let r = config.r;
+            if factors.lora_a.nrows() != r || factors.lora_b.ncols() != r {
+                return Err(error(
+                    &key("lora_A.weight"),
+                    format!(
+                        "and lora_B.weight have shapes [{}, {}] and [{}, {}], expected rank r = {r} ({ADAPTER_CONFIG_FILE})",
+                        factors.lora_a.nrows(),
+                        factors.lora_a.ncols(),
+                        factors.lora_b.nrows(),
+                        factors.lora_b.ncols()
+                    ),
+                ));
+            }
+            match (&factors.magnitude, config.use_dora) {
+                (None, true) => {
+                    return Err(error(
+                        &key("lora_magnitude_vector"),
+                        "is missing (use_dora is true)".into(),
+                    ));
+                }
+                (Some(_), false) => {
+                    return Err(error(
+                        &key("lora_magnitude_vector"),
+                        "is present but use_dora is false".into(),
+                    ));
+                }
+                (Some(m), true) if m.len() != factors.lora_b.nrows() => {
+                    return Err(error(
+                        &key("lora_magnitude_vector"),
+                        format!(
+                            "has {} values, expected {} (lora_B.weight's rows)",
+                            m.len(),
+                            factors.lora_b.nrows()
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+            modules.insert(module, factors);
+        }
+        Ok(Self { config, modules })
+    }
+
+    /// Writes a PEFT adapter directory that PEFT's `PeftModel.from_pretrained` loads.
+    pub fn write(&self, dir: &Path) -> Result<(), PeftError> {
+        std::fs::create_dir_all(dir).map_err(|e| PeftError::io(dir, e))?;
+        let matrix = |name: String, m: &DMatrix<f32>| HfTensor {
+            name,
+            shape: vec![m.nrows(), m.ncols()],
+            values: m.transpose().iter().copied().collect(),
+        };
+        let mut tensors = Vec::new();
+        for (module, factors) in &self.modules {
+            tensors.push(matrix(format!("{KEY_PREFIX}{module}.lora_A.weight"), &factors.lora_a));
+            tensors.push(matrix(format!("{KEY_PREFIX}{module}.lora_B.weight"), &factors.lora_b));
+            if let Some(m) = &factors.magnitude {
+                tensors.push(HfTensor {
+                    name: format!("{KEY_PREFIX}{module}.lora_magnitude_vector"),
+                    shape: vec![m.len()],
+                    values: m.clone(),
+                });
+            }
+        }
+        save_safetensors(&dir.join(ADAPTER_WEIGHTS_FILE), &tensors)?;
+        write_adapter_config(&dir.join(ADAPTER_CONFIG_FILE), &self.config)
+    }
+}

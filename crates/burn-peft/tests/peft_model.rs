@@ -1,0 +1,338 @@
+//! `PeftModel` (adapters as weight reparameterizations, on a model of plain burn-nn `Linear`s)
+//! against the outputs PEFT recorded in `tests/fixtures/peft-tiny`, and against the
+//! activation-space `AdaptedLinear` (outputs and gradients).
+
+#[path = "common/tiny.rs"]
+mod tiny;
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor};
+use burn_peft::{
+    AdaptableModel, AdaptedLinear, AdapterWeights, LoraConfig, LoraInit, PeftModel, PeftWeight, TargetModules,
+    get_peft_model, load_adapter,
+};
+use tempfile::TempDir;
+use tiny::{Tiny, base_model, fixture, input, max_diff, output, tensors, values};
+
+const ADAPTERS: [&str; 5] = ["lora", "lora_b", "lora_r3", "rslora", "dora"];
+
+fn y(peft: &PeftModel<Tiny>, device: &Device) -> Vec<f32> {
+    values(peft.model().forward(input(device)))
+}
+
+#[test]
+fn every_peft_adapter_loads_and_gives_peft_outputs_merged_or_not() {
+    let device = Device::flex();
+    for name in ADAPTERS {
+        let peft = PeftModel::from_pretrained(base_model(&device), &fixture(&format!("adapters/{name}"))).unwrap();
+        let expected = output(&format!("y_{name}"));
+        assert!(max_diff(&y(&peft, &device), &expected) < 1e-5, "{name}");
+        assert!(
+            max_diff(&expected, &output("y_base")) > 1e-2,
+            "{name} changes the output"
+        );
+        let merged = peft.merge_and_unload();
+        assert!(merged.proj_in.weight.reparameterization::<PeftWeight>().is_none());
+        let y_merged = values(merged.forward(input(&device)));
+        assert!(
+            max_diff(&y_merged, &output(&format!("y_{name}_merged"))) < 1e-5,
+            "{name} merged"
+        );
+    }
+}
+
+/// The same model with `AdaptedLinear`s: the activation-space path.
+#[derive(Module, Debug)]
+struct TinyAdapted {
+    proj_in: AdaptedLinear,
+    proj_out: AdaptedLinear,
+}
+
+impl TinyAdapted {
+    fn new(base: Tiny) -> Self {
+        Self {
+            proj_in: base.proj_in.into(),
+            proj_out: base.proj_out.into(),
+        }
+    }
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.proj_out
+            .forward(burn::tensor::activation::relu(self.proj_in.forward(x)))
+    }
+}
+
+impl AdaptableModel for TinyAdapted {
+    fn linear_paths(&self) -> Vec<String> {
+        vec!["proj_in".into(), "proj_out".into()]
+    }
+    fn adapted_linear(&self, path: &str) -> Option<&AdaptedLinear> {
+        match path {
+            "proj_in" => Some(&self.proj_in),
+            "proj_out" => Some(&self.proj_out),
+            _ => None,
+        }
+    }
+    fn adapted_linear_mut(&mut self, path: &str) -> Option<&mut AdaptedLinear> {
+        match path {
+            "proj_in" => Some(&mut self.proj_in),
+            "proj_out" => Some(&mut self.proj_out),
+            _ => None,
+        }
+    }
+}
+
+/// Gradients of `sum(y^2)` for each layer's A, B and (DoRA) magnitude, in PEFT's order.
+fn weight_space_gradients(peft: &PeftModel<Tiny>, x: Tensor<2>) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let y = peft.model().forward(x);
+    let grads = y.clone().square().sum().backward();
+    let mut out = Vec::new();
+    for linear in [&peft.model().proj_in, &peft.model().proj_out] {
+        let adapter = &linear.weight.reparameterization::<PeftWeight>().unwrap().adapters[0];
+        out.push(values(adapter.lora_a.val().grad(&grads).unwrap()));
+        out.push(values(adapter.lora_b.val().grad(&grads).unwrap()));
+        if let Some(m) = &adapter.magnitude {
+            out.push(values(m.val().grad(&grads).unwrap()));
+        }
+        assert!(linear.weight.val().grad(&grads).is_none(), "the base weight is frozen");
+    }
+    (values(y), out)
+}
+
+fn activation_space_gradients(model: &TinyAdapted, x: Tensor<2>) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let y = model.forward(x);
+    let grads = y.clone().square().sum().backward();
+    let mut out = Vec::new();
+    for linear in [&model.proj_in, &model.proj_out] {
+        let adapter = linear.adapter.as_ref().unwrap();
+        out.push(values(adapter.lora_a.val().grad(&grads).unwrap()));
+        out.push(values(adapter.lora_b.val().grad(&grads).unwrap()));
+        if let Some(m) = &adapter.magnitude {
+            out.push(values(m.val().grad(&grads).unwrap()));
+        }
+    }
+    (values(y), out)
+}
+
+#[test]
+fn the_weight_space_path_equals_the_activation_space_path_in_outputs_and_gradients() {
+    let device = Device::flex().autodiff();
+    for name in ["lora", "rslora", "dora"] {
+        let dir = fixture(&format!("adapters/{name}"));
+        let peft = PeftModel::from_pretrained(base_model(&device), &dir).unwrap();
+        let mut adapted = TinyAdapted::new(base_model(&device));
+        load_adapter(&mut adapted, &dir).unwrap();
+        let (y_weight, g_weight) = weight_space_gradients(&peft, input(&device));
+        let (y_activation, g_activation) = activation_space_gradients(&adapted, input(&device));
+        assert!(max_diff(&y_weight, &y_activation) < 1e-5, "{name}");
+        assert_eq!(g_weight.len(), if name == "dora" { 6 } else { 4 });
+        for (w, a) in g_weight.iter().zip(&g_activation) {
+            let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            assert!(max_diff(w, a) / scale < 1e-5, "{name}: {w:?} vs {a:?}");
+        }
+    }
+}
+
+#[test]
+fn pissa_and_olora_take_the_same_factors_out_of_the_base_weight_as_peft() {
+    let device = Device::flex();
+    for init in [LoraInit::Pissa, LoraInit::Olora] {
+        let name = if init == LoraInit::Pissa { "pissa" } else { "olora" };
+        let config = LoraConfig::new(TargetModules::Names(vec!["proj_in".into(), "proj_out".into()]))
+            .with_r(2)
+            .with_lora_alpha(4.0)
+            .with_init_lora_weights(init);
+        let mut peft = get_peft_model(base_model(&device), config).unwrap();
+        // Nothing changes at the start: the factors are taken out of the weight.
+        assert!(
+            max_diff(&y(&peft, &device), &output(&format!("y_init_{name}"))) < 1e-5,
+            "{name}"
+        );
+        assert!(max_diff(&y(&peft, &device), &output("y_base")) < 1e-5, "{name}");
+        let recorded = AdapterWeights::read(&fixture(&format!("inits/{name}"))).unwrap();
+        let ours = peft.weights("default").unwrap();
+        let residual = tensors(&format!("inits/{name}/residual.safetensors"));
+        let base = peft.with_adapters_disabled(|m| m.clone());
+        for (module, linear) in [("proj_in", &base.proj_in), ("proj_out", &base.proj_out)] {
+            // Singular vectors and QR columns are defined up to sign: compare B A.
+            let product = |w: &AdapterWeights| {
+                let f = &w.modules[module];
+                (&f.lora_b * &f.lora_a).iter().copied().collect::<Vec<f32>>()
+            };
+            assert!(max_diff(&product(&ours), &product(&recorded)) < 1e-5, "{name} {module}");
+            let expected = residual[&format!("{module}.weight")].to_linear_weight(&device);
+            assert!(
+                max_diff(&values(linear.weight.val()), &values(expected)) < 1e-5,
+                "{name} {module} residual"
+            );
+        }
+    }
+}
+
+#[test]
+fn gaussian_init_starts_at_the_base_with_a_of_std_one_over_r() {
+    let device = Device::flex();
+    let config = LoraConfig::new(TargetModules::AllLinear)
+        .with_r(4)
+        .with_init_lora_weights(LoraInit::Gaussian);
+    let mut peft = get_peft_model(base_model(&device), config).unwrap();
+    assert!(max_diff(&y(&peft, &device), &output("y_base")) < 1e-6);
+    let weights = peft.weights("default").unwrap();
+    let a: Vec<f32> = weights
+        .modules
+        .values()
+        .flat_map(|f| f.lora_a.iter().copied())
+        .collect();
+    let std = (a.iter().map(|v| v * v).sum::<f32>() / a.len() as f32).sqrt();
+    assert!((0.15..0.35).contains(&std), "std {std} for 1/r = 0.25");
+    assert!(weights.modules.values().all(|f| f.lora_b.iter().all(|&v| v == 0.0)));
+}
+
+#[test]
+fn named_adapters_switch_combine_disable_and_delete_as_in_peft() {
+    let device = Device::flex();
+    let mut peft = PeftModel::new(base_model(&device)).unwrap();
+    for name in ["lora", "lora_b", "dora"] {
+        peft.load_adapter(&fixture(&format!("adapters/{name}")), name).unwrap();
+    }
+    assert_eq!(peft.adapter_names(), ["lora", "lora_b", "dora"]);
+    assert!(peft.active_adapters().is_empty());
+    assert!(max_diff(&y(&peft, &device), &output("y_base")) < 1e-6);
+    for name in ["lora", "lora_b", "dora"] {
+        peft.set_adapter(&[name]).unwrap();
+        assert!(
+            max_diff(&y(&peft, &device), &output(&format!("y_{name}"))) < 1e-5,
+            "{name}"
+        );
+        let base = peft.with_adapters_disabled(|m| values(m.forward(input(&device))));
+        assert!(max_diff(&base, &output("y_base")) < 1e-6);
+    }
+    // Two active adapters add their changes (the first layer's, then through the ReLU).
+    peft.set_adapter(&["lora", "lora_b"]).unwrap();
+    let both = y(&peft, &device);
+    assert!(max_diff(&both, &output("y_lora")) > 1e-2 && max_diff(&both, &output("y_lora_b")) > 1e-2);
+    let merged_both = peft.clone().merge_and_unload();
+    assert!(max_diff(&values(merged_both.forward(input(&device))), &both) < 1e-5);
+    // Deleting an active adapter keeps the other active one; deleting the last active one
+    // activates the first remaining adapter.
+    peft.delete_adapter("lora_b").unwrap();
+    assert_eq!(peft.active_adapters(), ["lora"]);
+    peft.delete_adapter("lora").unwrap();
+    assert_eq!(peft.active_adapters(), ["dora"]);
+    assert!(max_diff(&y(&peft, &device), &output("y_dora")) < 1e-5);
+    let err = peft.set_adapter(&["lora"]).unwrap_err().to_string();
+    assert_eq!(err, "adapter \"lora\" does not exist; the adapters are [\"dora\"]");
+}
+
+#[test]
+fn several_adapters_save_in_peft_layout_and_load_back() {
+    let device = Device::flex();
+    let mut peft = PeftModel::from_pretrained(base_model(&device), &fixture("adapters/lora")).unwrap();
+    peft.load_adapter(&fixture("adapters/lora_r3"), "other").unwrap();
+    let out = TempDir::new().unwrap();
+    peft.save_pretrained(out.path()).unwrap();
+    assert!(out.path().join("adapter_config.json").is_file());
+    assert!(out.path().join("other/adapter_model.safetensors").is_file());
+    for (dir, name) in [
+        (out.path().to_path_buf(), "lora"),
+        (out.path().join("other"), "lora_r3"),
+    ] {
+        let saved = AdapterWeights::read(&dir).unwrap();
+        let recorded = AdapterWeights::read(&fixture(&format!("adapters/{name}"))).unwrap();
+        assert_eq!(saved.modules, recorded.modules, "{name}");
+        assert_eq!(saved.config.r, recorded.config.r);
+        let reloaded = PeftModel::from_pretrained(base_model(&device), &dir).unwrap();
+        assert!(
+            max_diff(&y(&reloaded, &device), &output(&format!("y_{name}"))) < 1e-5,
+            "{name}"
+        );
+    }
+}
+
+/// The recorded model with other layer sizes.
+fn other_model(device: &Device) -> Tiny {
+    let linear = |d_in, d_out| burn::nn::LinearConfig::new(d_in, d_out).init(device);
+    Tiny {
+        proj_in: linear(8, 7),
+        proj_out: linear(7, 4),
+    }
+}
+
+#[test]
+fn an_adapter_of_another_model_is_an_error_naming_the_file_and_key() {
+    let device = Device::flex();
+    let dir = fixture("adapters/lora");
+    let err = PeftModel::from_pretrained(other_model(&device), &dir)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: \"base_model.model.proj_in.lora_A.weight\" and lora_B.weight are for a [6, 8] layer, but the \
+             model's is [7, 8] (another base model?)",
+            dir.join("adapter_model.safetensors").display()
+        )
+    );
+    // A model without those layers: no target matches.
+    #[derive(Module, Debug)]
+    struct Other {
+        head: Linear,
+    }
+    let other = Other {
+        head: burn::nn::LinearConfig::new(8, 2).init(&device),
+    };
+    let err = PeftModel::from_pretrained(other, &dir).unwrap_err().to_string();
+    assert!(
+        err.contains("match none of the model's linear layers; available: head"),
+        "{err}"
+    );
+}
+
+#[test]
+fn new_adapters_refuse_dropout_and_duplicate_names() {
+    let device = Device::flex();
+    let config = LoraConfig::new(TargetModules::AllLinear).with_lora_dropout(0.1);
+    let err = get_peft_model(base_model(&device), config).unwrap_err().to_string();
+    assert!(
+        err.starts_with("\"lora_dropout\": is 0.1: adapters on weights apply no dropout"),
+        "{err}"
+    );
+    let mut peft = get_peft_model(base_model(&device), LoraConfig::new(TargetModules::AllLinear)).unwrap();
+    let err = peft
+        .add_adapter("default", LoraConfig::new(TargetModules::AllLinear))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "adapter \"default\" already exists");
+}
+
+#[test]
+fn training_the_weight_space_adapters_lowers_the_loss_and_survives_switching() {
+    use burn::optim::{AdamWConfig, GradientsParams};
+    let device = Device::flex().autodiff();
+    let config = LoraConfig::new(TargetModules::AllLinear)
+        .with_r(2)
+        .with_use_dora(true)
+        .with_init_lora_weights(LoraInit::Gaussian);
+    let mut peft = get_peft_model(base_model(&device), config).unwrap();
+    let count = peft.param_count();
+    assert_eq!(count.trainable, (8 * 2 + 2 * 6 + 6) + (6 * 2 + 2 * 4 + 4));
+    let x = input(&device);
+    let target = Tensor::<2>::ones([5, 4], &device);
+    let loss = |peft: &PeftModel<Tiny>| (peft.model().forward(x.clone()) - target.clone()).square().mean();
+    let mut optimizer = AdamWConfig::new().init();
+    let before = values(loss(&peft))[0];
+    for _ in 0..30 {
+        let grads = GradientsParams::from_grads(loss(&peft).backward(), peft.model());
+        peft.update(|model| optimizer.step(0.05, model, grads));
+    }
+    let after = values(loss(&peft))[0];
+    assert!(after < 0.5 * before, "loss {before} -> {after}");
+    let base = peft.with_adapters_disabled(|m| values(m.forward(x.clone())));
+    assert!(max_diff(&base, &output("y_base")) < 1e-6, "the base is unchanged");
+    // Switching away and back keeps what was trained.
+    peft.add_adapter("other", LoraConfig::new(TargetModules::AllLinear))
+        .unwrap();
+    peft.set_adapter(&["other"]).unwrap();
+    peft.set_adapter(&["default"]).unwrap();
+    assert!((values(loss(&peft))[0] - after).abs() < 1e-6);
+}
