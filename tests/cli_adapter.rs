@@ -254,3 +254,84 @@ fn broken_adapter_directories_are_clear_errors() {
     ]);
     assert!(msg.contains("is the base model's directory"), "{msg}");
 }
+
+#[test]
+fn adapters_merge_writes_an_adapter_that_embed_loads() {
+    let dir = TempDir::new().unwrap();
+    let merged = dir.path().join("merged");
+    // `cat` is exact: weights 1 and 0 leave the first adapter's update alone.
+    let stdout = ok(&[
+        "adapters",
+        "merge",
+        "--adapter",
+        &adapter("lora"),
+        "--adapter",
+        &adapter("rslora"),
+        "--weights",
+        "1,0",
+        "--combination",
+        "cat",
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("merged 2 adapters (cat"), "{stdout}");
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(config["r"], 8);
+    assert_eq!(config["lora_alpha"], 8);
+    let out = embed(
+        dir.path(),
+        "merged.safetensors",
+        &["--adapter", merged.to_str().unwrap()],
+    );
+    assert_matches(&out, &variant_dir("lora").join("expected.safetensors"), "");
+}
+
+#[test]
+fn adapters_merge_refuses_adapters_of_other_base_models_naming_both() {
+    let dir = TempDir::new().unwrap();
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    for file in ["adapter_config.json", "adapter_model.safetensors"] {
+        std::fs::copy(Path::new(&adapter("rslora")).join(file), other.join(file)).unwrap();
+    }
+    let config = other.join("adapter_config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("sentence-transformers/all-MiniLM-L6-v2", "bert-base-uncased"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let stderr = fails(&[
+        "adapters",
+        "merge",
+        "--adapter",
+        &adapter("lora"),
+        "--adapter",
+        other.to_str().unwrap(),
+        "--combination",
+        "linear",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr.contains(&adapter("lora")) && stderr.contains(other.to_str().unwrap()),
+        "{stderr}"
+    );
+    assert!(stderr.contains("adapters of different base models"), "{stderr}");
+    assert!(!out.exists(), "nothing is written");
+    let stderr = fails(&[
+        "adapters",
+        "merge",
+        "--adapter",
+        &adapter("lora"),
+        "--adapter",
+        &adapter("rslora"),
+        "--weights",
+        "0.5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(stderr.contains("--weights has 1 values for 2 adapters"), "{stderr}");
+}

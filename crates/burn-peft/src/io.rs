@@ -20,7 +20,9 @@ use crate::error::PeftError;
 use crate::layer::with_value;
 use crate::model::{AdaptableModel, adapted_paths, inject_adapter, layer, layer_mut};
 
+/// The config file of a PEFT adapter directory.
 pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
+/// The tensors file of a PEFT adapter directory.
 pub const ADAPTER_WEIGHTS_FILE: &str = "adapter_model.safetensors";
 
 /// PEFT saves adapter tensors under the wrapped model's names: `base_model.model.<module path>`.

@@ -1,13 +1,5 @@
-//! LoRA and DoRA adapters for any Burn model, interchangeable with Hugging Face PEFT.
-//!
-//! The split follows PEFT's `tuners/lora`: [`LoraConfig`] (PEFT's fields and
-//! `adapter_config.json`), [`AdaptedLinear`] (the layer: a Burn `Linear` plus an optional
-//! [`Adapter`]), and the model-level functions over any [`AdaptableModel`] (inject, freeze,
-//! count, merge, export). [`save_adapter`] and [`load_adapter`] read and write PEFT adapter
-//! directories.
-//!
-//! `examples/mlp_lora.rs` puts adapters on a small MLP and trains them; minbert's BERT encoder
-//! implements [`AdaptableModel`] the same way.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod config;
 mod error;

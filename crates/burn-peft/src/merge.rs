@@ -33,16 +33,27 @@ use crate::weights::{AdapterWeights, ModuleFactors};
 /// PEFT's `combination_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Combination {
+    /// `linear`: the weighted sum of the A factors and of the B factors.
     Linear,
+    /// `cat`: the factors stacked; exactly the weighted sum of the updates.
     Cat,
+    /// `svd`: the weighted sum of the updates, truncated by SVD.
     Svd,
+    /// `ties`: magnitude pruning, majority sign, disjoint mean (of A and of B).
     Ties,
+    /// `ties_svd`: TIES on the updates, truncated by SVD.
     TiesSvd,
+    /// `dare_linear`: random pruning, rescaled, then the weighted sum (of A and of B).
     DareLinear,
+    /// `dare_linear_svd`: `dare_linear` on the updates, truncated by SVD.
     DareLinearSvd,
+    /// `dare_ties`: random pruning, rescaled, then TIES's sign election (of A and of B).
     DareTies,
+    /// `dare_ties_svd`: `dare_ties` on the updates, truncated by SVD.
     DareTiesSvd,
+    /// `magnitude_prune`: magnitude pruning, then the weighted sum (of A and of B).
     MagnitudePrune,
+    /// `magnitude_prune_svd`: `magnitude_prune` on the updates, truncated by SVD.
     MagnitudePruneSvd,
 }
 
@@ -70,6 +81,12 @@ impl Combination {
         self.name().ends_with("svd")
     }
 
+    /// Whether it combines the A factors and the B factors layer by layer (all but `cat` and
+    /// the `*svd` ones), which only means something for adapters of the same layers.
+    pub fn mixes_factors(self) -> bool {
+        self != Self::Cat && !self.is_svd()
+    }
+
     /// How the per-adapter tensors are combined (the part before `_svd`).
     fn task_merge(self) -> TaskMerge {
         match self {
@@ -88,6 +105,7 @@ impl fmt::Display for Combination {
     }
 }
 
+/// PEFT's name, e.g. `"dare_ties"`.
 impl FromStr for Combination {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -106,8 +124,10 @@ impl FromStr for Combination {
 /// signs (`frequency`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MajoritySign {
+    /// The sign of the sum of the values.
     #[default]
     Total,
+    /// The sign most values have.
     Frequency,
 }
 
@@ -127,6 +147,7 @@ impl FromStr for MajoritySign {
 /// The arguments of PEFT's `add_weighted_adapter` besides the adapters and weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightedMerge {
+    /// How the adapters combine.
     pub combination: Combination,
     /// The new rank of the `*svd` combinations; by default the largest input rank.
     pub svd_rank: Option<usize>,
@@ -134,6 +155,7 @@ pub struct WeightedMerge {
     pub svd_clamp: Option<f64>,
     /// The fraction of values kept by `ties`, `dare_*` and `magnitude_prune` (required there).
     pub density: Option<f64>,
+    /// TIES's sign election.
     pub majority_sign_method: MajoritySign,
     /// Seeds DARE's random masks.
     pub seed: u64,

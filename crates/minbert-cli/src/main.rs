@@ -49,6 +49,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Markdown table and plots of training runs.
     Report(commands::report::ReportArgs),
+    /// Work on PEFT adapter directories: `merge` combines several into one.
+    Adapters(commands::adapters::AdaptersArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Report(args) => commands::report::run(args),
+        Command::Adapters(args) => commands::adapters::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -194,6 +194,9 @@ pub struct TrainingConfig {
     pub schedule: LrSchedule,
     /// Global gradient-norm clipping (0: off).
     pub clip_norm: f64,
+    /// LoRA+ (Hayou et al. 2024; PEFT's `loraplus_lr_ratio`): the adapters' B factors learn at
+    /// this multiple of the learning rate (1: plain LoRA).
+    pub loraplus_lr_ratio: f64,
     pub schedule_tasks: TaskSchedule,
     pub precision: Precision,
     /// Run bf16 / f16 compute on a CPU backend (flex, libtorch) too. Off by default: there,
@@ -237,6 +240,7 @@ impl Default for TrainingConfig {
             warmup_steps: 0,
             schedule: LrSchedule::default(),
             clip_norm: 1.0,
+            loraplus_lr_ratio: 1.0,
             schedule_tasks: TaskSchedule::default(),
             precision: Precision::default(),
             cpu_half: false,
@@ -488,6 +492,12 @@ impl TrainConfig {
         }
         if !tr.lr.is_finite() || tr.lr <= 0.0 {
             return invalid("train.lr", format!("must be a positive number, got {}", tr.lr));
+        }
+        if !tr.loraplus_lr_ratio.is_finite() || tr.loraplus_lr_ratio <= 0.0 {
+            return invalid(
+                "train.loraplus_lr_ratio",
+                format!("must be a positive number, got {}", tr.loraplus_lr_ratio),
+            );
         }
         if !tr.weight_decay.is_finite() || tr.weight_decay < 0.0 {
             return invalid(

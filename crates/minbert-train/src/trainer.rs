@@ -741,10 +741,16 @@ impl<'a> Run<'a> {
             })
             .collect();
         let hyper = |path: &str| {
-            heads
+            let (lr, wd) = heads
                 .iter()
                 .find(|(prefix, _, _)| path.starts_with(prefix.as_str()))
-                .map_or((lr, c.weight_decay), |(_, lr, wd)| (*lr, *wd))
+                .map_or((lr, c.weight_decay), |(_, lr, wd)| (*lr, *wd));
+            // LoRA+: the B factors (`….adapter.lora_b`) take a larger step.
+            if path.ends_with(".lora_b") {
+                (lr * c.loraplus_lr_ratio, wd)
+            } else {
+                (lr, wd)
+            }
         };
         let scaler = self.state.loss_scaler.as_mut();
         let outcome = self.weights.step(grads, divisor, scaler, c.clip_norm, hyper);

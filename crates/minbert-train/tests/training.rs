@@ -517,3 +517,37 @@ fn half_precision_encoder_stays_close_to_f32_on_a_padded_batch() {
         );
     }
 }
+
+#[test]
+fn loraplus_scales_only_the_b_factors_steps() {
+    let _serial = serial();
+    let dir = TempDir::new().unwrap();
+    let (model, data) = (tiny_model(dir.path()), small_data(dir.path(), 16, 12));
+    let step = |ratio: &str| {
+        let sets = [
+            "train.max_steps=1",
+            "train.warmup=0",
+            &format!("train.loraplus_lr_ratio={ratio}"),
+        ];
+        let trained = run(&config(&model, &data, ALL_TASKS, &sets), &dir.path().join(ratio));
+        values(&trained.model)
+    };
+    let (plain, plus) = (step("1"), step("16"));
+    let mut b_factors = 0;
+    for ((path, x), (_, y)) in plain.iter().zip(&plus) {
+        if path.ends_with("lora_b") {
+            // B starts at zero: after one AdamW step it is the step itself, 16 times larger.
+            b_factors += 1;
+            assert!(x.iter().any(|v| *v != 0.0), "{path} trained");
+            for (p, q) in x.iter().zip(y) {
+                assert!(
+                    (q - 16.0 * p).abs() <= 1e-3 * (16.0 * p).abs() + 1e-9,
+                    "{path}: {q} vs 16 x {p}"
+                );
+            }
+        } else {
+            assert_eq!(x, y, "{path} takes the plain learning rate");
+        }
+    }
+    assert!(b_factors > 0);
+}

@@ -1,3 +1,4 @@
+pub mod adapters;
 pub mod bench;
 pub mod data;
 pub mod embed;
