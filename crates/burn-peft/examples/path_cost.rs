@@ -78,13 +78,19 @@ fn stack(device: &Device) -> Stack<Linear> {
 
 impl AdaptableModel for Stack<AdaptedLinear> {
     fn linear_paths(&self) -> Vec<String> {
-        (0..LAYERS).flat_map(|l| TARGETS.map(|t| format!("layers.{l}.{t}"))).collect()
+        (0..LAYERS)
+            .flat_map(|l| TARGETS.map(|t| format!("layers.{l}.{t}")))
+            .collect()
     }
 
     fn adapted_linear(&self, path: &str) -> Option<&AdaptedLinear> {
         let (layer, name) = path.strip_prefix("layers.")?.split_once('.')?;
         let b = self.layers.get(layer.parse::<usize>().ok()?)?;
-        [&b.query, &b.key, &b.value, &b.output].into_iter().zip(TARGETS).find(|(_, t)| *t == name).map(|(l, _)| l)
+        [&b.query, &b.key, &b.value, &b.output]
+            .into_iter()
+            .zip(TARGETS)
+            .find(|(_, t)| *t == name)
+            .map(|(l, _)| l)
     }
 
     fn adapted_linear_mut(&mut self, path: &str) -> Option<&mut AdaptedLinear> {

@@ -71,6 +71,7 @@ pub struct LoraConfig {
     /// DoRA: a trained magnitude per output unit times the normalised adapted weight.
     #[config(default = false)]
     pub use_dora: bool,
+    /// How the factors start (PEFT's `init_lora_weights`).
     #[config(default = "LoraInit::KaimingUniform")]
     pub init_lora_weights: LoraInit,
     /// Only adapt layers whose index (the number after the layer list's name in the path, e.g.

@@ -4,26 +4,56 @@ use std::path::{Path, PathBuf};
 /// file and the key (or module path) at fault where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum PeftError {
+    /// A file or folder that could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// A bad or unsupported value in a [`LoraConfig`](crate::LoraConfig) or `adapter_config.json`.
     #[error("{}\"{key}\": {message}", in_file(.path))]
     Config {
+        /// The `adapter_config.json` it came from, if any.
         path: Option<PathBuf>,
+        /// The config key.
         key: String,
+        /// What is wrong, and what was expected.
         message: String,
     },
+    /// An `adapter_config.json` that is not a JSON object.
     #[error("{path}: {message}")]
-    Json { path: PathBuf, message: String },
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// `target_modules` that select no layer of the model.
     #[error("target_modules {targets} match none of the model's linear layers; available: {}", .available.join(", "))]
-    NoMatch { targets: String, available: Vec<String> },
+    NoMatch {
+        /// The targets, as configured.
+        targets: String,
+        /// The model's linear layers.
+        available: Vec<String>,
+    },
+    /// A file that is not safetensors.
     #[error("{path}: not a valid safetensors file: {message}")]
-    Safetensors { path: PathBuf, message: String },
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// What the safetensors reader said.
+        message: String,
+    },
     /// A tensor of an adapter file that is missing, misshapen, not a float, or for no module.
     #[error("{path}: \"{key}\" {message}")]
     Tensor {
+        /// The file.
         path: PathBuf,
+        /// The tensor's key.
         key: String,
+        /// What is wrong, and what was expected.
         message: String,
     },
     /// A model, module path or adapter state that the operation does not fit.
@@ -34,7 +64,12 @@ pub enum PeftError {
     Merge(String),
     /// A named adapter that does not exist, or a name already taken.
     #[error("adapter {name:?} {message}")]
-    Adapter { name: String, message: String },
+    Adapter {
+        /// The adapter's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl PeftError {

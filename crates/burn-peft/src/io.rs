@@ -1,22 +1,23 @@
-//! Hugging Face files: safetensors tensors in PyTorch layout, and PEFT adapter directories
-//! (`adapter_config.json` + `adapter_model.safetensors`).
+//! PEFT adapter directories (`adapter_config.json` + `adapter_model.safetensors`), and the
+//! safetensors reading and writing they need (private: this crate reads and writes adapter files,
+//! not models).
 //!
-//! Layouts, in this one place: PyTorch stores a `Linear` weight `[out, in]` (`y = x W^T + b`)
-//! and Burn `[in, out]` (`y = x W + b`). An adapter's factors are linear weights too: PEFT's
-//! `lora_A.weight` `[r, in]` is Burn's `lora_a` `[in, r]`, `lora_B.weight` `[out, r]` is
-//! `lora_b` `[r, out]`. [`HfTensor::linear_weight`] transposes Burn to PyTorch and
-//! [`HfTensor::to_linear_weight`] back; every other tensor (biases, DoRA's
-//! `lora_magnitude_vector` `[out]`) keeps its shape.
+//! Layouts, in this one place: PyTorch stores a `Linear` weight `[out, in]` and Burn `[in, out]`.
+//! An adapter's factors are linear weights too: PEFT's `lora_A.weight` `[r, in]` is Burn's
+//! `lora_a` `[in, r]`, `lora_B.weight` `[out, r]` is `lora_b` `[r, out]`; DoRA's
+//! `lora_magnitude_vector` `[out]` keeps its shape.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 
 use crate::config::LoraConfig;
 use crate::error::PeftError;
+use crate::init::{from_matrix, to_matrix};
 use crate::layer::with_value;
 use crate::model::{AdaptableModel, adapted_paths, inject_adapter, layer, layer_mut};
 
@@ -26,92 +27,59 @@ pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
 pub const ADAPTER_WEIGHTS_FILE: &str = "adapter_model.safetensors";
 
 /// PEFT saves adapter tensors under the wrapped model's names: `base_model.model.<module path>`.
-const KEY_PREFIX: &str = "base_model.model.";
+pub(crate) const KEY_PREFIX: &str = "base_model.model.";
 
-/// One tensor of a Hugging Face file: name, shape and f32 values in PyTorch layout.
+/// One tensor of an adapter file: name, shape and f32 values in PyTorch layout.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HfTensor {
+pub(crate) struct FileTensor {
     pub name: String,
     pub shape: Vec<usize>,
     pub values: Vec<f32>,
 }
 
-impl HfTensor {
-    /// Any float tensor, shape kept.
-    pub fn new<const D: usize>(name: impl Into<String>, tensor: Tensor<D>) -> Self {
-        let shape = tensor.dims().to_vec();
-        let values = tensor
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .expect("a float tensor converts to f32");
+impl FileTensor {
+    /// A matrix, stored as it is.
+    pub fn matrix(name: String, m: &DMatrix<f32>) -> Self {
         Self {
-            name: name.into(),
-            shape,
-            values,
+            name,
+            shape: vec![m.nrows(), m.ncols()],
+            values: m.transpose().iter().copied().collect(),
         }
     }
 
     /// A Burn `[in, out]` linear weight, stored as PyTorch's `[out, in]`.
-    pub fn linear_weight(name: impl Into<String>, weight: Tensor<2>) -> Self {
-        let [d_in, d_out] = weight.dims();
-        let mut t = Self::new(name, weight);
-        t.values = transpose(&t.values, d_in, d_out);
-        t.shape = vec![d_out, d_in];
-        t
+    fn linear_weight(name: String, weight: Tensor<2>) -> Self {
+        Self::matrix(name, &to_matrix(&weight).transpose())
     }
 
-    /// The tensor as it is stored. `D` must be `shape.len()`.
-    pub fn to_tensor<const D: usize>(&self, device: &Device) -> Tensor<D> {
+    /// A 1-D tensor.
+    fn vector(name: String, tensor: Tensor<1>) -> Self {
+        let n = tensor.dims()[0];
+        Self::matrix(name, &to_matrix(&tensor.reshape([1, n]))).with_shape(vec![n])
+    }
+
+    fn with_shape(mut self, shape: Vec<usize>) -> Self {
+        self.shape = shape;
+        self
+    }
+
+    /// A two-dimensional tensor as a matrix of the same shape.
+    pub fn to_matrix(&self) -> DMatrix<f32> {
+        DMatrix::from_row_slice(self.shape[0], self.shape[1], &self.values)
+    }
+
+    /// A PyTorch `[out, in]` linear weight as Burn's `[in, out]`.
+    fn to_linear_weight(&self, device: &Device) -> Tensor<2> {
+        from_matrix(&self.to_matrix().transpose(), device)
+    }
+
+    fn to_tensor<const D: usize>(&self, device: &Device) -> Tensor<D> {
         Tensor::from_data(TensorData::new(self.values.clone(), self.shape.clone()), device)
     }
-
-    /// A PyTorch `[out, in]` linear weight as Burn's `[in, out]`. The shape must have two dims.
-    pub fn to_linear_weight(&self, device: &Device) -> Tensor<2> {
-        let [d_out, d_in] = [self.shape[0], self.shape[1]];
-        Tensor::from_data(
-            TensorData::new(transpose(&self.values, d_out, d_in), [d_in, d_out]),
-            device,
-        )
-    }
 }
 
-/// `[rows, cols]` row-major to `[cols, rows]` row-major.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = values[r * cols + c];
-        }
-    }
-    out
-}
-
-/// The values of a float tensor's raw little-endian bytes as f32; `None` for other dtypes.
-pub fn decode_floats(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
-    Some(match dtype {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32)
-            .collect(),
-        Dtype::F16 => data
-            .chunks_exact(2)
-            .map(|b| burn::tensor::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|b| burn::tensor::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        _ => return None,
-    })
-}
-
-/// Writes tensors to a safetensors file (f32, with the `format: pt` metadata Hugging Face
-/// writes), atomically.
-pub fn save_safetensors(path: &Path, tensors: &[HfTensor]) -> Result<(), PeftError> {
+/// Writes f32 tensors to a safetensors file with the `format: pt` metadata PEFT writes.
+pub(crate) fn write_tensors(path: &Path, tensors: &[FileTensor]) -> Result<(), PeftError> {
     let error = |e: safetensors::SafeTensorError| PeftError::Safetensors {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -132,33 +100,36 @@ pub fn save_safetensors(path: &Path, tensors: &[HfTensor]) -> Result<(), PeftErr
     write_atomic(path, &safetensors::serialize(views, metadata).map_err(error)?)
 }
 
-/// Every tensor of a safetensors file, as f32 in the file's (PyTorch) layout. A tensor that is
-/// not a float is an error naming it.
-pub fn read_safetensors(path: &Path) -> Result<Vec<HfTensor>, PeftError> {
+/// Every tensor of a safetensors file as f32 (PEFT saves adapters in the model's float type),
+/// sorted by name. A tensor that is not a float is an error naming it.
+pub(crate) fn read_tensors(path: &Path) -> Result<Vec<FileTensor>, PeftError> {
     let bytes = std::fs::read(path).map_err(|e| PeftError::io(path, e))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| PeftError::Safetensors {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let mut tensors: Vec<HfTensor> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| match decode_floats(view.dtype(), view.data()) {
-            Some(values) => Ok(HfTensor {
-                name,
-                shape: view.shape().to_vec(),
-                values,
-            }),
-            None => Err(PeftError::Tensor {
-                path: path.to_path_buf(),
-                key: name,
-                message: format!(
-                    "has dtype {:?}, expected a float type (F32, F16, BF16, F64)",
-                    view.dtype()
-                ),
-            }),
-        })
-        .collect::<Result<_, _>>()?;
+    let mut tensors = Vec::new();
+    for (name, view) in st.tensors() {
+        let dtype = match view.dtype() {
+            Dtype::F32 => DType::F32,
+            Dtype::F64 => DType::F64,
+            Dtype::F16 => DType::F16,
+            Dtype::BF16 => DType::BF16,
+            other => {
+                return Err(PeftError::Tensor {
+                    path: path.to_path_buf(),
+                    key: name,
+                    message: format!("has dtype {other:?}, expected a float type (F32, F16, BF16, F64)"),
+                });
+            }
+        };
+        let data = TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
+        tensors.push(FileTensor {
+            name,
+            shape: view.shape().to_vec(),
+            values: data.convert::<f32>().try_into_vec::<f32>().expect("converted to f32"),
+        });
+    }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(tensors)
 }
@@ -197,23 +168,23 @@ pub fn write_adapter_config(path: &Path, config: &LoraConfig) -> Result<(), Peft
 }
 
 /// The adapters of `model` under PEFT's key names and layouts, in model order.
-pub fn adapter_tensors<M: AdaptableModel>(model: &M) -> Vec<HfTensor> {
+fn adapter_tensors<M: AdaptableModel>(model: &M) -> Vec<FileTensor> {
     let mut tensors = Vec::new();
     for path in adapted_paths(model) {
         let adapter = model
             .adapted_linear(&path)
             .and_then(|l| l.adapter.as_ref())
             .expect("an adapted path");
-        tensors.push(HfTensor::linear_weight(
+        tensors.push(FileTensor::linear_weight(
             format!("{KEY_PREFIX}{path}.lora_A.weight"),
             adapter.lora_a.val(),
         ));
-        tensors.push(HfTensor::linear_weight(
+        tensors.push(FileTensor::linear_weight(
             format!("{KEY_PREFIX}{path}.lora_B.weight"),
             adapter.lora_b.val(),
         ));
         if let Some(magnitude) = &adapter.magnitude {
-            tensors.push(HfTensor::new(
+            tensors.push(FileTensor::vector(
                 format!("{KEY_PREFIX}{path}.lora_magnitude_vector"),
                 magnitude.val(),
             ));
@@ -253,7 +224,7 @@ pub fn save_adapter<M: AdaptableModel>(model: &M, config: &LoraConfig, dir: &Pat
         }
     }
     std::fs::create_dir_all(dir).map_err(|e| PeftError::io(dir, e))?;
-    save_safetensors(&dir.join(ADAPTER_WEIGHTS_FILE), &adapter_tensors(model))?;
+    write_tensors(&dir.join(ADAPTER_WEIGHTS_FILE), &adapter_tensors(model))?;
     write_adapter_config(&dir.join(ADAPTER_CONFIG_FILE), config)
 }
 
@@ -268,13 +239,13 @@ pub fn load_adapter<M: AdaptableModel + burn::module::Module>(
     let config_path = dir.join(ADAPTER_CONFIG_FILE);
     let weights_path = dir.join(ADAPTER_WEIGHTS_FILE);
     let config = read_adapter_config(&config_path)?;
-    let mut file: BTreeMap<String, HfTensor> = read_safetensors(&weights_path)?
+    let mut file: BTreeMap<String, FileTensor> = read_tensors(&weights_path)?
         .into_iter()
         .map(|t| (t.name.clone(), t))
         .collect();
     let mut adapted = model.clone();
     let paths = inject_adapter(&mut adapted, &config)?;
-    let mut take = |key: String, shape: &[usize]| -> Result<HfTensor, PeftError> {
+    let mut take = |key: String, shape: &[usize]| -> Result<FileTensor, PeftError> {
         let error = |message: String| PeftError::Tensor {
             path: weights_path.clone(),
             key: key.clone(),

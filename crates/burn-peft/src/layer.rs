@@ -5,7 +5,7 @@
 //! in the same layout, `lora_a` `[in, r]` (PEFT's `lora_A.weight` `[r, in]` transposed) and
 //! `lora_b` `[r, out]` (`lora_B.weight` `[out, r]` transposed), so PEFT's `(x A^T) B^T` is
 //! `linear(linear(x, a), b)` and its weight update `s B A` is `s a b` here. The transposes to
-//! PEFT's layout happen only at the file boundary ([`HfTensor`](crate::HfTensor)).
+//! PEFT's layout happen only at the file boundary (reading and writing adapter files).
 
 use burn::module::{Module, Param, Parameter};
 use burn::nn::{Dropout, DropoutConfig, Linear};
@@ -36,7 +36,9 @@ pub struct Adapter {
 /// A linear layer that can carry an adapter. Without one it is exactly `base`.
 #[derive(Module, Debug)]
 pub struct AdaptedLinear {
+    /// The layer the adapter adapts (frozen once one is attached).
     pub base: Linear,
+    /// The adapter, if one is attached.
     pub adapter: Option<Adapter>,
     /// Set while the adapter is folded into `base` (see [`merge`](Self::merge)).
     #[module(skip)]
@@ -85,10 +87,12 @@ impl Adapter {
         Ok((adapter, weight))
     }
 
+    /// The rank `r`.
     pub fn rank(&self) -> usize {
         self.lora_a.val().dims()[1]
     }
 
+    /// Whether it is DoRA (has a magnitude).
     pub fn is_dora(&self) -> bool {
         self.magnitude.is_some()
     }
@@ -156,6 +160,7 @@ impl Adapter {
 }
 
 impl AdaptedLinear {
+    /// `base` without an adapter.
     pub fn new(base: Linear) -> Self {
         base.into()
     }
@@ -203,6 +208,7 @@ impl AdaptedLinear {
         Ok(())
     }
 
+    /// Whether the adapter is folded into the base weight.
     pub fn is_merged(&self) -> bool {
         self.merged.is_some()
     }

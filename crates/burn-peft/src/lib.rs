@@ -16,8 +16,7 @@ mod weights;
 pub use config::{LoraConfig, LoraInit, PEFT_VERSION, TargetModules};
 pub use error::PeftError;
 pub use io::{
-    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, HfTensor, adapter_tensors, decode_floats, load_adapter,
-    read_adapter_config, read_safetensors, save_adapter, save_safetensors, write_adapter_config,
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, load_adapter, read_adapter_config, save_adapter, write_adapter_config,
 };
 pub use key_map::KeyMap;
 pub use layer::{AdaptedLinear, Adapter};
@@ -26,6 +25,8 @@ pub use model::{
     AdaptableModel, ParamCount, Trainable, adapted_paths, count_params, inject_adapter, mark_trainable, merge_adapters,
     merged_linears, unmerge_adapters,
 };
+/// The linear algebra crate of [`ModuleFactors`]' matrices.
+pub use nalgebra;
 pub use peft_model::{DEFAULT_ADAPTER, PeftModel, get_peft_model};
 pub use reparam::{PeftWeight, WeightAdapter};
 pub use weights::{AdapterWeights, ModuleFactors};

@@ -18,6 +18,7 @@ pub trait AdaptableModel {
     fn linear_paths(&self) -> Vec<String>;
     /// The layer at `path`, `None` for a path that is not one of [`linear_paths`](Self::linear_paths).
     fn adapted_linear(&self, path: &str) -> Option<&AdaptedLinear>;
+    /// The layer at `path`, mutably.
     fn adapted_linear_mut(&mut self, path: &str) -> Option<&mut AdaptedLinear>;
 }
 
@@ -33,7 +34,9 @@ pub enum Trainable {
 /// Trainable and total parameter counts (PEFT's `print_trainable_parameters`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParamCount {
+    /// Parameters that require a gradient.
     pub trainable: usize,
+    /// All parameters.
     pub total: usize,
 }
 

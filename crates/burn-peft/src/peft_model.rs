@@ -352,7 +352,7 @@ impl<M: Module> PeftModel<M> {
     /// A loaded adapter's modules must be the ones its config selects, with this model's shapes.
     fn check_modules(&self, weights: &AdapterWeights, selected: &[String], dir: &Path) -> Result<(), PeftError> {
         let file = dir.join(crate::io::ADAPTER_WEIGHTS_FILE);
-        let key = |module: &str, suffix: &str| format!("{}{module}.{suffix}", crate::weights::KEY_PREFIX);
+        let key = |module: &str, suffix: &str| format!("{}{module}.{suffix}", crate::io::KEY_PREFIX);
         if let Some(extra) = weights.modules.keys().find(|m| !selected.contains(m)) {
             return Err(PeftError::Tensor {
                 path: file,

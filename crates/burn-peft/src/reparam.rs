@@ -52,6 +52,7 @@ impl WeightAdapter {
 /// adapters add their changes to the weight, as PEFT adds their outputs.
 #[derive(Module, Debug)]
 pub struct PeftWeight {
+    /// In the order they were activated.
     pub adapters: Vec<WeightAdapter>,
 }
 

@@ -10,12 +10,9 @@ use nalgebra::DMatrix;
 use crate::config::LoraConfig;
 use crate::error::PeftError;
 use crate::io::{
-    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, HfTensor, read_adapter_config, read_safetensors, save_safetensors,
-    write_adapter_config,
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, FileTensor, KEY_PREFIX, read_adapter_config, read_tensors,
+    write_adapter_config, write_tensors,
 };
-
-/// PEFT saves adapter tensors under the wrapped model's names: `base_model.model.<module>`.
-pub(crate) const KEY_PREFIX: &str = "base_model.model.";
 
 /// One module's adapter tensors in PEFT's layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,8 +59,8 @@ impl AdapterWeights {
             key: key.to_string(),
             message,
         };
-        let mut parts: BTreeMap<String, [Option<HfTensor>; 3]> = BTreeMap::new();
-        for tensor in read_safetensors(&path)? {
+        let mut parts: BTreeMap<String, [Option<FileTensor>; 3]> = BTreeMap::new();
+        for tensor in read_tensors(&path)? {
             let (module, slot) = ["lora_A.weight", "lora_B.weight", "lora_magnitude_vector"]
                 .iter()
                 .enumerate()
@@ -82,10 +79,10 @@ impl AdapterWeights {
         let mut modules = BTreeMap::new();
         for (module, [a, b, m]) in parts {
             let key = |suffix: &str| format!("{KEY_PREFIX}{module}.{suffix}");
-            let matrix = |t: Option<HfTensor>, suffix: &str| -> Result<DMatrix<f32>, PeftError> {
+            let matrix = |t: Option<FileTensor>, suffix: &str| -> Result<DMatrix<f32>, PeftError> {
                 let t = t.ok_or_else(|| error(&key(suffix), "is missing".into()))?;
                 match t.shape[..] {
-                    [rows, cols] => Ok(DMatrix::from_row_slice(rows, cols, &t.values)),
+                    [_, _] => Ok(t.to_matrix()),
                     _ => Err(error(
                         &t.name,
                         format!("has shape {:?}, expected two dimensions", t.shape),
@@ -143,24 +140,25 @@ impl AdapterWeights {
     /// Writes a PEFT adapter directory that PEFT's `PeftModel.from_pretrained` loads.
     pub fn write(&self, dir: &Path) -> Result<(), PeftError> {
         std::fs::create_dir_all(dir).map_err(|e| PeftError::io(dir, e))?;
-        let matrix = |name: String, m: &DMatrix<f32>| HfTensor {
-            name,
-            shape: vec![m.nrows(), m.ncols()],
-            values: m.transpose().iter().copied().collect(),
-        };
         let mut tensors = Vec::new();
         for (module, factors) in &self.modules {
-            tensors.push(matrix(format!("{KEY_PREFIX}{module}.lora_A.weight"), &factors.lora_a));
-            tensors.push(matrix(format!("{KEY_PREFIX}{module}.lora_B.weight"), &factors.lora_b));
+            tensors.push(FileTensor::matrix(
+                format!("{KEY_PREFIX}{module}.lora_A.weight"),
+                &factors.lora_a,
+            ));
+            tensors.push(FileTensor::matrix(
+                format!("{KEY_PREFIX}{module}.lora_B.weight"),
+                &factors.lora_b,
+            ));
             if let Some(m) = &factors.magnitude {
-                tensors.push(HfTensor {
+                tensors.push(FileTensor {
                     name: format!("{KEY_PREFIX}{module}.lora_magnitude_vector"),
                     shape: vec![m.len()],
                     values: m.clone(),
                 });
             }
         }
-        save_safetensors(&dir.join(ADAPTER_WEIGHTS_FILE), &tensors)?;
+        write_tensors(&dir.join(ADAPTER_WEIGHTS_FILE), &tensors)?;
         write_adapter_config(&dir.join(ADAPTER_CONFIG_FILE), &self.config)
     }
 }

@@ -2,6 +2,8 @@
 //! changes only the adapters, the adapter round-trips through PEFT files, merging is undone by
 //! unmerging, and broken adapter directories are clear errors.
 
+#[path = "common/files.rs"]
+mod files;
 #[path = "../examples/common/mlp.rs"]
 mod mlp;
 
@@ -10,9 +12,9 @@ use std::path::Path;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_peft::{
-    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, HfTensor, LoraConfig, LoraInit, TargetModules, Trainable, adapted_paths,
-    count_params, inject_adapter, load_adapter, mark_trainable, merge_adapters, merged_linears, read_safetensors,
-    save_adapter, save_safetensors, unmerge_adapters,
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoraConfig, LoraInit, TargetModules, Trainable, adapted_paths,
+    count_params, inject_adapter, load_adapter, mark_trainable, merge_adapters, merged_linears, save_adapter,
+    unmerge_adapters,
 };
 use mlp::{Mlp, task};
 use tempfile::TempDir;
@@ -132,8 +134,7 @@ fn a_saved_adapter_loads_back_to_the_same_model() {
         let dir = TempDir::new().unwrap();
         save_adapter(&adapted, &config, dir.path()).unwrap();
 
-        let mut keys: Vec<(String, Vec<usize>)> = read_safetensors(&dir.path().join(ADAPTER_WEIGHTS_FILE))
-            .unwrap()
+        let mut keys: Vec<(String, Vec<usize>)> = files::read(&dir.path().join(ADAPTER_WEIGHTS_FILE))
             .into_iter()
             .map(|t| (t.name, t.shape))
             .collect();
@@ -243,7 +244,7 @@ fn broken_adapter_directories_are_errors_naming_file_and_key() {
     let (base, adapted, config) = adapted_pair(true, &Device::flex());
     let good = TempDir::new().unwrap();
     save_adapter(&adapted, &config, good.path()).unwrap();
-    let tensors = read_safetensors(&good.path().join(ADAPTER_WEIGHTS_FILE)).unwrap();
+    let tensors = files::read(&good.path().join(ADAPTER_WEIGHTS_FILE));
     let load = |dir: &Path| {
         let mut model = base.clone();
         let err = load_adapter(&mut model, dir).unwrap_err().to_string();
@@ -253,11 +254,11 @@ fn broken_adapter_directories_are_errors_naming_file_and_key() {
     };
     let dir = TempDir::new().unwrap();
     let weights = dir.path().join(ADAPTER_WEIGHTS_FILE);
-    let rewrite = |edit: &dyn Fn(&mut Vec<HfTensor>)| {
+    let rewrite = |edit: &dyn Fn(&mut Vec<files::Stored>)| {
         copy_adapter(good.path(), dir.path());
         let mut t = tensors.clone();
         edit(&mut t);
-        save_safetensors(&weights, &t).unwrap();
+        files::write(&weights, &t);
     };
 
     rewrite(&|t| t.retain(|t| t.name != "base_model.model.output.lora_B.weight"));
@@ -281,7 +282,7 @@ fn broken_adapter_directories_are_errors_naming_file_and_key() {
     );
 
     rewrite(&|t| {
-        t.push(HfTensor {
+        t.push(files::Stored {
             name: "base_model.model.extra.lora_A.weight".into(),
             shape: vec![1],
             values: vec![0.0],

@@ -10,7 +10,9 @@ use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType, Device, Int, Tensor};
-use burn_peft::{AdaptableModel, AdaptedLinear, HfTensor, merged_linears};
+use burn_peft::{AdaptableModel, AdaptedLinear, merged_linears};
+
+use crate::HfTensor;
 
 use crate::config::{BertConfig, HiddenAct};
 use crate::weights::WeightMap;

@@ -7,6 +7,7 @@
 mod bert;
 mod config;
 mod error;
+mod hf_tensors;
 mod weights;
 
 use std::path::Path;
@@ -17,9 +18,9 @@ pub use bert::{
     AttentionMask, BertAttention, BertEmbeddings, BertEncoder, BertInput, BertIntermediate, BertLayer, BertModel,
     BertOutput, BertPooler, BertResidualOutput, BertSelfAttention, LAYER_LINEARS,
 };
-pub use burn_peft::{HfTensor, save_safetensors};
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;
+pub use hf_tensors::{HfTensor, read_safetensors, save_safetensors};
 pub use weights::WeightMap;
 
 /// Reads `config.json` and `model.safetensors` from a Hugging Face checkpoint directory.

@@ -1,15 +1,14 @@
 //! Reading a Hugging Face checkpoint into the model.
 //!
 //! Layout: PyTorch stores a `Linear` weight as `[out, in]` (`y = x W^T + b`); Burn's `Linear`
-//! holds `[in, out]` (`y = x W + b`). The transposes live in one place, burn-peft's
-//! [`HfTensor`] (`to_linear_weight` on load, `linear_weight` on save), shared with the adapters'
-//! files. Every other tensor keeps its shape.
+//! holds `[in, out]` (`y = x W + b`). The transposes live in one place, [`HfTensor`]
+//! (`to_linear_weight` on load, `linear_weight` on save). Every other tensor keeps its shape.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::hf_tensors::{HfTensor, decode_floats};
 use burn::tensor::{Device, Tensor, TensorData};
-use burn_peft::{HfTensor, decode_floats};
 use safetensors::SafeTensors;
 
 use crate::error::ModelError;

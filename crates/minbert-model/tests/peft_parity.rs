@@ -14,11 +14,11 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_peft::{
-    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, AdaptableModel, HfTensor, count_params, load_adapter, merge_adapters,
-    merged_linears, read_safetensors, save_adapter, unmerge_adapters,
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, AdaptableModel, count_params, load_adapter, merge_adapters,
+    merged_linears, save_adapter, unmerge_adapters,
 };
 use common::{EvalMode, Fixture, masked_max_diff, max_abs_diff, values};
-use minbert_model::{BertModel, load_pretrained};
+use minbert_model::{BertModel, HfTensor, load_pretrained, read_safetensors};
 use minbert_testkit::{fixtures_dir, gpu_device, model_dir};
 use serde_json::Value;
 use tempfile::TempDir;

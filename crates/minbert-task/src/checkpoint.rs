@@ -22,10 +22,10 @@ use burn::nn::Linear;
 use burn::tensor::Device;
 /// Trainable and total parameter counts, as `meta.json` and `summary.json` record them.
 pub use burn_peft::ParamCount;
-use burn_peft::{HfTensor, LoraConfig, load_adapter, read_safetensors, save_adapter, save_safetensors};
+use burn_peft::{LoraConfig, load_adapter, save_adapter};
 use minbert_data::CourseTask;
 use minbert_hub::HubSettings;
-use minbert_model::{BertConfig, BertModel, WeightMap, load_pretrained};
+use minbert_model::{BertConfig, BertModel, HfTensor, WeightMap, load_pretrained, read_safetensors, save_safetensors};
 use serde::{Deserialize, Serialize};
 
 use crate::TaskError;

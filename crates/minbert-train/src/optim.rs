@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor};
-use burn_peft::HfTensor;
+use minbert_model::HfTensor;
 use serde::{Deserialize, Serialize};
 
 use crate::params::{ParamMap, leaf};

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use burn_peft::{HfTensor, read_safetensors};
+use minbert_model::{HfTensor, read_safetensors};
 use minbert_task::checkpoint::{OPTIMIZER_FILE, STATE_FILE};
 use minbert_task::files::read_json;
 use serde::{Deserialize, Serialize};

@@ -9,7 +9,10 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use burn_peft::{HfTensor, read_safetensors};
+
+#[path = "files.rs"]
+mod files;
+pub use files::Stored;
 
 #[derive(Module, Debug)]
 pub struct Tiny {
@@ -29,9 +32,8 @@ pub fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
-pub fn tensors(path: &str) -> BTreeMap<String, HfTensor> {
-    read_safetensors(&fixture(path))
-        .unwrap()
+pub fn tensors(path: &str) -> BTreeMap<String, Stored> {
+    files::read(&fixture(path))
         .into_iter()
         .map(|t| (t.name.clone(), t))
         .collect()

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, TensorData};
-use burn_peft::save_safetensors;
 use minbert_model::BertConfig;
+use minbert_model::save_safetensors;
 use minbert_train::params::collect_values;
 use minbert_train::progress::ProgressMode;
 use minbert_train::{TrainConfig, TrainOptions, Trained, train};
