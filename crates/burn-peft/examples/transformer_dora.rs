@@ -10,6 +10,7 @@ mod classifier;
 
 use std::path::PathBuf;
 
+use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
 use burn_peft::{LoraConfig, PeftError, PeftModel, TargetModules, get_peft_model};
@@ -18,8 +19,9 @@ use classifier::{ClassifierConfig, task};
 fn main() -> Result<(), PeftError> {
     let device = Device::flex().autodiff();
     let config = ClassifierConfig::new();
-    device.seed(7);
     let model = config.init(&device);
+    // The base weights, as a pretrained checkpoint would hold them.
+    let base_record = model.clone().into_record();
     let (x, labels) = task(&config, 64, &device);
 
     // The attention projections and the feed-forward layers, by the names burn-nn gives them.
@@ -54,9 +56,9 @@ fn main() -> Result<(), PeftError> {
     peft.save_pretrained(&out)?;
     println!("saved the adapter (PEFT format) to {}", out.display());
 
-    // A fresh model with the same base weights (same seed), the adapter loaded from the files.
-    device.seed(7);
-    let reloaded = PeftModel::from_pretrained(config.init(&device), &out)?;
+    // A fresh model with the same base weights, the adapter loaded from the files.
+    let fresh = config.init(&device).load_record(base_record);
+    let reloaded = PeftModel::from_pretrained(fresh, &out)?;
     let before = peft.model().forward(x.clone());
     let after = reloaded.model().forward(x);
     let diff = (before - after).abs().max().into_scalar::<f32>();
