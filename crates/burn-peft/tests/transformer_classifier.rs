@@ -7,7 +7,7 @@ mod classifier;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
-use burn_peft::{AdapterWeights, LoraConfig, PeftModel, TargetModules, get_peft_model};
+use burn_peft::{AdapterWeights, KeyMap, LoraConfig, PeftModel, TargetModules, get_peft_model};
 use classifier::{Classifier, ClassifierConfig, task};
 use tempfile::TempDir;
 
@@ -64,4 +64,55 @@ fn dora_on_a_transformer_encoder_trains_saves_and_reloads_into_a_fresh_model() {
         .max()
         .into_scalar::<f32>();
     assert!(diff < 1e-5, "reloaded outputs differ by {diff}");
+}
+
+#[test]
+fn a_key_map_and_peft_targeting_rules_apply_to_burn_paths() {
+    let device = Device::flex();
+    let config = ClassifierConfig::new();
+    let model = config.init(&device);
+    let key_map = KeyMap::new().rename("layers", "layer").rename("mha", "attention.self");
+    let lora = LoraConfig::new(TargetModules::Names(vec!["query".into(), "value".into()]))
+        .with_layers_to_transform(Some(vec![1]))
+        .with_layers_pattern(Some(vec!["layer".into()]));
+    let mut peft = PeftModel::new(model.clone())
+        .unwrap()
+        .with_key_map(key_map.clone())
+        .unwrap();
+    peft.add_adapter("default", lora).unwrap();
+    assert_eq!(
+        peft.targets("default").unwrap(),
+        [
+            "encoder.layer.1.attention.self.query",
+            "encoder.layer.1.attention.self.value"
+        ]
+    );
+    let out = TempDir::new().unwrap();
+    peft.save_pretrained(out.path()).unwrap();
+    let saved = AdapterWeights::read(out.path()).unwrap();
+    assert_eq!(
+        saved.modules.keys().collect::<Vec<_>>(),
+        [
+            "encoder.layer.1.attention.self.query",
+            "encoder.layer.1.attention.self.value"
+        ]
+    );
+    // Without the map the file's names are not the model's.
+    let err = PeftModel::from_pretrained(model.clone(), out.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("match none of the model's linear layers"), "{err}");
+    assert!(PeftModel::from_pretrained_with(model.clone(), out.path(), key_map).is_ok());
+    // A map that gives two layers one name is refused (it cannot map both back).
+    let err = PeftModel::new(model)
+        .unwrap()
+        .with_key_map(KeyMap::new().rename("query", "value"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "encoder.layers.0.mha.value to encoder.layers.0.mha.value, which it maps back to encoder.layers.0.mha.query"
+        ),
+        "{err}"
+    );
 }
