@@ -219,7 +219,7 @@ impl<M: Module> PeftModel<M> {
             .collect::<Result<_, PeftError>>()?;
         let refs: Vec<(&AdapterWeights, f64)> = inputs.iter().map(|(a, w)| (a, *w)).collect();
         let merged = add_weighted_adapter(&refs, merge)?;
-        self.insert(name, merged.config.clone(), Some((merged, PathBuf::new())))
+        self.insert(name, merged.config.clone(), Some((merged, None)))
     }
 
     /// One adapter's config and tensors, under PEFT names and layouts.
@@ -284,7 +284,7 @@ impl<M: Module> PeftModel<M> {
     /// otherwise the error names the file and the key. On error nothing changes.
     pub fn load_adapter(&mut self, dir: &Path, name: &str) -> Result<(), PeftError> {
         let weights = AdapterWeights::read(dir)?;
-        self.insert(name, weights.config.clone(), Some((weights, dir.to_path_buf())))
+        self.insert(name, weights.config.clone(), Some((weights, Some(dir.to_path_buf()))))
     }
 
     /// The model with the active adapters folded into its weights, and no adapters (PEFT's
@@ -298,7 +298,7 @@ impl<M: Module> PeftModel<M> {
         &mut self,
         name: &str,
         config: LoraConfig,
-        values: Option<(AdapterWeights, PathBuf)>,
+        values: Option<(AdapterWeights, Option<PathBuf>)>,
     ) -> Result<(), PeftError> {
         if self.adapters.iter().any(|a| a.name == name) {
             return Err(PeftError::Adapter {
@@ -313,7 +313,7 @@ impl<M: Module> PeftModel<M> {
             .map(|s| names.iter().position(|n| n == s).expect("selected"))
             .collect();
         if let Some((weights, dir)) = &values {
-            self.check_modules(weights, &selected, dir)?;
+            self.check_modules(weights, &selected, dir.as_deref())?;
         }
         self.sync();
         let current = params(&self.base);
@@ -350,25 +350,38 @@ impl<M: Module> PeftModel<M> {
     }
 
     /// A loaded adapter's modules must be the ones its config selects, with this model's shapes.
-    fn check_modules(&self, weights: &AdapterWeights, selected: &[String], dir: &Path) -> Result<(), PeftError> {
-        let file = dir.join(crate::io::ADAPTER_WEIGHTS_FILE);
-        let key = |module: &str, suffix: &str| format!("{}{module}.{suffix}", crate::io::KEY_PREFIX);
+    /// `source` is the adapter's directory, or `None` for a weighted merge's result.
+    fn check_modules(
+        &self,
+        weights: &AdapterWeights,
+        selected: &[String],
+        source: Option<&Path>,
+    ) -> Result<(), PeftError> {
+        let error = |module: &str, message: String| {
+            let key = format!("{}{module}.lora_A.weight", crate::io::KEY_PREFIX);
+            match source {
+                Some(dir) => PeftError::Tensor {
+                    path: dir.join(crate::io::ADAPTER_WEIGHTS_FILE),
+                    key,
+                    message,
+                },
+                None => PeftError::Merge(format!("the merged adapter's \"{key}\" {message}")),
+            }
+        };
         if let Some(extra) = weights.modules.keys().find(|m| !selected.contains(m)) {
-            return Err(PeftError::Tensor {
-                path: file,
-                key: key(extra, "lora_A.weight"),
-                message: format!(
+            return Err(error(
+                extra,
+                format!(
                     "is for a module the model has no such layer for, or that {ADAPTER_CONFIG_FILE}'s target_modules do not select"
                 ),
-            });
+            ));
         }
         for module in selected {
             let Some(factors) = weights.modules.get(module) else {
-                return Err(PeftError::Tensor {
-                    path: file,
-                    key: key(module, "lora_A.weight"),
-                    message: format!("is missing ({ADAPTER_CONFIG_FILE} adapts this module)"),
-                });
+                return Err(error(
+                    module,
+                    format!("is missing ({ADAPTER_CONFIG_FILE} adapts this module)"),
+                ));
             };
             let layer = self
                 .linears
@@ -377,15 +390,14 @@ impl<M: Module> PeftModel<M> {
                 .expect("selected from the layers");
             let [d_in, d_out] = layer.dims;
             if factors.lora_a.ncols() != d_in || factors.lora_b.nrows() != d_out {
-                return Err(PeftError::Tensor {
-                    path: file,
-                    key: key(module, "lora_A.weight"),
-                    message: format!(
+                return Err(error(
+                    module,
+                    format!(
                         "and lora_B.weight are for a [{}, {}] layer, but the model's is [{d_out}, {d_in}] (another base model?)",
                         factors.lora_b.nrows(),
                         factors.lora_a.ncols()
                     ),
-                });
+                ));
             }
         }
         Ok(())
