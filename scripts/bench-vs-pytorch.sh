@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # minbert vs PyTorch + PEFT, back to back on this machine (../shared/docs/BENCHMARKS.md):
 # sets up the reference in ../bench-venv if missing, then per run and mode alternates the two
-# tools, each in its own process, and prints both tables and the ratio ours / PyTorch.
+# tools, each in its own process, and prints both tables and the ratio ours / PyTorch. Each run
+# also times the FFN's GEMM (2048 x 384 x 1536) in numpy's OpenBLAS (the machine's best fp32
+# GEMM at hand) and in minbert's backend (`minbert bench --mode gemm`), and the last table gives
+# each mode's effective GFLOP/s as a fraction of them.
 # Usage: scripts/bench-vs-pytorch.sh [OUT_DIR]   (env: RUNS=3, MODES="infer full lora dora",
 # PRECISION=f32 for minbert; VENV=../bench-venv; MINBERT=binary, default: built here with the
 # default features; MINBERT_DEVICE=libtorch with a `scripts/build-tch.sh` binary and VENV=../tch-venv
@@ -31,7 +34,12 @@ fi
 bin=$MINBERT
 mkdir -p "$out"
 { grep -m1 'model name' /proc/cpuinfo || true; nproc; uptime; } > "$out/machine.txt"
+mkdir -p "$out/gemm"
 for r in $(seq 1 "$runs"); do
+  # OpenBLAS picks its kernels by CPU; the variables some machines set would pin it lower.
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$venv/bin/python" "$ref/gemm_bench.py" --threads 2 \
+    --json "$out/gemm/openblas-$r.json"
+  "$bin" bench --model "$model" --mode gemm --threads 2 --json "$out/gemm/minbert-$r.json"
   for m in $modes; do
     "$venv/bin/python" "$ref/bench_train.py" --model "$model" --mode "$m" --threads 2 \
       --json "$out/pytorch-$m-$r.json" 2> >(grep -v -e 'Loading weights' -e 'warnings.warn' >&2)
@@ -55,4 +63,27 @@ for mode in ["infer", "full", "lora", "dora"]:
     med = lambda rs, k: statistics.median(r[k] for r in rs)
     print(f"| {mode} | {med(ours, 'examples_per_s') / med(ref, 'examples_per_s'):.2f} | "
           f"{med(ours, 'peak_rss_mib') / med(ref, 'peak_rss_mib'):.2f} |")
+
+# The GEMM limit: medians over runs of each probe's median GFLOP/s on the FFN shape.
+gemm = pathlib.Path(sys.argv[1]) / "gemm"
+load = lambda pattern: [json.loads(f.read_text()) for f in sorted(gemm.glob(pattern))]
+openblas = statistics.median(g["numpy_matmul"]["gflops_median"] for g in load("openblas-*.json"))
+mkl = statistics.median(g["torch_matmul"]["gflops_median"] for g in load("openblas-*.json"))
+ffn = lambda g: next(s for s in g["gemm"] if s["name"] == "ffn_up")["gflops_median"]
+flex = statistics.median(ffn(g) for g in load("minbert-*.json"))
+print(f"\nFFN GEMM 2048x384x1536, GFLOP/s (median): numpy OpenBLAS {openblas:.1f}, "
+      f"PyTorch {mkl:.1f}, minbert's backend {flex:.1f}")
+print("\n| mode | minbert GFLOP/s (runs) | of OpenBLAS's GEMM | of minbert's GEMM | PyTorch GFLOP/s |")
+print("|---|---|---|---|---|")
+for mode in ["infer", "full", "lora", "dora"]:
+    ours, ref = rows.get((mode, "minbert")), rows.get((mode, "pytorch"))
+    if not ours:
+        continue
+    rates = [r["effective_gflops"] for r in ours]
+    med = statistics.median(rates)
+    # The same workload: PyTorch's rate at minbert's count of FLOPs per example.
+    theirs = (statistics.median(r["examples_per_s"] for r in ref) * ours[0]["gflop_per_example_step"]
+              if ref else float("nan"))
+    print(f"| {mode} | {med:.1f} ({', '.join(f'{x:.1f}' for x in rates)}) | {med / openblas:.0%} | "
+          f"{med / flex:.0%} | {theirs:.1f} |")
 PY

@@ -191,3 +191,105 @@ fn seeded_random_tensors_repeat_and_have_the_right_distribution() {
     let mean = a.iter().sum::<f32>() / a.len() as f32;
     assert!((mean - 0.5).abs() < 0.01, "uniform mean {mean}");
 }
+
+#[test]
+fn simd_binary_kernels_split_across_threads_equal_scalar_ones_bit_for_bit() {
+    // Same-shape contiguous f32 operands take the SIMD in-place kernels, split into 16,384-element
+    // chunks across threads: into the left operand when it is unique, else into the right one
+    // (with reversed kernels for `-` and `/`). IEEE `+ - * /` round the same in SIMD lanes.
+    type TensorOp = fn(Tensor<1>, Tensor<1>) -> Tensor<1>;
+    type ScalarOp = fn(f32, f32) -> f32;
+    let device = Device::flex();
+    let n = PARALLEL;
+    let a: Vec<f32> = grid(n).iter().map(|x| x * 1.37 + 0.1).collect();
+    let b: Vec<f32> = a.iter().map(|x| x.cos() + 2.5).collect();
+    let t = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [n]), &device);
+    let scalar = |op: ScalarOp| -> Vec<f32> { a.iter().zip(&b).map(|(&x, &y)| op(x, y)).collect() };
+    let ops: [(&str, TensorOp, ScalarOp); 4] = [
+        ("add", |x, y| x + y, |x, y| x + y),
+        ("sub", |x, y| x - y, |x, y| x - y),
+        ("mul", |x, y| x * y, |x, y| x * y),
+        ("div", |x, y| x / y, |x, y| x / y),
+    ];
+    for (name, op, reference) in ops {
+        let expected = scalar(reference);
+        assert_eq!(floats(op(t(&a), t(&b))), expected, "{name}, into the left operand");
+        let shared_lhs = t(&a);
+        let swapped = floats(op(shared_lhs.clone(), t(&b)));
+        assert_eq!(swapped, expected, "{name}, into the right operand");
+        drop(shared_lhs);
+    }
+}
+
+/// `[m, k] · [k, n]` in f64 from row-major values.
+fn reference_product(lhs: &[f32], rhs: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f64> {
+    let mut out = vec![0.0; m * n];
+    for i in 0..m {
+        for p in 0..k {
+            let l = lhs[i * k + p] as f64;
+            for j in 0..n {
+                out[i * n + j] += l * rhs[p * n + j] as f64;
+            }
+        }
+    }
+    out
+}
+
+fn assert_close(got: &[f32], expected: &[f64], what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}: length");
+    for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
+        assert!(
+            (g as f64 - e).abs() <= 1e-4 * (1.0 + e.abs()),
+            "{what}: [{i}] {g} vs {e}"
+        );
+    }
+}
+
+#[test]
+fn matmul_outputs_are_fully_written_on_odd_shapes() {
+    // gemm writes the product into a buffer that is not zeroed first (vendor patch 0013). Each
+    // product follows a dropped NaN tensor of its output's size, whose freed buffer the
+    // allocator hands out again: an element gemm did not write would stay NaN.
+    let device = Device::flex();
+    let values = |len: usize, seed: usize| -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    };
+    // Serial and threaded (over 128^3 multiply-adds) products, odd sizes, one row or column.
+    for (m, k, n) in [(1, 1, 1), (37, 129, 65), (1, 300, 17), (211, 161, 97), (130, 131, 129)] {
+        let (l, r) = (values(m * k, 1), values(k * n, 2));
+        drop(Tensor::<2>::full([m, n], f32::NAN, &device));
+        let lhs = Tensor::<2>::from_data(TensorData::new(l.clone(), [m, k]), &device);
+        let rhs = Tensor::<2>::from_data(TensorData::new(r.clone(), [k, n]), &device);
+        let expected = reference_product(&l, &r, (m, k, n));
+        assert_close(
+            &floats(lhs.clone().matmul(rhs.clone())),
+            &expected,
+            &format!("{m}x{k}x{n}"),
+        );
+        // A transposed view on the left: the weight-gradient layout.
+        let columns: Vec<f32> = (0..k * m).map(|i| l[(i % m) * k + i / m]).collect();
+        let lhs_t = Tensor::<2>::from_data(TensorData::new(columns, [k, m]), &device).transpose();
+        assert_close(
+            &floats(lhs_t.matmul(rhs)),
+            &expected,
+            &format!("{m}x{k}x{n}, strided lhs"),
+        );
+    }
+    // Batched, the right operand broadcast over the batch: each matrix written in full.
+    let (b, m, k, n) = (5, 23, 19, 31);
+    let (l, r) = (values(b * m * k, 3), values(k * n, 4));
+    drop(Tensor::<3>::full([b, m, n], f32::NAN, &device));
+    let lhs = Tensor::<3>::from_data(TensorData::new(l.clone(), [b, m, k]), &device);
+    let rhs = Tensor::<3>::from_data(TensorData::new(r.clone(), [1, k, n]), &device);
+    let got = floats(lhs.matmul(rhs));
+    for i in 0..b {
+        let expected = reference_product(&l[i * m * k..(i + 1) * m * k], &r, (m, k, n));
+        assert_close(&got[i * m * n..(i + 1) * m * n], &expected, &format!("batch {i}"));
+    }
+    // No inner dimension: the product is all zeros.
+    drop(Tensor::<2>::full([6, 9], f32::NAN, &device));
+    let empty = Tensor::<2>::zeros([6, 0], &device).matmul(Tensor::<2>::zeros([0, 9], &device));
+    assert_eq!(floats(empty), vec![0.0; 54]);
+}

@@ -1,5 +1,9 @@
 //! `minbert bench`: the workload of `docs/BENCHMARKS.md`, with the same JSON fields as
-//! the PyTorch reference `bench_train.py`, so the two can be compared run by run.
+//! the PyTorch reference `bench_train.py`, so the two can be compared run by run, plus the
+//! step's effective GFLOP/s (`flops`) and the backend's GEMM alone (`gemm`).
+
+mod flops;
+mod gemm;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -34,6 +38,8 @@ pub enum BenchMode {
     Lora,
     /// DoRA on `--targets`, as `lora` plus a trained magnitude per output unit.
     Dora,
+    /// The backend's matrix product alone, on the shapes a step runs (rows = batch · seq).
+    Gemm,
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +110,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     crate::backend::set_compute_threads(args.threads)?;
     let compute = args.device.open()?;
+    if args.mode == BenchMode::Gemm {
+        return run_gemm(&args, &compute.device, &compute.description);
+    }
     let device = compute.device;
     let half = args.precision.half_dtype();
     if let Some(dtype) = half.filter(|&d| !device.supports_dtype(d)) {
@@ -118,6 +127,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (config, model, adapter) = bench_model(&args, &model_device)?;
     let (input, labels) = bench_inputs(&args, config.vocab_size, &model_device);
     let ParamCount { trainable, total } = count_params(&model);
+    let head = train.then_some((config.hidden_size, model.head.weight.shape().dims::<2>()[1]));
+    let linears = flops::bert_linears(&model.bert, args.seq, head);
+    let flops = flops::step_flops(&config, args.seq, args.batch, &linears, step_kind(args.mode));
     let lr = if adapter.is_some() { 1e-4 } else { 1e-5 };
     let timing = time_steps(&args, model, (input, labels), lr)?;
 
@@ -125,9 +137,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
     let examples_per_s = (args.batch * args.steps) as f64 / timing.wall_s;
+    let effective_gflops = examples_per_s * flops.step / 1e9;
     let mode = format!("{:?}", args.mode).to_lowercase();
     println!(
-        "minbert bench {mode} {}: {examples_per_s:.1} ex/s, median step {median:.1} ms, peak RSS {} MiB, cpu_util {}, device {}",
+        "minbert bench {mode} {}: {examples_per_s:.1} ex/s, {effective_gflops:.1} GFLOP/s, median step {median:.1} ms, peak RSS {} MiB, cpu_util {}, device {}",
         args.precision.name(),
         peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}")),
         timing.cpu_util.map_or("?".into(), |c| format!("{c:.2}")),
@@ -159,6 +172,51 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "total_params": total,
             "cpu_util": timing.cpu_util,
             "last_value": timing.last_value,
+            "gflop_per_example_forward": flops.forward / 1e9,
+            "gflop_per_example_step": flops.step / 1e9,
+            "effective_gflops": effective_gflops,
+        });
+        write_json(path, &value)?;
+    }
+    Ok(())
+}
+
+fn step_kind(mode: BenchMode) -> flops::StepKind {
+    match mode {
+        BenchMode::Infer | BenchMode::Gemm => flops::StepKind::Infer,
+        BenchMode::Full => flops::StepKind::Full,
+        BenchMode::Lora | BenchMode::Dora => flops::StepKind::Adapters {
+            dora: mode == BenchMode::Dora,
+        },
+    }
+}
+
+/// `--mode gemm`: times each of the workload's products and prints their GFLOP/s.
+fn run_gemm(args: &BenchArgs, device: &Device, description: &str) -> Result<()> {
+    let dir = args.model.resolve()?.dir;
+    let config_path = dir.join("config.json");
+    let config =
+        BertConfig::from_hf_file(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
+    let mut timings = Vec::new();
+    for shape in gemm::workload_shapes(&config, args.batch * args.seq, args.rank) {
+        let timing = gemm::time_gemm(&shape, device, args.warmup, args.steps)?;
+        println!(
+            "minbert bench gemm {:<18} {}x{}x{}: median {:.1} GFLOP/s, best {:.1} GFLOP/s, device {description}",
+            shape.name, shape.m, shape.k, shape.n, timing.gflops_median, timing.gflops_best
+        );
+        timings.push(timing);
+    }
+    if let Some(path) = &args.json {
+        let value = json!({
+            "tool": "minbert",
+            "minbert": env!("CARGO_PKG_VERSION"),
+            "backend": args.device.device,
+            "device": description,
+            "mode": "gemm",
+            "threads": args.threads,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "gemm": timings,
         });
         write_json(path, &value)?;
     }
