@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn the_ffn_shape_is_the_reference_probes() {
-        // ../shared/bench/pytorch/gemm_bench.py times 2048 x 384 x 1536: batch 32 of seq 64.
+        // The PyTorch reference's GEMM probe (docs/BENCHMARKS.md) times 2048 x 384 x 1536: batch 32 of seq 64.
         let shapes = workload_shapes(&BertConfig::new(30522, 384, 6, 12, 1536), 32 * 64, 8);
         assert_eq!((shapes[0].m, shapes[0].k, shapes[0].n), (2048, 384, 1536));
         assert_eq!(shapes[0].name, "ffn_up");
