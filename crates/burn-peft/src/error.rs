@@ -108,3 +108,12 @@ impl PeftError {
 fn in_file(path: &Option<PathBuf>) -> String {
     path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default()
 }
+
+impl From<durable_fs::Error> for PeftError {
+    fn from(e: durable_fs::Error) -> Self {
+        Self::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

@@ -134,17 +134,9 @@ pub(crate) fn read_tensors(path: &Path) -> Result<Vec<FileTensor>, PeftError> {
     Ok(tensors)
 }
 
-/// Writes through a temporary file in the same folder, renamed into place, so a reader never
-/// sees half a file.
+/// Writes durably: a reader, or the next start after a crash, sees the old file or the new one.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PeftError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| PeftError::io(dir, e))?;
-    std::io::Write::write_all(&mut file, bytes).map_err(|e| PeftError::io(file.path(), e))?;
-    file.persist(path).map_err(|e| PeftError::io(path, e.error))?;
-    Ok(())
+    Ok(durable_fs::write_file(path, bytes)?)
 }
 
 /// Reads a PEFT `adapter_config.json`; see [`LoraConfig::from_peft`].

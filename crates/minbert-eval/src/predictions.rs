@@ -50,11 +50,9 @@ pub fn render<V: Display>(task: PredictionTask, predictions: &[(String, V)]) -> 
     out
 }
 
-/// Writes a prediction file atomically (a temporary name, then a rename).
+/// Writes a prediction file durably (a unique temporary name, fsynced, then a rename).
 pub fn write<V: Display>(path: &Path, task: PredictionTask, predictions: &[(String, V)]) -> Result<(), EvalError> {
-    let tmp = path.with_extension("csv.tmp");
-    std::fs::write(&tmp, render(task, predictions)).map_err(|e| EvalError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))
+    durable_fs::write_file(path, render(task, predictions).as_bytes()).map_err(|e| EvalError::io(&e.path, e.source))
 }
 
 /// Reads a prediction file back: `(id, value)` per line, values parsed as f64.

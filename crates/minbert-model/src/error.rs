@@ -52,3 +52,12 @@ fn format_mismatch(
     out.pop();
     out
 }
+
+impl From<durable_fs::Error> for ModelError {
+    fn from(e: durable_fs::Error) -> Self {
+        Self::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

@@ -115,14 +115,7 @@ pub fn save_safetensors(path: &Path, tensors: &[HfTensor]) -> Result<(), ModelEr
         .map_err(error)?;
     let metadata = Some([("format".to_string(), "pt".to_string())].into());
     let serialized = safetensors::serialize(views, metadata).map_err(error)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| ModelError::io(dir, e))?;
-    std::io::Write::write_all(&mut file, &serialized).map_err(|e| ModelError::io(file.path(), e))?;
-    file.persist(path).map_err(|e| ModelError::io(path, e.error))?;
-    Ok(())
+    Ok(durable_fs::write_file(path, &serialized)?)
 }
 
 /// Every tensor of a safetensors file, as f32 in the file's (PyTorch) layout, sorted by name. A

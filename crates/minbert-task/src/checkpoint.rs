@@ -11,8 +11,8 @@
 //! optimizer.safetensors, state.json    last/ only: AdamW moments and the trainer's counters
 //! ```
 //!
-//! A directory is written under a temporary name and renamed into place, so a killed run
-//! leaves either the previous checkpoint or the new one, never half of one.
+//! A directory is written under a temporary name, fsynced and renamed into place, so a killed
+//! run or a power loss leaves either the previous checkpoint or the new one, never half of one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ use minbert_model::{BertConfig, BertModel, HfTensor, WeightMap, load_pretrained,
 use serde::{Deserialize, Serialize};
 
 use crate::TaskError;
-use crate::files::{file_name, parent_folder, read_json, sha256_file, write_json};
+use crate::files::{read_json, sha256_file, write_json};
 use crate::metrics::Scores;
 use crate::model::{Head, ModelSpec, MultitaskModel};
 use crate::spec::{Mode, Precision};
@@ -208,21 +208,23 @@ fn base_tensors(encoder: &BertModel) -> Vec<HfTensor> {
     bare.to_hf_tensors()
 }
 
-/// Writes `model` as a checkpoint directory at `dir` (replacing it atomically).
+/// Writes `model` as a checkpoint directory at `dir`, replacing it durably: after a crash at
+/// any point `dir` holds the previous checkpoint or this one, complete (`durable_fs::replace_dir`).
 pub fn save_checkpoint<S: Serialize>(
     dir: &Path,
     model: &MultitaskModel,
     meta: &CheckpointMeta,
     extras: CheckpointExtras<S>,
 ) -> Result<(), TaskError> {
-    let parent = parent_folder(dir);
-    let name = file_name(dir);
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let old = parent.join(format!(".{name}.old"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TaskError::io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| TaskError::io(&tmp, e))?;
+    durable_fs::replace_dir(dir, |tmp| write_checkpoint_files(tmp, model, meta, &extras))
+}
+
+fn write_checkpoint_files<S: Serialize>(
+    tmp: &Path,
+    model: &MultitaskModel,
+    meta: &CheckpointMeta,
+    extras: &CheckpointExtras<S>,
+) -> Result<(), TaskError> {
     for (i, encoder) in model.encoders.iter().enumerate() {
         if meta.mode == Mode::Full || meta.train_base {
             let tensors = if meta.mode == Mode::Full {
@@ -244,29 +246,15 @@ pub fn save_checkpoint<S: Serialize>(
         save_safetensors(&tmp.join(OPTIMIZER_FILE), optimizer)?;
         write_json(&tmp.join(STATE_FILE), state)?;
     }
-    write_json(&tmp.join(META_FILE), meta)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| TaskError::io(&old, e))?;
-    }
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(|e| TaskError::io(dir, e))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(|e| TaskError::io(dir, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| TaskError::io(&old, e))?;
-    }
-    Ok(())
+    // Last: a reader that finds meta.json finds the rest (see `load_checkpoint_with_base`).
+    write_json(&tmp.join(META_FILE), meta)
 }
 
-/// Puts back a checkpoint directory whose replacement was interrupted between its two
-/// renames (only the `.{name}.old` copy exists).
-pub fn recover_interrupted(dir: &Path) -> Result<(), TaskError> {
-    let parent = parent_folder(dir);
-    let old = parent.join(format!(".{}.old", file_name(dir)));
-    if !dir.exists() && old.is_dir() {
-        std::fs::rename(&old, dir).map_err(|e| TaskError::io(dir, e))?;
-    }
-    Ok(())
+/// Makes a checkpoint directory whole after a crash: an interrupted swap is finished or undone
+/// and the temporaries of unfinished saves are removed. Only its writer (the run's lock holder)
+/// may call it.
+pub fn recover_interrupted(dir: &Path) -> Result<durable_fs::Recovered, TaskError> {
+    Ok(durable_fs::recover_dir(dir)?)
 }
 
 /// A multitask model rebuilt from a checkpoint directory, with its `meta.json`.

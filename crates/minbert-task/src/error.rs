@@ -32,3 +32,12 @@ impl TaskError {
         }
     }
 }
+
+impl From<durable_fs::Error> for TaskError {
+    fn from(e: durable_fs::Error) -> Self {
+        Self::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Writing files so that a killed process leaves the old file or the new one, never half of
 //! one, and the JSON files of checkpoints and runs.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
@@ -10,15 +10,10 @@ use sha2::{Digest, Sha256};
 
 use crate::TaskError;
 
-/// Writes `bytes` to `path` through a temporary file in the same folder (created if missing),
-/// renamed into place.
+/// Writes `bytes` to `path` durably (its folder created if missing): after a crash the path
+/// holds the old file or the new one, complete (see `durable_fs::write_file`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TaskError> {
-    let dir = parent_folder(path);
-    std::fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| TaskError::io(dir, e))?;
-    file.write_all(bytes).map_err(|e| TaskError::io(file.path(), e))?;
-    file.persist(path).map_err(|e| TaskError::io(path, e.error))?;
-    Ok(())
+    Ok(durable_fs::write_file(path, bytes)?)
 }
 
 /// `value` as pretty JSON with a final newline, written atomically.
@@ -52,12 +47,7 @@ pub fn sha256_file(path: &Path) -> Result<String, TaskError> {
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The folder a path lies in (`.` for a bare name).
-pub fn parent_folder(path: &Path) -> &Path {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
+pub use durable_fs::parent_folder;
 
 /// The last component of `path`, for messages and temporary names.
 pub(crate) fn file_name(path: &Path) -> String {
