@@ -14,11 +14,11 @@ use minbert_eval::EvalError;
 use minbert_eval::ensemble::TaskOutputs;
 use minbert_eval::outputs::{TaskSplit, checkpoint_outputs, checkpoint_tokenizer, read_task_split};
 use minbert_task::LoadedCheckpoint;
-use minbert_task::checkpoint::load_checkpoint_with_base;
+use minbert_task::checkpoint::{ChosenBase, load_checkpoint_with_base, read_meta};
 use minbert_train::progress::format_duration;
 
 use crate::backend::DeviceArgs;
-use crate::model_dir::ModelArgs;
+use crate::model_dir::{ModelArgs, ModelOrigin};
 
 /// How checkpoints are scored: the data, batch size, threads, base model and device.
 #[derive(Args, Debug, Clone)]
@@ -83,14 +83,42 @@ impl Scorer {
     }
 
     /// Loads the checkpoint in `dir` (a run's `best/` or `last/`, or a released one) on its
-    /// base model: `--model` if given, else the one its `meta.json` names.
+    /// base model: `--model` if given (it must be that model), else `MINBERT_MODEL` where it
+    /// holds that model (a local copy of it), else the one its `meta.json` names.
     pub fn load(&self, dir: &Path) -> Result<LoadedCheckpoint> {
-        let base = match &self.args.model.model {
-            Some(_) => Some(self.args.model.resolve()?.dir),
-            None => None,
-        };
-        load_checkpoint_with_base(dir, base.as_deref(), &self.device)
+        let base = self.chosen_base(dir)?;
+        load_checkpoint_with_base(dir, base.as_ref(), &self.device)
             .with_context(|| format!("loading checkpoint {}", dir.display()))
+    }
+
+    fn chosen_base(&self, dir: &Path) -> Result<Option<ChosenBase>> {
+        let Some((name, origin)) = self.args.model.given() else {
+            return Ok(None);
+        };
+        let model = self.args.model.resolve()?.dir;
+        let chosen = ChosenBase {
+            dir: model.clone(),
+            origin: format!("{}={name}", origin.name()),
+        };
+        if origin == ModelOrigin::Flag {
+            return Ok(Some(chosen));
+        }
+        // An exported MINBERT_MODEL is a default for every command, not a choice made for
+        // this checkpoint: it serves only where it is the checkpoint's own base.
+        let meta = read_meta(dir).with_context(|| format!("loading checkpoint {}", dir.display()))?;
+        match meta.base_model.mismatch(&model, meta.uses_base_weights()) {
+            Ok(None) => Ok(Some(chosen)),
+            Ok(Some(why)) => {
+                eprintln!(
+                    "note: {} is not the base model of {} ({why}); using the recorded one, {}",
+                    chosen.origin,
+                    dir.display(),
+                    meta.base_model.describe()
+                );
+                Ok(None)
+            }
+            Err(e) => Err(e).with_context(|| format!("{} ({})", model.display(), chosen.origin)),
+        }
     }
 
     /// Reads `split` of every task of `checkpoint`. With `skip_missing`, a task whose file is

@@ -29,7 +29,8 @@ use minbert_model::{BertConfig, BertModel, HfTensor, WeightMap, load_pretrained,
 use serde::{Deserialize, Serialize};
 
 use crate::TaskError;
-use crate::files::{read_json, sha256_file, write_json};
+use crate::files::{read_json, write_json};
+use crate::fingerprint::{FileFingerprint, ModelFiles};
 use crate::metrics::Scores;
 use crate::model::{Head, ModelSpec, MultitaskModel};
 use crate::spec::{Mode, Precision};
@@ -39,15 +40,78 @@ pub const HEADS_FILE: &str = "heads.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const STATE_FILE: &str = "state.json";
 
-/// The base checkpoint a run started from.
+/// The base checkpoint a run started from, by name and by content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BaseModel {
     /// A Hugging Face Hub id, or the model directory relative to the checkpoint directory
     /// (older checkpoints wrote an absolute `path`).
     #[serde(alias = "path")]
     pub name_or_path: String,
+    /// The Hub snapshot (commit) it was taken from, for a Hub id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// Of its `model.safetensors`, lowercase hex.
     pub sha256: String,
+    /// Of its `config.json` (absent in older checkpoints: then not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
+    /// Its tokenizer file (absent in older checkpoints: then not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<FileFingerprint>,
+}
+
+impl BaseModel {
+    /// The base model in `dir`, recorded as `name_or_path` (and `revision`).
+    pub fn of(dir: &Path, name_or_path: String, revision: Option<String>) -> Result<Self, TaskError> {
+        let files = ModelFiles::of(dir)?;
+        Ok(Self {
+            name_or_path,
+            revision,
+            sha256: files.weights_sha256,
+            config_sha256: Some(files.config_sha256),
+            tokenizer: Some(files.tokenizer),
+        })
+    }
+
+    /// The recorded name, with the revision where there is one.
+    pub fn describe(&self) -> String {
+        match &self.revision {
+            Some(rev) => format!("{} (revision {rev})", self.name_or_path),
+            None => self.name_or_path.clone(),
+        }
+    }
+
+    /// Why the model in `dir` is not this one (`None`: it is): its config, its tokenizer and,
+    /// where `weights` is set (the checkpoint uses the base weights), its weights.
+    pub fn mismatch(&self, dir: &Path, weights: bool) -> Result<Option<String>, TaskError> {
+        let files = ModelFiles::of(dir)?;
+        if weights && files.weights_sha256 != self.sha256 {
+            return Ok(Some(format!(
+                "its model.safetensors has sha256 {}, the recorded base's {}",
+                files.weights_sha256, self.sha256
+            )));
+        }
+        if let Some(config) = &self.config_sha256
+            && *config != files.config_sha256
+        {
+            return Ok(Some(format!(
+                "its config.json has sha256 {}, the recorded base's {config}",
+                files.config_sha256
+            )));
+        }
+        if let Some(change) = self.tokenizer.as_ref().and_then(|t| t.change(&files.tokenizer)) {
+            return Ok(Some(format!("its tokenizer differs from the recorded base's: {change}")));
+        }
+        Ok(None)
+    }
+}
+
+/// A base model given for a checkpoint instead of the recorded one, and where it came from
+/// (`--model`, `MINBERT_MODEL`, a run's `model.path`), for messages.
+#[derive(Debug, Clone)]
+pub struct ChosenBase {
+    pub dir: PathBuf,
+    pub origin: String,
 }
 
 /// The precision a run asked for and the one its steps ran in.
@@ -80,6 +144,18 @@ pub struct CheckpointMeta {
     pub step: usize,
     pub epoch: usize,
     pub params: ParamCount,
+    /// New at every save, so that a reader can tell two saves apart (see
+    /// [`load_checkpoint_with_base`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub checkpoint_id: String,
+}
+
+impl CheckpointMeta {
+    /// Whether the checkpoint runs on its base model's weights (heads, lora, dora without
+    /// `train_base`), rather than on weights of its own.
+    pub fn uses_base_weights(&self) -> bool {
+        self.mode != Mode::Full && !self.train_base
+    }
 }
 
 /// The input side of a checkpoint: what [`CheckpointMeta::model`] does not say about how texts
@@ -216,7 +292,23 @@ pub fn save_checkpoint<S: Serialize>(
     meta: &CheckpointMeta,
     extras: CheckpointExtras<S>,
 ) -> Result<(), TaskError> {
-    durable_fs::replace_dir(dir, |tmp| write_checkpoint_files(tmp, model, meta, &extras))
+    let meta = CheckpointMeta {
+        checkpoint_id: new_checkpoint_id(),
+        ..meta.clone()
+    };
+    durable_fs::replace_dir(dir, |tmp| write_checkpoint_files(tmp, model, &meta, &extras))
+}
+
+/// Unique per save: the time, the process and a per-call random key.
+fn new_checkpoint_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }
 
 fn write_checkpoint_files<S: Serialize>(
@@ -286,54 +378,94 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, 
     load_checkpoint_with_base(dir, None, device)
 }
 
-/// As [`load_checkpoint`], with the base model at `base_model` (another copy, say) instead of
-/// the recorded one. Where the base weights are used (heads, lora, dora) their sha256 must
-/// match the recorded one.
+/// How often a reader tries again when a run saved the checkpoint while it was being read.
+const READ_ATTEMPTS: usize = 5;
+
+/// As [`load_checkpoint`], on the base model `base` (another copy, say) instead of the recorded
+/// one; it must be the recorded model by content (config, tokenizer, and weights where they are
+/// used). A checkpoint of a live run may be replaced while it is read: its files are read
+/// between two reads of `meta.json` (which changes at every save), and read again when those
+/// differ, so the model comes from one save.
 pub fn load_checkpoint_with_base(
     dir: &Path,
-    base_model: Option<&Path>,
+    base: Option<&ChosenBase>,
     device: &Device,
 ) -> Result<LoadedCheckpoint, TaskError> {
-    let meta = read_meta(dir)?;
     let meta_path = dir.join(META_FILE);
-    let base = match base_model {
-        Some(base) => base.to_path_buf(),
+    for attempt in 1.. {
+        let before = std::fs::read(&meta_path).ok();
+        let loaded = load_once(dir, base, device);
+        let after = std::fs::read(&meta_path).ok();
+        let swapping = durable_fs::old_path(dir).exists();
+        if before == after && !swapping {
+            return loaded;
+        }
+        if attempt == READ_ATTEMPTS {
+            return Err(TaskError::checkpoint(
+                dir,
+                format!("was replaced {READ_ATTEMPTS} times while being read (a run is saving it): try again"),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200 * attempt as u64));
+    }
+    unreachable!("the loop returns")
+}
+
+/// The base model directory of a checkpoint: `base` if given (checked by content), else the
+/// recorded one.
+fn base_dir(dir: &Path, meta: &CheckpointMeta, base: Option<&ChosenBase>) -> Result<PathBuf, TaskError> {
+    let meta_path = dir.join(META_FILE);
+    let recorded = meta.base_model.describe();
+    let (path, origin) = match base {
+        Some(chosen) => (chosen.dir.clone(), chosen.origin.clone()),
         None => {
-            minbert_hub::resolve(&meta.base_model.name_or_path, dir, &HubSettings::from_env())
+            let resolved = minbert_hub::resolve(&meta.base_model.name_or_path, dir, &HubSettings::from_env())
                 .map_err(|e| {
                     TaskError::checkpoint(
                         &meta_path,
-                        format!("base_model: {e}; or pass the base model it was trained on"),
+                        format!("base_model: {e}; or pass --model with the base model it was trained on"),
                     )
-                })?
-                .dir
+                })?;
+            (resolved.dir, format!("recorded in {META_FILE}"))
         }
     };
-    if !base.join("config.json").is_file() {
+    if !path.join("config.json").is_file() {
         return Err(TaskError::checkpoint(
             &meta_path,
             format!(
-                "base model {} is not here (no config.json); pass the directory of the base model it was trained on",
-                base.display()
+                "base model {} ({origin}) is not here (no config.json); pass --model with the base model it was \
+                 trained on ({recorded})",
+                path.display()
             ),
         ));
     }
-    let uses_base_weights = meta.mode != Mode::Full && !meta.train_base;
-    if uses_base_weights {
-        let weights = base.join("model.safetensors");
-        let sha = sha256_file(&weights)?;
-        if sha != meta.base_model.sha256 {
-            return Err(TaskError::checkpoint(
-                &meta_path,
-                format!(
-                    "was trained on a base model whose weights have sha256 {}, but {} has {sha}; pass the right base model",
-                    meta.base_model.sha256,
-                    weights.display()
-                ),
-            ));
-        }
+    if let Some(why) = meta.base_model.mismatch(&path, meta.uses_base_weights())? {
+        return Err(TaskError::checkpoint(
+            &meta_path,
+            format!(
+                "was trained on another base model than {} ({origin}): {why}; pass --model with the base model \
+                 it was trained on ({recorded})",
+                path.display()
+            ),
+        ));
     }
+    Ok(path)
+}
+
+fn load_once(dir: &Path, base: Option<&ChosenBase>, device: &Device) -> Result<LoadedCheckpoint, TaskError> {
+    let meta = read_meta(dir)?;
+    let base = base_dir(dir, &meta, base)?;
+    let uses_base_weights = meta.uses_base_weights();
     let bert_config = BertConfig::from_hf_file(&base.join("config.json"))?;
+    if meta.data.max_len > bert_config.max_position_embeddings {
+        return Err(TaskError::checkpoint(
+            &dir.join(META_FILE),
+            format!(
+                "data.max_len is {}, but the base model has {} positions (max_position_embeddings)",
+                meta.data.max_len, bert_config.max_position_embeddings
+            ),
+        ));
+    }
     let mut encoders = Vec::with_capacity(meta.model.encoders);
     let mut lora = None;
     for i in 0..meta.model.encoders {

@@ -11,6 +11,13 @@ pub enum TaskError {
     /// A checkpoint file that is missing, malformed or does not fit the model.
     #[error("{path}: {message}", path = .path.display())]
     Checkpoint { path: PathBuf, message: String },
+    /// Another process holds the run folder's lock.
+    #[error(
+        "{dir} is in use by another minbert train{}: wait for it to finish or stop it, or choose another --out",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        dir = .dir.display()
+    )]
+    Locked { dir: PathBuf, pid: Option<u32> },
     #[error(transparent)]
     Model(#[from] minbert_model::ModelError),
     #[error(transparent)]

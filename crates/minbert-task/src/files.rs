@@ -50,7 +50,7 @@ pub fn sha256_file(path: &Path) -> Result<String, TaskError> {
 pub use durable_fs::parent_folder;
 
 /// The last component of `path`, for messages and temporary names.
-pub(crate) fn file_name(path: &Path) -> String {
+pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()

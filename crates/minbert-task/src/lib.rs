@@ -5,6 +5,7 @@
 pub mod checkpoint;
 mod error;
 pub mod files;
+pub mod fingerprint;
 pub mod losses;
 pub mod metrics;
 pub mod model;
@@ -12,7 +13,7 @@ pub mod predict;
 pub mod run;
 pub mod spec;
 
-pub use checkpoint::{CheckpointMeta, LoadedCheckpoint, load_checkpoint, load_checkpoint_with_base};
+pub use checkpoint::{ChosenBase, CheckpointMeta, LoadedCheckpoint, load_checkpoint, load_checkpoint_with_base};
 pub use error::TaskError;
 pub use metrics::{Metric, Scores};
 pub use model::{ModelSpec, MultitaskModel};

@@ -5,14 +5,18 @@
 //! metrics.jsonl   one MetricsLine per logging window and per dev evaluation
 //! best/, last/    checkpoints (see the checkpoint module); last/ also resumes the run
 //! summary.json    RunSummary, once the run ended
+//! .lock           held (an OS lock) by the one process writing the run; holds its pid
 //! ```
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use burn_peft::ParamCount;
 
+use crate::TaskError;
 use crate::checkpoint::PrecisionInfo;
 use crate::metrics::{Metric, Scores};
 use crate::spec::AdapterConfig;
@@ -22,6 +26,45 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const BEST_DIR: &str = "best";
 pub const LAST_DIR: &str = "last";
+pub const LOCK_FILE: &str = ".lock";
+
+/// The exclusive OS lock of a run folder, held while a process writes it (train). The OS
+/// releases it when the process ends, however it ends, so a stale lock file never blocks.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    /// Takes the lock of `dir` (created if missing), or says which process holds it.
+    pub fn acquire(dir: &Path) -> Result<Self, TaskError> {
+        std::fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| TaskError::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse().ok());
+                return Err(TaskError::Locked {
+                    dir: dir.to_path_buf(),
+                    pid,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(TaskError::io(&path, e)),
+        }
+        // The pid is only for the message a second writer gets; the lock is the OS's.
+        file.set_len(0)
+            .and_then(|_| write!(file, "{}", std::process::id()))
+            .map_err(|e| TaskError::io(&path, e))?;
+        Ok(Self { _file: file })
+    }
+}
 
 /// One line of `metrics.jsonl`. Readers skip lines of another `type` ([`MetricsLine::Other`]),
 /// so newer trainers can log more.

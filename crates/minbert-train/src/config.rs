@@ -212,6 +212,12 @@ pub struct TrainingConfig {
     pub eval_every: usize,
     /// Also save `last/` every N optimizer steps (0: only after evaluations and at the end).
     pub save_every: usize,
+    /// Also save `last/` when this many minutes passed since the last save (0: off), so that a
+    /// killed run loses at most that much.
+    pub save_every_minutes: f64,
+    /// f16: stop the run after this many consecutive steps skipped for overflowing gradients
+    /// (the run diverged, or f16's range is too small for it).
+    pub max_skipped_steps: usize,
     /// Log the training loss every N optimizer steps.
     pub log_every: usize,
     /// Stop after N evaluations without a better `select` score (0: never).
@@ -248,6 +254,8 @@ impl Default for TrainingConfig {
             seed: 42,
             eval_every: 0,
             save_every: 0,
+            save_every_minutes: 5.0,
+            max_skipped_steps: 25,
             log_every: 10,
             early_stop: 0,
             select: Metric::default(),
@@ -485,6 +493,7 @@ impl TrainConfig {
             ("train.eval_batch_size", tr.eval_batch_size),
             ("train.grad_accum", tr.grad_accum),
             ("train.log_every", tr.log_every),
+            ("train.max_skipped_steps", tr.max_skipped_steps),
         ] {
             if value == 0 {
                 return invalid(key, "must be at least 1, got 0".into());
@@ -526,6 +535,12 @@ impl TrainConfig {
             return invalid(
                 "train.clip_norm",
                 format!("must be a non-negative number (0: off), got {}", tr.clip_norm),
+            );
+        }
+        if !tr.save_every_minutes.is_finite() || tr.save_every_minutes < 0.0 {
+            return invalid(
+                "train.save_every_minutes",
+                format!("must be a non-negative number of minutes (0: off), got {}", tr.save_every_minutes),
             );
         }
         if tr.loss_scale.is_nan() || tr.loss_scale < 1.0 || tr.loss_scale.log2().fract() != 0.0 {

@@ -3,6 +3,9 @@
 
 use minbert_data::{BertTokenizer, CourseOptions, CourseTask, DataDir, EncodedDataset, Split, encode_dataset};
 
+use minbert_task::fingerprint::FileFingerprint;
+use serde::{Deserialize, Serialize};
+
 use crate::config::TrainConfig;
 use crate::error::TrainError;
 use minbert_data::sample::{TRAIN_SUBSET, dev_subset, sample};
@@ -16,6 +19,19 @@ pub struct TaskData {
     /// What a user should know about the files: which Quora file was taken, skipped rows,
     /// subsets.
     pub notes: Vec<String>,
+    /// The train and dev files read, by content.
+    pub files: Vec<DataFile>,
+}
+
+/// A data file a run read: its task and split, its content, and the examples read from it
+/// (before any subset). Recorded in `last/state.json`, compared on resume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub task: String,
+    pub split: String,
+    #[serde(flatten)]
+    pub file: FileFingerprint,
+    pub examples: usize,
 }
 
 /// Reads, encodes and subsets the train and dev files of every configured task.
@@ -32,6 +48,7 @@ pub fn load_task_data(
     for (task, task_config) in config.tasks.enabled() {
         let mut notes = Vec::new();
         let mut encoded = Vec::new();
+        let mut files = Vec::new();
         for split in [Split::Train, Split::Dev] {
             let dataset = data_dir.read(task, split, &options)?;
             if dataset.examples.is_empty() {
@@ -42,6 +59,12 @@ pub fn load_task_data(
                 });
             }
             notes.extend(dataset.notes());
+            files.push(DataFile {
+                task: task.name().to_string(),
+                split: split.name().to_string(),
+                file: FileFingerprint::of(&dataset.path)?,
+                examples: dataset.examples.len(),
+            });
             encoded.push(encode_dataset(&dataset, tokenizer, task_config.pair)?);
         }
         let mut dev = encoded.pop().expect("two splits");
@@ -67,6 +90,7 @@ pub fn load_task_data(
             train,
             dev,
             notes,
+            files,
         });
     }
     Ok(out)

@@ -39,6 +39,27 @@ pub enum TrainError {
         "train.precision = \"{precision}\": the device {device} does not compute in {precision}; use f32, or f16 where the device has it"
     )]
     Precision { precision: &'static str, device: String },
+    /// A data file differs from the one the run started on.
+    #[error(
+        "{path}: changed since the run started ({change}); restore it, or pass --accept-changed-data to continue on the new data (the current epoch then starts over)",
+        path = .path.display()
+    )]
+    DataChanged { path: PathBuf, change: String },
+    /// Stopped by a signal at a step boundary, with `last/` saved.
+    #[error(
+        "interrupted at step {step}; last/ is saved: continue with minbert train --resume --out {dir}",
+        dir = .dir.display()
+    )]
+    Interrupted { step: usize, dir: PathBuf },
+    /// f16 loss scaling skipped step after step: the gradients overflow whatever the scale.
+    #[error(
+        "train.precision = \"{precision}\": {steps} steps in a row overflowed and were skipped (loss scale now {scale}); the run diverged or f16's range is too small for it: try precision = \"bf16\" or \"f32\", or a lower train.lr"
+    )]
+    Overflowing {
+        steps: usize,
+        scale: f64,
+        precision: &'static str,
+    },
     /// The loss or the gradients stopped being finite (f32 and bf16; f16 skips such steps).
     #[error("step {step}: the {what} is not finite ({value}); lower train.lr or turn on train.clip_norm")]
     Diverged {

@@ -68,6 +68,9 @@ pub struct LossScaler {
     pub good_steps: usize,
     /// Steps skipped because their gradients overflowed.
     pub skipped_steps: usize,
+    /// Of those, how many in a row up to now.
+    #[serde(default)]
+    pub consecutive_skips: usize,
 }
 
 impl LossScaler {
@@ -77,6 +80,7 @@ impl LossScaler {
             growth_interval: 2000,
             good_steps: 0,
             skipped_steps: 0,
+            consecutive_skips: 0,
         }
     }
 
@@ -87,8 +91,10 @@ impl LossScaler {
             self.scale = (self.scale / 2.0).max(1.0);
             self.good_steps = 0;
             self.skipped_steps += 1;
+            self.consecutive_skips += 1;
             return false;
         }
+        self.consecutive_skips = 0;
         self.good_steps += 1;
         if self.good_steps == self.growth_interval {
             self.scale *= 2.0;

@@ -8,6 +8,7 @@ use minbert_task::checkpoint::{OPTIMIZER_FILE, STATE_FILE};
 use minbert_task::files::read_json;
 use serde::{Deserialize, Serialize};
 
+use crate::data::DataFile;
 use crate::error::TrainError;
 use crate::optim::LossScaler;
 use crate::schedule::StreamPos;
@@ -42,6 +43,23 @@ pub struct TrainState {
     pub elapsed_s: f64,
     pub train_s: f64,
     pub eval_s: f64,
+    /// The data files the run trains and evaluates on, by content (absent in older runs).
+    #[serde(default)]
+    pub data: Vec<DataFile>,
+}
+
+impl TrainState {
+    /// Starts the current epoch over with a new shuffle of every task (after the data
+    /// changed): batch plans of the old files do not fit the new ones.
+    pub fn restart_epoch(&mut self) {
+        self.epoch_batch = 0;
+        for stream in &mut self.streams {
+            *stream = StreamPos {
+                pass: stream.pass + 1,
+                next: 0,
+            };
+        }
+    }
 }
 
 /// `state.json` and the optimizer tensors of a `last/` directory.

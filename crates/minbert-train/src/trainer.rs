@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use burn::tensor::Device;
@@ -20,20 +22,20 @@ use minbert_hub::{HubSettings, ModelSource, ResolvedModel};
 use minbert_model::{BertConfig, load_pretrained};
 
 use minbert_task::checkpoint::{
-    BaseModel, CheckpointExtras, CheckpointMeta, DataSpec, PrecisionInfo, load_checkpoint_with_base, read_meta,
-    recover_interrupted, save_checkpoint,
+    BaseModel, CheckpointExtras, CheckpointMeta, ChosenBase, DataSpec, PrecisionInfo, STATE_FILE,
+    load_checkpoint_with_base, read_meta, recover_interrupted, save_checkpoint,
 };
-use minbert_task::files::{sha256_file, write_atomic, write_json};
+use minbert_task::files::{write_atomic, write_json};
 use minbert_task::metrics::fmt_score;
 use minbert_task::model::HEAD_NAMES;
 use minbert_task::predict::evaluate;
 use minbert_task::run::{
-    BEST_DIR, BestCheckpoint, CONFIG_FILE, LAST_DIR, METRICS_FILE, MetricsLine, RunSummary, SUMMARY_FILE,
+    BEST_DIR, BestCheckpoint, CONFIG_FILE, LAST_DIR, METRICS_FILE, MetricsLine, RunLock, RunSummary, SUMMARY_FILE,
 };
 use minbert_task::{Mode, MultitaskModel, Precision, Scores};
 
 use crate::config::{TaskConfig, TrainConfig};
-use crate::data::{TaskData, load_task_data};
+use crate::data::{DataFile, TaskData, load_task_data};
 use crate::error::{ConfigError, TrainError};
 use crate::mixed::MixedPrecision;
 use crate::objective::task_loss;
@@ -56,6 +58,28 @@ pub struct TrainOptions {
     /// Stop after this optimizer step, as a killed run would but with `last/` saved there:
     /// for time-boxed jobs (continue with `resume`). No final evaluation or summary.
     pub pause_at_step: Option<usize>,
+    /// Set (by a SIGINT / SIGTERM handler, say) to stop at the next optimizer step with `last/`
+    /// saved: [`TrainError::Interrupted`].
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// Resume even though a data file changed since the run started: the run continues on the
+    /// new data, its current epoch started over (new batch plans, step counts and warm-up from
+    /// the new sizes).
+    pub accept_changed_data: bool,
+}
+
+impl TrainOptions {
+    /// Run in `out_dir` on `device`, from scratch, with no progress display.
+    pub fn new(out_dir: impl Into<PathBuf>, device: Device) -> Self {
+        Self {
+            out_dir: out_dir.into(),
+            resume: false,
+            device,
+            progress: ProgressMode::Quiet,
+            pause_at_step: None,
+            interrupt: None,
+            accept_changed_data: false,
+        }
+    }
 }
 
 /// What [`train`] returns: the summary (also in `summary.json`) and the trained model as it
@@ -147,6 +171,9 @@ fn batch_seed(seed: u64, micro_step: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The config keys that say where the inputs are, not what they are.
+const LOCATION_KEYS: [&str; 2] = ["model.path", "data.dir"];
+
 /// The flattened `section.key = value` lines where two configs differ.
 fn config_differences(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
     fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
@@ -172,7 +199,13 @@ fn config_differences(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
         flatten("", &toml::Value::try_from(c).expect("the config serializes"), &mut out);
         out
     };
-    let (ta, tb) = (table(a), table(b));
+    let (mut ta, mut tb) = (table(a), table(b));
+    // Where the model and the data are may change (a moved project): they are compared by
+    // content instead (the base model's hashes in meta.json, the data files' in state.json).
+    for key in LOCATION_KEYS {
+        ta.remove(key);
+        tb.remove(key);
+    }
     let keys: std::collections::BTreeSet<&String> = ta.keys().chain(tb.keys()).collect();
     keys.into_iter()
         .filter(|k| ta.get(*k) != tb.get(*k))
@@ -205,38 +238,161 @@ fn recorded_base_name(model: &ResolvedModel, out_dir: &Path) -> Result<String, T
     Ok(relative.display().to_string())
 }
 
-/// Refuses to start over an existing run, or to resume where there is nothing to resume or
-/// the config differs from the run's.
-fn check_run_dir(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<(), TrainError> {
+/// How a run starts in its folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// An empty folder.
+    Fresh,
+    /// A run that stopped before its first checkpoint: its files are cleared and it starts over.
+    Over,
+    /// From `last/`.
+    Resume,
+}
+
+/// Decides how to start in `out_dir` (its lock held): refuses to start over a run that has a
+/// checkpoint, or to resume one under another config.
+fn plan_start(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<Start, TrainError> {
     let last_dir = out_dir.join(LAST_DIR);
     let config_path = out_dir.join(CONFIG_FILE);
-    if !resume {
-        return if config_path.exists() || last_dir.exists() {
-            Err(TrainError::checkpoint(
-                out_dir,
-                "already holds a run: pass --resume to continue it, or choose another --out",
-            ))
-        } else {
-            Ok(())
+    let checkpoint = last_dir.join(STATE_FILE).is_file();
+    let started = [CONFIG_FILE, METRICS_FILE, BEST_DIR, LAST_DIR]
+        .iter()
+        .any(|f| out_dir.join(f).exists());
+    match (resume, checkpoint) {
+        (false, true) => Err(TrainError::checkpoint(
+            out_dir,
+            "already holds a run with a checkpoint: pass --resume to continue it, or choose another --out",
+        )),
+        (false, false) => Ok(if started { Start::Over } else { Start::Fresh }),
+        (true, false) if !config_path.is_file() => Err(TrainError::checkpoint(
+            out_dir,
+            "nothing to resume: no run here (no config.toml); start it without --resume",
+        )),
+        (true, false) => Ok(Start::Over),
+        (true, true) => {
+            let saved = TrainConfig::load(&config_path, &[])?;
+            let differences = config_differences(&saved, config);
+            if differences.is_empty() {
+                Ok(Start::Resume)
+            } else {
+                Err(TrainError::checkpoint(
+                    &config_path,
+                    format!(
+                        "the run was started with another config; differing keys: {}",
+                        differences.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Takes the run folder's lock (creating the folder), repairs what a crash left and decides how
+/// to start; returns the lock, notes on repairs, and the start.
+fn lock_run_dir(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<(RunLock, Vec<String>, Start), TrainError> {
+    let lock = RunLock::acquire(out_dir)?;
+    let notes = recover_run_dir(out_dir)?;
+    let start = plan_start(config, out_dir, resume)?;
+    Ok((lock, notes, start))
+}
+
+/// Clears what a run that stopped before its first checkpoint left (its log, a `best/` saved
+/// before `last/`), so that it starts over cleanly.
+fn clear_unfinished_start(out_dir: &Path) -> Result<(), TrainError> {
+    for name in [METRICS_FILE, SUMMARY_FILE, CONFIG_FILE] {
+        let path = out_dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(|e| TrainError::io(&path, e))?;
+        }
+    }
+    for name in [BEST_DIR, LAST_DIR] {
+        let path = out_dir.join(name);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|e| TrainError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes the run folder whole after a crash (its lock held): interrupted swaps of `best/` and
+/// `last/` finished or undone, temporaries of unfinished writes removed. Returns notes on what
+/// was repaired.
+fn recover_run_dir(out_dir: &Path) -> Result<Vec<String>, TrainError> {
+    let mut notes = Vec::new();
+    for name in [BEST_DIR, LAST_DIR] {
+        let recovered = recover_interrupted(&out_dir.join(name))?;
+        if recovered.swap {
+            notes.push(format!("{name}/: completed a save that was interrupted"));
+        }
+        if !recovered.removed.is_empty() {
+            notes.push(format!("{name}/: removed {} unfinished save(s)", recovered.removed.len()));
+        }
+    }
+    durable_fs::remove_stale_temporaries(out_dir).map_err(minbert_task::TaskError::from)?;
+    Ok(notes)
+}
+
+/// Compares the data files a run was started on with those now there. Changed files are an
+/// error naming the file and the change, unless `accept`; then the changes are returned.
+fn check_data(saved: &[DataFile], now: &[DataFile], data_dir: &Path, accept: bool) -> Result<Vec<String>, TrainError> {
+    let mut changes = Vec::new();
+    for old in saved {
+        let Some(new) = now.iter().find(|n| n.task == old.task && n.split == old.split) else {
+            continue;
         };
+        let change = old.file.change(&new.file).or_else(|| {
+            (old.examples != new.examples).then(|| format!("{} examples when recorded, {} now", old.examples, new.examples))
+        });
+        let Some(change) = change else { continue };
+        let path = data_dir.join(&new.file.file);
+        if !accept {
+            return Err(TrainError::DataChanged { path, change });
+        }
+        changes.push(format!("{}: {change}", path.display()));
     }
-    recover_interrupted(&last_dir)?;
-    if !last_dir.join(minbert_task::checkpoint::STATE_FILE).is_file() {
-        return Err(TrainError::checkpoint(
-            &last_dir,
-            "nothing to resume: no checkpoint with state.json here (the run saves last/ after each evaluation)",
-        ));
-    }
-    let saved = TrainConfig::load(&config_path, &[])?;
-    let differences = config_differences(&saved, config);
-    if !differences.is_empty() {
-        return Err(TrainError::checkpoint(
-            &config_path,
+    Ok(changes)
+}
+
+/// Refuses, before any work, config values the model cannot run: more positions than it has,
+/// a tokenizer whose ids exceed its vocabulary, an adapter rank above its layers' width.
+fn check_model_limits(config: &TrainConfig, bert: &BertConfig, tokenizer: &BertTokenizer) -> Result<(), TrainError> {
+    let model = config.model.path.as_deref().unwrap_or_default();
+    let refuse = |key: &str, message: String| {
+        Err(TrainError::Config {
+            origin: None,
+            error: ConfigError::key(key, message),
+        })
+    };
+    if config.data.max_len > bert.max_position_embeddings {
+        return refuse(
+            "data.max_len",
             format!(
-                "the run was started with another config; differing keys: {}",
-                differences.join(", ")
+                "is {}, but {model} has {} positions (max_position_embeddings); use at most that",
+                config.data.max_len, bert.max_position_embeddings
             ),
-        ));
+        );
+    }
+    if tokenizer.vocab_size() > bert.vocab_size {
+        return refuse(
+            "model.path",
+            format!(
+                "{model}: its tokenizer ({}) has {} tokens but the model's vocab_size is {}: the tokenizer is not this model's",
+                tokenizer.source().display(),
+                tokenizer.vocab_size(),
+                bert.vocab_size
+            ),
+        );
+    }
+    // Every linear layer of BERT maps hidden_size to hidden_size or intermediate_size.
+    let width = bert.hidden_size.min(bert.intermediate_size);
+    if config.adapter.mode.has_adapters() && config.adapter.r > width {
+        return refuse(
+            "adapter.r",
+            format!(
+                "is {}, above the width of {model}'s layers ({width}): a rank can be at most that",
+                config.adapter.r
+            ),
+        );
     }
     Ok(())
 }
@@ -248,7 +404,11 @@ fn resumed(
     model_dir: &Path,
     device: &Device,
 ) -> Result<(MultitaskModel, AdamW, TrainState), TrainError> {
-    let loaded = load_checkpoint_with_base(last_dir, Some(model_dir), device)?;
+    let base = ChosenBase {
+        dir: model_dir.to_path_buf(),
+        origin: format!("model.path of the run, {}", config.model.path.as_deref().unwrap_or_default()),
+    };
+    let loaded = load_checkpoint_with_base(last_dir, Some(&base), device)?;
     let (state, tensors) = read_resume_state(last_dir)?;
     let sizes = param_infos(&loaded.model)
         .into_iter()
@@ -317,6 +477,7 @@ impl Fresh<'_> {
             elapsed_s: 0.0,
             train_s: 0.0,
             eval_s: 0.0,
+            data: Vec::new(),
         };
         let optim = AdamW::new(config.train.beta1, config.train.beta2, config.train.eps);
         Ok((model, optim, state))
@@ -325,6 +486,11 @@ impl Fresh<'_> {
 
 struct Run<'a> {
     config: &'a TrainConfig,
+    /// The run folder's lock, released when the run ends.
+    _lock: RunLock,
+    interrupt: Option<Arc<AtomicBool>>,
+    /// When `last/` was last saved (or the run started), for `train.save_every_minutes`.
+    last_save: Instant,
     out_dir: PathBuf,
     device: Device,
     tasks: Vec<TaskData>,
@@ -384,12 +550,30 @@ impl<'a> Run<'a> {
         let out_dir = options.out_dir.clone();
         let last_dir = out_dir.join(LAST_DIR);
         let config_path = out_dir.join(CONFIG_FILE);
-        check_run_dir(config, &out_dir, options.resume)?;
+        // An existing run folder is locked (and checked) before any work; a new one only once
+        // the model and data loaded, so that a run that fails to start leaves nothing behind.
+        let early = out_dir
+            .exists()
+            .then(|| lock_run_dir(config, &out_dir, options.resume))
+            .transpose()?;
+        if early.is_none() && options.resume {
+            return Err(TrainError::checkpoint(
+                &out_dir,
+                "nothing to resume: no such run folder; start it without --resume",
+            ));
+        }
         let device = options.device.clone().autodiff();
+        let bert_config = BertConfig::from_hf_file(&model_dir.join("config.json"))?;
         let tokenizer = BertTokenizer::from_dir(&model_dir)?.with_max_len(config.data.max_len)?;
+        check_model_limits(config, &bert_config, &tokenizer)?;
         let data_dir = DataDir::resolve(config.data.dir.as_deref())?;
         let tasks = load_task_data(config, &data_dir, &tokenizer)?;
-        let mut notes: Vec<String> = tasks.iter().flat_map(|t| t.notes.clone()).collect();
+        // Held until the run ends: one writer per run folder.
+        let (lock, mut notes, start) = match early {
+            Some(locked) => locked,
+            None => lock_run_dir(config, &out_dir, options.resume)?,
+        };
+        notes.extend(tasks.iter().flat_map(|t| t.notes.clone()));
         let task_configs: Vec<TaskConfig> = tasks
             .iter()
             .map(|t| config.tasks.get(t.task).expect("loaded tasks are configured").clone())
@@ -397,21 +581,46 @@ impl<'a> Run<'a> {
         let bs = config.train.batch_size;
         let task_batches: Vec<usize> = tasks.iter().map(|t| t.train.len().div_ceil(bs)).collect();
 
-        let sha256 = sha256_file(&model_dir.join("model.safetensors"))?;
-        let bert_config = BertConfig::from_hf_file(&model_dir.join("config.json"))?;
+        let revision = matches!(base_model.source, ModelSource::Hub(_))
+            .then(|| model_dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .flatten();
+        let base = BaseModel::of(&model_dir, recorded_base_name(&base_model, &out_dir)?, revision)?;
         let lora = config.lora_config(Some(model_name.to_string()));
         let precision = compute_precision(config.train.precision, config.train.cpu_half, &device)?;
         notes.extend(precision.note.clone());
 
-        let (master, optim, state) = if options.resume {
-            resumed(config, &last_dir, &model_dir, &device)?
+        let data_files: Vec<DataFile> = tasks.iter().flat_map(|t| t.files.clone()).collect();
+        let (master, optim, state) = if start == Start::Resume {
+            let (master, optim, mut state) = resumed(config, &last_dir, &model_dir, &device)?;
+            if state.data.is_empty() {
+                notes.push("last/state.json records no data fingerprints (an older run): the data is not checked".into());
+            }
+            let changes = check_data(&state.data, &data_files, data_dir.path(), options.accept_changed_data)?;
+            if !changes.is_empty() {
+                notes.push(format!(
+                    "the data changed since the run started ({}); the current epoch starts over on it",
+                    changes.join("; ")
+                ));
+                state.restart_epoch();
+            }
+            state.data = data_files;
+            (master, optim, state)
         } else {
+            if start == Start::Over {
+                notes.push(format!(
+                    "{} held a run stopped before its first checkpoint: starting it over",
+                    out_dir.display()
+                ));
+                clear_unfinished_start(&out_dir)?;
+            }
             let fresh = Fresh {
                 model_dir: &model_dir,
                 lora: lora.as_ref(),
                 bert_config: &bert_config,
             };
-            fresh.start(config, tasks.len(), precision.compute, &device)?
+            let (master, optim, mut state) = fresh.start(config, tasks.len(), precision.compute, &device)?;
+            state.data = data_files;
+            (master, optim, state)
         };
         let (mode, train_base) = (config.adapter.mode, config.adapter.train_base);
         let master = set_trainable(master, |p| is_trainable(mode, train_base, None, p));
@@ -428,18 +637,12 @@ impl<'a> Run<'a> {
             (config.train.warmup * total_steps as f64).round() as usize
         };
 
-        // Written only now that the data and model loaded: a run that fails to start leaves
-        // nothing that would block starting it again.
-        std::fs::create_dir_all(&out_dir).map_err(|e| TrainError::io(&out_dir, e))?;
-        let base = BaseModel {
-            name_or_path: recorded_base_name(&base_model, &out_dir)?,
-            sha256,
-        };
-        if !options.resume {
+        let resuming = start == Start::Resume;
+        if !resuming {
             write_atomic(&config_path, config.to_toml().as_bytes())?;
         }
         let metrics_path = out_dir.join(METRICS_FILE);
-        if options.resume {
+        if resuming {
             truncate_metrics(&metrics_path, state.step)?;
         }
         let metrics = OpenOptions::new()
@@ -447,12 +650,12 @@ impl<'a> Run<'a> {
             .append(true)
             .open(&metrics_path)
             .map_err(|e| TrainError::io(&metrics_path, e))?;
-        let best = if options.resume {
+        let best = if resuming {
             read_best(&out_dir.join(BEST_DIR))?
         } else {
             None
         };
-        let last_scores = if options.resume {
+        let last_scores = if resuming {
             read_best(&last_dir)?.map(|b| b.scores)
         } else {
             None
@@ -462,6 +665,9 @@ impl<'a> Run<'a> {
         let weights = MixedPrecision::new(master, precision.compute.half_dtype(), optim);
         let run = Self {
             config,
+            _lock: lock,
+            interrupt: options.interrupt.clone(),
+            last_save: Instant::now(),
             weights,
             out_dir,
             tasks,
@@ -494,7 +700,7 @@ impl<'a> Run<'a> {
             state,
             device,
         };
-        run.announce(options.resume, &data_dir);
+        run.announce(resuming, &data_dir);
         Ok(run)
     }
 
@@ -595,9 +801,12 @@ impl<'a> Run<'a> {
                             status = "early_stop";
                             break 'epochs;
                         }
-                    } else if c.train.save_every > 0 && step.is_multiple_of(c.train.save_every) {
+                    } else if (c.train.save_every > 0 && step.is_multiple_of(c.train.save_every))
+                        || self.save_is_due()
+                    {
                         self.save_last()?;
                     }
+                    self.check_stop(step)?;
                     if at_max {
                         status = "max_steps";
                         break 'epochs;
@@ -624,6 +833,34 @@ impl<'a> Run<'a> {
             self.evaluate()?;
         }
         self.finish(status)
+    }
+
+    /// Whether `train.save_every_minutes` passed since `last/` was saved.
+    fn save_is_due(&self) -> bool {
+        let minutes = self.config.train.save_every_minutes;
+        minutes > 0.0 && self.last_save.elapsed().as_secs_f64() >= 60.0 * minutes
+    }
+
+    /// Ends the run at this step boundary when it was interrupted (with `last/` saved), or when
+    /// f16 loss scaling has skipped too many steps in a row.
+    fn check_stop(&mut self, step: usize) -> Result<(), TrainError> {
+        if let Some(scaler) = &self.state.loss_scaler
+            && scaler.consecutive_skips >= self.config.train.max_skipped_steps
+        {
+            return Err(TrainError::Overflowing {
+                steps: scaler.consecutive_skips,
+                scale: scaler.scale,
+                precision: self.precision.compute.name(),
+            });
+        }
+        if self.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst)) {
+            self.save_last()?;
+            return Err(TrainError::Interrupted {
+                step,
+                dir: self.out_dir.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Sets the trainable parameters for `epoch`'s unfreezing stage (once per change).
@@ -794,8 +1031,9 @@ impl<'a> Run<'a> {
     fn write_metrics(&mut self, line: &MetricsLine) -> Result<(), TrainError> {
         let path = self.out_dir.join(METRICS_FILE);
         let text = serde_json::to_string(line).expect("metrics lines serialize");
+        // On disk before the step goes on: a crash keeps every line logged so far.
         writeln!(self.metrics, "{text}")
-            .and_then(|_| self.metrics.flush())
+            .and_then(|_| self.metrics.sync_data())
             .map_err(|e| TrainError::io(&path, e))
     }
 
@@ -852,15 +1090,23 @@ impl<'a> Run<'a> {
         let scores = evaluate(&self.weights.master, &datasets, self.config.train.eval_batch_size);
         let select = self.config.train.select;
         let score = scores.get(select);
-        let improved = match self.state.best_score {
-            None => self.best.is_none() || score.is_finite(),
-            Some(best) => score.is_finite() && score > best,
-        };
+        // A NaN score (a task whose predictions are all equal has no Pearson) ranks below
+        // every number: never best.
+        let improved = score.is_finite() && self.state.best_score.is_none_or(|best| score > best);
+        if !score.is_finite() {
+            let note = format!(
+                "eval step {}: the selection score {} is {score}, so this checkpoint cannot become best/",
+                self.state.step,
+                select.name()
+            );
+            self.progress.println(format!("warning: {note}"));
+            self.notes.push(note);
+        }
         let epoch = self.epochs_done();
         self.last_scores = Some(scores);
         self.state.last_eval_step = Some(self.state.step);
         if improved {
-            self.state.best_score = score.is_finite().then_some(score);
+            self.state.best_score = Some(score);
             self.state.evals_since_best = 0;
             self.best = Some(BestCheckpoint {
                 step: self.state.step,
@@ -922,12 +1168,14 @@ impl<'a> Run<'a> {
             lora: self.lora.as_ref(),
             resume: Some((self.weights.optim.state_tensors(), &state)),
         };
-        Ok(save_checkpoint(
+        save_checkpoint(
             &self.out_dir.join(LAST_DIR),
             &self.weights.master,
             &meta,
             extras,
-        )?)
+        )?;
+        self.last_save = Instant::now();
+        Ok(())
     }
 
     fn meta(&self, scores: Option<Scores>) -> CheckpointMeta {
@@ -948,11 +1196,18 @@ impl<'a> Run<'a> {
             step: self.state.step,
             epoch: self.state.epoch,
             params: self.params,
+            checkpoint_id: String::new(),
         }
     }
 
     fn finish(mut self, status: &str) -> Result<Trained, TrainError> {
         self.save_last()?;
+        if self.best.is_none() {
+            self.notes.push(format!(
+                "no evaluation gave a finite {}: there is no best/ checkpoint",
+                self.config.train.select.name()
+            ));
+        }
         let summary = self.summary(status);
         write_json(&self.out_dir.join(SUMMARY_FILE), &summary)?;
         Ok(Trained {

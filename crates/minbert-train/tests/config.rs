@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use minbert_task::{HeadKind, Loss, Metric, Mode, Targets};
-use minbert_train::progress::ProgressMode;
 use minbert_train::{ConfigError, TrainConfig, TrainError, TrainOptions, train};
 
 fn parse(text: &str, sets: &[&str]) -> Result<TrainConfig, String> {
@@ -159,13 +158,7 @@ fn sst_run(dir: &Path, files: &[(&str, String)]) -> (TrainConfig, TrainOptions) 
         model.display().to_string(),
         data.display().to_string()
     );
-    let options = TrainOptions {
-        out_dir: dir.join("run"),
-        resume: false,
-        device: burn::tensor::Device::flex(),
-        progress: ProgressMode::Quiet,
-        pause_at_step: None,
-    };
+    let options = TrainOptions::new(dir.join("run"), burn::tensor::Device::flex());
     (parse(&text, &[]).unwrap(), options)
 }
 

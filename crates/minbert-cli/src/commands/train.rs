@@ -1,6 +1,8 @@
 //! `minbert train`: the multitask trainer of minbert-train, from a TOML config.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -26,9 +28,14 @@ pub struct TrainArgs {
     /// The run directory [default: runs/<config name>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Continue the run in --out from its last/ checkpoint.
+    /// Continue the run in --out from its last/ checkpoint (a run stopped before its first
+    /// checkpoint starts over).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: continue even though a data file changed since the run started (the
+    /// current epoch then starts over on the new data).
+    #[arg(long, requires = "resume")]
+    pub accept_changed_data: bool,
     /// Folder with the course files; overrides data.dir [default: data.dir, else
     /// MINBERT_DATA_DIR, else data/ in the current directory]
     #[arg(long, value_name = "DIR")]
@@ -81,6 +88,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             ProgressArg::Quiet => ProgressMode::Quiet,
         },
         pause_at_step: None,
+        interrupt: Some(interrupt_flag()?),
+        accept_changed_data: args.accept_changed_data,
     };
     let trained = train(&config, &options).with_context(|| format!("training run {}", out.display()))?;
     print_summary(&trained.summary, &out);
@@ -90,12 +99,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// A flag that SIGINT / SIGTERM set, so the trainer saves last/ at the next step and stops; a
+/// second signal ends the process at once (exit code 130).
+fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in signal_hook::consts::TERM_SIGNALS {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(*signal, 130, flag.clone())
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(*signal, flag.clone()).context("installing the signal handlers")?;
+    }
+    Ok(flag)
+}
+
 /// Fills in the base model and the data folder, so the run's config.toml says exactly what was
 /// used: `--model` (or MINBERT_MODEL) over `model.path` over the default model, a directory
 /// made absolute or a Hub id; `--data-dir` over `data.dir` over minbert-data's lookup.
 fn resolve_paths(config: &mut TrainConfig, args: &TrainArgs) -> Result<()> {
-    let (name, origin) = match (&args.model.model, &config.model.path) {
-        (Some(name), _) => (name.as_str(), "--model"),
+    let given = args.model.given();
+    let (name, origin) = match (&given, &config.model.path) {
+        (Some((name, origin)), _) => (name.as_str(), origin.name()),
         (None, Some(name)) => (name.as_str(), "model.path"),
         (None, None) => (DEFAULT_MODEL, "the default model"),
     };

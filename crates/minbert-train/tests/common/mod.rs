@@ -9,7 +9,6 @@ use burn::tensor::{Device, TensorData};
 use minbert_model::BertConfig;
 use minbert_model::save_safetensors;
 use minbert_train::params::collect_values;
-use minbert_train::progress::ProgressMode;
 use minbert_train::{TrainConfig, TrainOptions, Trained, train};
 
 pub use minbert_testkit::model_dir;
@@ -71,13 +70,7 @@ pub fn options(out: &Path) -> TrainOptions {
 }
 
 pub fn options_on(out: &Path, device: &Device) -> TrainOptions {
-    TrainOptions {
-        out_dir: out.to_path_buf(),
-        resume: false,
-        device: device.clone(),
-        progress: ProgressMode::Quiet,
-        pause_at_step: None,
-    }
+    TrainOptions::new(out, device.clone())
 }
 
 pub fn run(config: &TrainConfig, out: &Path) -> Trained {
