@@ -62,7 +62,10 @@ fn finish(child: Child) -> (bool, String) {
 fn wait_for(what: &str, done: impl Fn() -> bool) {
     let started = Instant::now();
     while !done() {
-        assert!(started.elapsed() < Duration::from_secs(60), "waited a minute for {what}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "waited a minute for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -76,10 +79,14 @@ fn train_lines(out: &Path) -> usize {
 
 /// The files a finished run's state is made of, which an exact resume reproduces byte for byte.
 fn exact_files(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    ["last/heads.safetensors", "last/adapter/adapter_model.safetensors", "last/optimizer.safetensors"]
-        .iter()
-        .map(|f| (PathBuf::from(f), std::fs::read(out.join(f)).unwrap()))
-        .collect()
+    [
+        "last/heads.safetensors",
+        "last/adapter/adapter_model.safetensors",
+        "last/optimizer.safetensors",
+    ]
+    .iter()
+    .map(|f| (PathBuf::from(f), std::fs::read(out.join(f)).unwrap()))
+    .collect()
 }
 
 #[test]
@@ -114,7 +121,10 @@ fn kill_9_at_random_moments_then_resume_gives_the_uninterrupted_run() {
         }
         child.wait().unwrap();
     }
-    assert!(kills_mid_run >= 3, "only {kills_mid_run} kills landed before the run ended");
+    assert!(
+        kills_mid_run >= 3,
+        "only {kills_mid_run} kills landed before the run ended"
+    );
     let (ok, text) = finish(spawn_train(&config, &out, true));
     assert!(ok, "{text}");
     assert!(text.contains("after 12 steps"), "{text}");
@@ -168,7 +178,10 @@ fn sigint_saves_last_and_the_run_resumes() {
     assert!(status.success());
     let (ok, text) = finish(child);
     assert!(!ok, "an interrupted run exits non-zero: {text}");
-    assert!(text.contains("interrupted at step") && text.contains("--resume"), "{text}");
+    assert!(
+        text.contains("interrupted at step") && text.contains("--resume"),
+        "{text}"
+    );
     assert!(!text.contains("panicked"), "{text}");
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("last/state.json")).unwrap()).unwrap();
@@ -234,7 +247,9 @@ fn a_base_model_is_checked_by_content_and_minbert_model_is_no_silent_override() 
     let stderr = String::from_utf8_lossy(&noted.stderr);
     assert!(noted.status.success(), "{stderr}");
     assert!(
-        stderr.contains("MINBERT_MODEL=") && stderr.contains("is not the base model") && stderr.contains("using the recorded one"),
+        stderr.contains("MINBERT_MODEL=")
+            && stderr.contains("is not the base model")
+            && stderr.contains("using the recorded one"),
         "{stderr}"
     );
 }

@@ -100,7 +100,9 @@ impl BaseModel {
             )));
         }
         if let Some(change) = self.tokenizer.as_ref().and_then(|t| t.change(&files.tokenizer)) {
-            return Ok(Some(format!("its tokenizer differs from the recorded base's: {change}")));
+            return Ok(Some(format!(
+                "its tokenizer differs from the recorded base's: {change}"
+            )));
         }
         Ok(None)
     }
@@ -419,8 +421,8 @@ fn base_dir(dir: &Path, meta: &CheckpointMeta, base: Option<&ChosenBase>) -> Res
     let (path, origin) = match base {
         Some(chosen) => (chosen.dir.clone(), chosen.origin.clone()),
         None => {
-            let resolved = minbert_hub::resolve(&meta.base_model.name_or_path, dir, &HubSettings::from_env())
-                .map_err(|e| {
+            let resolved =
+                minbert_hub::resolve(&meta.base_model.name_or_path, dir, &HubSettings::from_env()).map_err(|e| {
                     TaskError::checkpoint(
                         &meta_path,
                         format!("base_model: {e}; or pass --model with the base model it was trained on"),

@@ -67,9 +67,8 @@ pub fn tokenizer_file(dir: &Path) -> Option<std::path::PathBuf> {
 
 impl ModelFiles {
     pub fn of(dir: &Path) -> Result<Self, TaskError> {
-        let tokenizer = tokenizer_file(dir).ok_or_else(|| {
-            TaskError::checkpoint(dir, "holds no tokenizer: expected tokenizer.json or vocab.txt")
-        })?;
+        let tokenizer = tokenizer_file(dir)
+            .ok_or_else(|| TaskError::checkpoint(dir, "holds no tokenizer: expected tokenizer.json or vocab.txt"))?;
         Ok(Self {
             config_sha256: sha256_file(&dir.join("config.json"))?,
             weights_sha256: sha256_file(&dir.join("model.safetensors"))?,

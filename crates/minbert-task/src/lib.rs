@@ -13,7 +13,7 @@ pub mod predict;
 pub mod run;
 pub mod spec;
 
-pub use checkpoint::{ChosenBase, CheckpointMeta, LoadedCheckpoint, load_checkpoint, load_checkpoint_with_base};
+pub use checkpoint::{CheckpointMeta, ChosenBase, LoadedCheckpoint, load_checkpoint, load_checkpoint_with_base};
 pub use error::TaskError;
 pub use metrics::{Metric, Scores};
 pub use model::{ModelSpec, MultitaskModel};

@@ -540,7 +540,10 @@ impl TrainConfig {
         if !tr.save_every_minutes.is_finite() || tr.save_every_minutes < 0.0 {
             return invalid(
                 "train.save_every_minutes",
-                format!("must be a non-negative number of minutes (0: off), got {}", tr.save_every_minutes),
+                format!(
+                    "must be a non-negative number of minutes (0: off), got {}",
+                    tr.save_every_minutes
+                ),
             );
         }
         if tr.loss_scale.is_nan() || tr.loss_scale < 1.0 || tr.loss_scale.log2().fract() != 0.0 {

@@ -289,7 +289,11 @@ fn plan_start(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<Star
 
 /// Takes the run folder's lock (creating the folder), repairs what a crash left and decides how
 /// to start; returns the lock, notes on repairs, and the start.
-fn lock_run_dir(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<(RunLock, Vec<String>, Start), TrainError> {
+fn lock_run_dir(
+    config: &TrainConfig,
+    out_dir: &Path,
+    resume: bool,
+) -> Result<(RunLock, Vec<String>, Start), TrainError> {
     let lock = RunLock::acquire(out_dir)?;
     let notes = recover_run_dir(out_dir)?;
     let start = plan_start(config, out_dir, resume)?;
@@ -325,7 +329,10 @@ fn recover_run_dir(out_dir: &Path) -> Result<Vec<String>, TrainError> {
             notes.push(format!("{name}/: completed a save that was interrupted"));
         }
         if !recovered.removed.is_empty() {
-            notes.push(format!("{name}/: removed {} unfinished save(s)", recovered.removed.len()));
+            notes.push(format!(
+                "{name}/: removed {} unfinished save(s)",
+                recovered.removed.len()
+            ));
         }
     }
     durable_fs::remove_stale_temporaries(out_dir).map_err(minbert_task::TaskError::from)?;
@@ -341,7 +348,8 @@ fn check_data(saved: &[DataFile], now: &[DataFile], data_dir: &Path, accept: boo
             continue;
         };
         let change = old.file.change(&new.file).or_else(|| {
-            (old.examples != new.examples).then(|| format!("{} examples when recorded, {} now", old.examples, new.examples))
+            (old.examples != new.examples)
+                .then(|| format!("{} examples when recorded, {} now", old.examples, new.examples))
         });
         let Some(change) = change else { continue };
         let path = data_dir.join(&new.file.file);
@@ -406,7 +414,10 @@ fn resumed(
 ) -> Result<(MultitaskModel, AdamW, TrainState), TrainError> {
     let base = ChosenBase {
         dir: model_dir.to_path_buf(),
-        origin: format!("model.path of the run, {}", config.model.path.as_deref().unwrap_or_default()),
+        origin: format!(
+            "model.path of the run, {}",
+            config.model.path.as_deref().unwrap_or_default()
+        ),
     };
     let loaded = load_checkpoint_with_base(last_dir, Some(&base), device)?;
     let (state, tensors) = read_resume_state(last_dir)?;
@@ -593,7 +604,9 @@ impl<'a> Run<'a> {
         let (master, optim, state) = if start == Start::Resume {
             let (master, optim, mut state) = resumed(config, &last_dir, &model_dir, &device)?;
             if state.data.is_empty() {
-                notes.push("last/state.json records no data fingerprints (an older run): the data is not checked".into());
+                notes.push(
+                    "last/state.json records no data fingerprints (an older run): the data is not checked".into(),
+                );
             }
             let changes = check_data(&state.data, &data_files, data_dir.path(), options.accept_changed_data)?;
             if !changes.is_empty() {
@@ -801,8 +814,7 @@ impl<'a> Run<'a> {
                             status = "early_stop";
                             break 'epochs;
                         }
-                    } else if (c.train.save_every > 0 && step.is_multiple_of(c.train.save_every))
-                        || self.save_is_due()
+                    } else if (c.train.save_every > 0 && step.is_multiple_of(c.train.save_every)) || self.save_is_due()
                     {
                         self.save_last()?;
                     }
@@ -1168,12 +1180,7 @@ impl<'a> Run<'a> {
             lora: self.lora.as_ref(),
             resume: Some((self.weights.optim.state_tensors(), &state)),
         };
-        save_checkpoint(
-            &self.out_dir.join(LAST_DIR),
-            &self.weights.master,
-            &meta,
-            extras,
-        )?;
+        save_checkpoint(&self.out_dir.join(LAST_DIR), &self.weights.master, &meta, extras)?;
         self.last_save = Instant::now();
         Ok(())
     }

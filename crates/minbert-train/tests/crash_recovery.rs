@@ -118,9 +118,15 @@ fn crash_child() {
     let _ = train(&crash_config(&root), &options(&run));
 }
 
+/// Parameters by path.
+type Values = Vec<(String, Vec<f32>)>;
+
 /// How often an uninterrupted run reaches each crash point, and its parameters.
-fn reference(root: &Path) -> (BTreeMap<&'static str, usize>, Vec<(String, Vec<f32>)>) {
-    let counts: Vec<_> = CRASH_POINTS.iter().map(|p| (*p, Arc::new(AtomicUsize::new(0)))).collect();
+fn reference(root: &Path) -> (BTreeMap<&'static str, usize>, Values) {
+    let counts: Vec<_> = CRASH_POINTS
+        .iter()
+        .map(|p| (*p, Arc::new(AtomicUsize::new(0))))
+        .collect();
     for (point, count) in &counts {
         let count = count.clone();
         fail::cfg_callback(*point, move || {
@@ -180,7 +186,11 @@ fn a_run_aborted_at_any_step_of_a_save_recovers_and_resumes_exactly() {
             let mut opts = options(&run_dir);
             opts.resume = run_dir.join("last/state.json").exists();
             let resumed = train(&crash_config(case.path()), &opts).unwrap_or_else(|e| panic!("{point} #{k}: {e}"));
-            assert_same_values(&values(&resumed.model), &whole, &format!("{point} #{k}: resumed vs whole"));
+            assert_same_values(
+                &values(&resumed.model),
+                &whole,
+                &format!("{point} #{k}: resumed vs whole"),
+            );
         }
     }
 }
@@ -225,7 +235,11 @@ fn last_is_saved_on_a_timer_and_when_interrupted() {
     flag.store(false, Ordering::SeqCst);
     opts.resume = true;
     let resumed = train(&config, &opts).unwrap();
-    assert_same_values(&values(&resumed.model), &values(&trained.model), "interrupted and resumed vs whole");
+    assert_same_values(
+        &values(&resumed.model),
+        &values(&trained.model),
+        "interrupted and resumed vs whole",
+    );
 }
 
 fn paused_run(root: &Path, name: &str) -> (TrainConfig, TrainOptions) {
@@ -301,7 +315,11 @@ fn a_moved_run_resumes_and_another_base_model_is_refused() {
     let mut opts = options(&moved.join("run"));
     opts.resume = true;
     let resumed = train(&config, &opts).unwrap();
-    assert_same_values(&values(&resumed.model), &values(&whole.model), "moved and resumed vs whole");
+    assert_same_values(
+        &values(&resumed.model),
+        &values(&whole.model),
+        "moved and resumed vs whole",
+    );
 
     // Another config.json (epsilon) under the same path is another model.
     let (config, opts) = paused_run(&moved, "second");
@@ -309,7 +327,19 @@ fn a_moved_run_resumes_and_another_base_model_is_refused() {
     let text = std::fs::read_to_string(&config_json).unwrap();
     std::fs::write(&config_json, text.replace("1e-12", "1e-05")).unwrap();
     let err = train(&config, &opts).err().unwrap().to_string();
-    assert!(err.contains("config.json") && err.contains("another base model"), "{err}");
+    assert!(
+        err.contains("config.json") && err.contains("another base model"),
+        "{err}"
+    );
+    // So is another tokenizer.
+    std::fs::write(&config_json, text).unwrap();
+    let tokenizer = moved.join("tiny-bert/tokenizer.json");
+    let json = std::fs::read_to_string(&tokenizer).unwrap();
+    let edited = json.replacen("\"max_length\":128", "\"max_length\":256", 1);
+    assert_ne!(edited, json);
+    std::fs::write(&tokenizer, edited).unwrap();
+    let err = train(&config, &opts).err().unwrap().to_string();
+    assert!(err.contains("tokenizer") && err.contains("another base model"), "{err}");
 }
 
 #[test]
@@ -321,7 +351,11 @@ fn a_run_killed_before_its_first_checkpoint_starts_over() {
     // What a run killed during its first steps leaves: its config and a few log lines.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("config.toml"), crash_config(root.path()).to_toml()).unwrap();
-    std::fs::write(out.join("metrics.jsonl"), "{\"type\":\"train\",\"step\":1,\"epoch\":0.1,\"loss\":{},\"wall_s\":1}\n").unwrap();
+    std::fs::write(
+        out.join("metrics.jsonl"),
+        "{\"type\":\"train\",\"step\":1,\"epoch\":0.1,\"loss\":{},\"wall_s\":1}\n",
+    )
+    .unwrap();
     for resume in [false, true] {
         let mut opts = options(&out);
         opts.resume = resume;
@@ -333,7 +367,10 @@ fn a_run_killed_before_its_first_checkpoint_starts_over() {
             trained.summary.notes
         );
         let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-        assert!(!log.contains("\"epoch\":0.1,"), "the killed start's log was kept: {log}");
+        assert!(
+            !log.contains("\"epoch\":0.1,"),
+            "the killed start's log was kept: {log}"
+        );
         // Leave it killed before its first checkpoint again.
         std::fs::remove_dir_all(out.join("last")).unwrap();
     }
@@ -372,6 +409,30 @@ fn data_max_len_and_rank_are_checked_against_the_model_before_any_work() {
     let err = train(&config, &options(&out)).err().unwrap().to_string();
     assert!(err.contains("adapter.r") && err.contains("(32)"), "{err}");
     assert!(!out.exists(), "a refused start left {}", out.display());
+    // A tokenizer with more ids than the model has embeddings.
+    config.adapter.r = 2;
+    let config_json = root.path().join("tiny-bert/config.json");
+    let text = std::fs::read_to_string(&config_json).unwrap();
+    std::fs::write(&config_json, text.replace("30522", "1000")).unwrap();
+    let err = train(&config, &options(&out)).err().unwrap().to_string();
+    assert!(err.contains("vocab_size is 1000"), "{err}");
+    std::fs::write(&config_json, text).unwrap();
+
+    // A checkpoint is held to the same limit when it loads.
+    let mut opts = options(&out);
+    opts.pause_at_step = Some(1);
+    train(&config, &opts).unwrap();
+    let meta_path = out.join("last/meta.json");
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    std::fs::write(&meta_path, meta.replace("\"max_len\": 32", "\"max_len\": 100")).unwrap();
+    let err = minbert_task::load_checkpoint(&out.join("last"), &burn::tensor::Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("data.max_len is 100") && err.contains("64 positions"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -419,9 +480,11 @@ fn a_checkpoint_read_while_a_run_replaces_it_comes_from_one_save() {
     train(&config, &opts).unwrap();
     let device = burn::tensor::Device::flex();
     let load = |dir: &Path| minbert_task::load_checkpoint(dir, &device).unwrap();
-    let versions: Vec<_> = ["a", "b"].iter().map(|n| load(&root.path().join(n).join("last"))).collect();
-    let expected: BTreeMap<usize, Vec<(String, Vec<f32>)>> =
-        versions.iter().map(|v| (v.meta.step, values(&v.model))).collect();
+    let versions: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|n| load(&root.path().join(n).join("last")))
+        .collect();
+    let expected: BTreeMap<usize, Values> = versions.iter().map(|v| (v.meta.step, values(&v.model))).collect();
     assert_eq!(expected.len(), 2);
     let shared = root.path().join("live/last");
     let stop = Arc::new(AtomicBool::new(false));
