@@ -36,10 +36,15 @@ impl<'a> OutDir<'a> {
     /// without `--overwrite`. Creates its parent, so that an unwritable place fails now too.
     pub fn check(&self, inputs: &[(&str, &Path)]) -> Result<()> {
         let (flag, out) = (self.flag, self.path.display());
-        let parent = durable_fs::parent_folder(self.path);
-        std::fs::create_dir_all(parent).with_context(|| format!("{flag} {out}: cannot create its folder"))?;
-        if !self.path.exists() {
-            return Ok(());
+        match std::fs::metadata(self.path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = durable_fs::parent_folder(self.path);
+                std::fs::create_dir_all(parent).with_context(|| format!("{flag} {out}: cannot create its folder"))?;
+                return Ok(());
+            }
+            // A parent that is a file, say: the path can never be a folder.
+            Err(e) => return Err(e).with_context(|| format!("{flag} {out}: choose another {flag}")),
         }
         if !self.path.is_dir() {
             bail!("{flag} {out} is a file, not a folder; choose another {flag}");
