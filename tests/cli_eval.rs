@@ -46,20 +46,7 @@ fn fixture() -> &'static Fixture {
         .unwrap();
         let sst_config = root.join("sst.toml");
         std::fs::write(&sst_config, "[adapter]\nmode = \"lora\"\nr = 2\n[data]\nmax_len = 32\n[tasks.sst]\n[train]\nepochs = 1\nbatch_size = 8\n").unwrap();
-        let model = model_dir();
-        let train = |name: &str, config: &Path, sets: &[&str]| {
-            let out = root.join(name);
-            let mut args = vec![
-                "train", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(),
-                "--model", model.to_str().unwrap(), "--data-dir", data.to_str().unwrap(),
-                "--progress", "quiet",
-            ];
-            for set in sets {
-                args.extend(["--set", set]);
-            }
-            ok(&args);
-            out.join("best")
-        };
+        let train = |name: &str, config: &Path, sets: &[&str]| train_run(&root, &data, name, config, sets);
         let lora = train("lora", &config, &[]);
         let dora_bf16 = train(
             "dora-bf16",

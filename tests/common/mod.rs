@@ -35,6 +35,31 @@ pub fn small_course_data(root: &Path, rows: usize) -> PathBuf {
     data
 }
 
+/// `minbert train --config config` on the course data in `data` (see [`small_course_data`]),
+/// with `--set` overrides, into `root/name`; its `best/` checkpoint.
+pub fn train_run(root: &Path, data: &Path, name: &str, config: &Path, sets: &[&str]) -> PathBuf {
+    let out = root.join(name);
+    let model = model_dir();
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--progress",
+        "quiet",
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    ok(&args);
+    out.join("best")
+}
+
 /// Runs the binary with the repository's course data and the tests' model as its defaults (the
 /// tests run in the crate's folder, where there is no `data/`).
 pub fn minbert(args: &[&str]) -> Output {

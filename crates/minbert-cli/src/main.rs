@@ -7,6 +7,7 @@ mod commands;
 #[cfg(feature = "wgpu")]
 mod gpu;
 mod model_dir;
+mod out_dir;
 mod process_stats;
 mod scoring;
 
@@ -43,7 +44,7 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Combine checkpoints by averaging their predictions; greedy member selection on dev.
     Ensemble(commands::ensemble::EnsembleArgs),
-    /// A model with a PEFT adapter as a merged Hugging Face checkpoint, or as a PEFT adapter.
+    /// A model with a PEFT adapter, or a checkpoint's encoder, as a merged Hugging Face checkpoint or a PEFT adapter.
     Export(commands::export::ExportArgs),
     /// The benchmark of docs/BENCHMARKS.md (same workload and JSON as the PyTorch reference).
     Bench(commands::bench::BenchArgs),

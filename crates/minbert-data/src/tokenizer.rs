@@ -58,8 +58,47 @@ pub struct BertTokenizer {
 /// The longest input BERT's position embeddings usually allow; lower it with `with_max_len`.
 pub const DEFAULT_MAX_LEN: usize = 512;
 
+/// The file beside `vocab.txt` that says whether a model is cased.
+const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
+
+/// How HF's `BertTokenizer` normalises case and accents: `do_lower_case` (true when the key or
+/// the file is absent, as in HF) and `strip_accents` (absent: as `do_lower_case`).
+struct Casing {
+    lowercase: bool,
+    strip_accents: Option<bool>,
+}
+
+impl Casing {
+    fn read(path: &Path) -> Result<Self, TokenizerError> {
+        let uncased = Self {
+            lowercase: true,
+            strip_accents: None,
+        };
+        if !path.is_file() {
+            return Ok(uncased);
+        }
+        let bad = |message: String| TokenizerError::Load {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let config: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}; fix or remove it")))?;
+        let flag = |key: &str| match &config[key] {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::Bool(b) => Ok(Some(*b)),
+            other => Err(bad(format!("{key} is {other}, expected true, false or null"))),
+        };
+        Ok(Self {
+            lowercase: flag("do_lower_case")?.unwrap_or(uncased.lowercase),
+            strip_accents: flag("strip_accents")?,
+        })
+    }
+}
+
 impl BertTokenizer {
-    /// Loads `tokenizer.json` from `dir`, or builds BERT's uncased WordPiece from `vocab.txt`.
+    /// Loads `tokenizer.json` from `dir`, or builds BERT's WordPiece from `vocab.txt` (cased or
+    /// uncased as its `tokenizer_config.json` says).
     pub fn from_dir(dir: &Path) -> Result<Self, TokenizerError> {
         let json = dir.join("tokenizer.json");
         let vocab = dir.join("vocab.txt");
@@ -87,13 +126,15 @@ impl BertTokenizer {
         Self::finish(inner, path)
     }
 
-    /// Builds the `bert-base-uncased` pipeline (lowercase, strip accents, split CJK, clean
-    /// control characters, WordPiece with `##` and words over 100 characters as `[UNK]`).
+    /// Builds HF's `BertTokenizer` pipeline (lowercase and strip accents unless
+    /// `tokenizer_config.json` beside `path` says otherwise, split CJK, clean control
+    /// characters, WordPiece with `##` and words over 100 characters as `[UNK]`).
     pub fn from_vocab_txt(path: &Path) -> Result<Self, TokenizerError> {
         let load_err = |message: String| TokenizerError::Load {
             path: path.to_path_buf(),
             message,
         };
+        let casing = Casing::read(&path.with_file_name(TOKENIZER_CONFIG))?;
         let vocab = WordPiece::read_file(&path.to_string_lossy()).map_err(|e| load_err(e.to_string()))?;
         let id_of = |token: &'static str| {
             vocab.get(token).copied().ok_or(TokenizerError::MissingSpecialToken {
@@ -112,7 +153,12 @@ impl BertTokenizer {
             .map_err(|e| load_err(e.to_string()))?;
         let mut inner = Tokenizer::new(model);
         inner
-            .with_normalizer(Some(BertNormalizer::new(true, true, None, true)))
+            .with_normalizer(Some(BertNormalizer::new(
+                true,
+                true,
+                casing.strip_accents,
+                casing.lowercase,
+            )))
             .with_pre_tokenizer(Some(BertPreTokenizer))
             .with_post_processor(Some(BertProcessing::new(("[SEP]".into(), sep), ("[CLS]".into(), cls))));
         let specials: Vec<AddedToken> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -147,3 +147,54 @@ fn tokenizer_json_and_vocab_txt_agree_on_course_sentences() {
         );
     }
 }
+
+/// A folder with a small cased vocabulary and, if given, a `tokenizer_config.json`.
+fn cased_vocab(config: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::TempDir::new().unwrap();
+    let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nHello\nhello\nParis\nparis\nCrème\ncreme\n!\n";
+    std::fs::write(dir.path().join("vocab.txt"), vocab).unwrap();
+    if let Some(config) = config {
+        std::fs::write(dir.path().join("tokenizer_config.json"), config).unwrap();
+    }
+    dir
+}
+
+fn vocab_tokens(dir: &tempfile::TempDir, text: &str) -> Vec<String> {
+    BertTokenizer::from_dir(dir.path())
+        .unwrap()
+        .encode(text, None)
+        .unwrap()
+        .tokens
+}
+
+#[test]
+fn vocab_txt_of_a_cased_model_keeps_case_and_accents() {
+    let cased = cased_vocab(Some(r#"{"do_lower_case": false, "model_max_length": 512}"#));
+    assert_eq!(
+        vocab_tokens(&cased, "Hello Paris Crème!"),
+        ["[CLS]", "Hello", "Paris", "Crème", "!", "[SEP]"]
+    );
+    // HF's default, with the key or the whole file absent: lowercase and strip accents.
+    for uncased in [cased_vocab(Some("{}")), cased_vocab(None)] {
+        assert_eq!(
+            vocab_tokens(&uncased, "Hello Paris Crème!"),
+            ["[CLS]", "hello", "paris", "creme", "!", "[SEP]"]
+        );
+    }
+    // strip_accents on its own, as HF reads it.
+    let stripped = cased_vocab(Some(r#"{"do_lower_case": false, "strip_accents": true}"#));
+    assert_eq!(vocab_tokens(&stripped, "Crème"), ["[CLS]", "[UNK]", "[SEP]"]);
+}
+
+#[test]
+fn a_bad_tokenizer_config_is_an_error_naming_the_file_and_key() {
+    let dir = cased_vocab(Some(r#"{"do_lower_case": "no"}"#));
+    let err = BertTokenizer::from_dir(dir.path()).err().unwrap().to_string();
+    assert!(
+        err.contains("tokenizer_config.json") && err.contains("do_lower_case is \"no\""),
+        "{err}"
+    );
+    let dir = cased_vocab(Some("{not json"));
+    let err = BertTokenizer::from_dir(dir.path()).err().unwrap().to_string();
+    assert!(err.contains("tokenizer_config.json: not valid JSON"), "{err}");
+}

@@ -56,6 +56,13 @@ pub enum EvalError {
     Plot { file: String, message: String },
 }
 
+/// A durable write's failure, with the path it failed on.
+impl From<durable_fs::Error> for EvalError {
+    fn from(e: durable_fs::Error) -> Self {
+        Self::io(&e.path, e.source)
+    }
+}
+
 impl EvalError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io {

@@ -52,7 +52,7 @@ pub fn render<V: Display>(task: PredictionTask, predictions: &[(String, V)]) -> 
 
 /// Writes a prediction file durably (a unique temporary name, fsynced, then a rename).
 pub fn write<V: Display>(path: &Path, task: PredictionTask, predictions: &[(String, V)]) -> Result<(), EvalError> {
-    durable_fs::write_file(path, render(task, predictions).as_bytes()).map_err(|e| EvalError::io(&e.path, e.source))
+    Ok(durable_fs::write_file(path, render(task, predictions).as_bytes())?)
 }
 
 /// Reads a prediction file back: `(id, value)` per line, values parsed as f64.
@@ -86,11 +86,11 @@ pub fn read(path: &Path, task: PredictionTask) -> Result<Vec<(String, f64)>, Eva
         .collect()
 }
 
-/// Writes the prediction file of every task that `outputs` covers into `dir` (created if
-/// needed), named for `split`: SST classes, Quora labels (probability above 0.5), STS scores.
-/// Returns the paths written.
+/// Replaces the folder `dir` (or creates it) with one holding the prediction file of every
+/// task that `outputs` covers, named for `split`: SST classes, Quora labels (probability above
+/// 0.5), STS scores. The swap is whole (`durable_fs::replace_dir`): no file of what `dir` held
+/// before is left beside them, and a crash leaves the old folder. Returns the paths written.
 pub fn write_outputs(dir: &Path, split: &str, outputs: &TaskOutputs) -> Result<Vec<PathBuf>, EvalError> {
-    std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
     let pairs = |ids: &[String], values: Vec<String>| ids.iter().cloned().zip(values).collect::<Vec<_>>();
     let files = [
         (
@@ -115,14 +115,11 @@ pub fn write_outputs(dir: &Path, split: &str, outputs: &TaskOutputs) -> Result<V
             ),
         ),
     ];
-    let mut written = Vec::new();
-    for (task, predictions) in files {
-        if predictions.is_empty() {
-            continue;
-        }
-        let path = dir.join(task.file_name(split));
-        write(&path, task, &predictions)?;
-        written.push(path);
-    }
-    Ok(written)
+    let files: Vec<_> = files.into_iter().filter(|(_, p)| !p.is_empty()).collect();
+    durable_fs::replace_dir(dir, |tmp| {
+        files
+            .iter()
+            .try_for_each(|(task, predictions)| write(&tmp.join(task.file_name(split)), *task, predictions))
+    })?;
+    Ok(files.iter().map(|(task, _)| dir.join(task.file_name(split))).collect())
 }

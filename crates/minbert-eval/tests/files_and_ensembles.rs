@@ -147,3 +147,27 @@ fn outputs_become_the_files_of_the_tasks_they_cover() {
     assert_eq!(written.len(), 2);
     assert!(!again.join("para-test-output.csv").exists());
 }
+
+#[test]
+fn outputs_replace_the_folder_whole() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = dir.path().join("predictions");
+    std::fs::create_dir(&out).unwrap();
+    // Another checkpoint's files: one this write produces too, one it does not.
+    std::fs::write(out.join("sst-test-output.csv"), "old").unwrap();
+    std::fs::write(out.join("para-dev-output.csv"), "old").unwrap();
+    let mut outputs = member(0.25);
+    outputs.para_ids.clear();
+    outputs.para_probs.clear();
+    write_outputs(&out, "test", &outputs).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["sst-test-output.csv", "sts-test-output.csv"]);
+    assert!(read(&out.join("sst-test-output.csv"), PredictionTask::Sst).is_ok());
+    // Nothing of the swap is left beside the folder.
+    let beside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(beside.len(), 1);
+}

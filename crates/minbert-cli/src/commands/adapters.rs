@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn_peft::{AdapterWeights, Combination, MajoritySign, WeightedMerge, add_weighted_adapter};
 use clap::{Args, Subcommand};
+use minbert_task::files::sha256_file;
+
+use crate::out_dir::{OutDir, OverwriteArg};
 
 #[derive(Args, Debug)]
 pub struct AdaptersArgs {
@@ -42,9 +45,12 @@ pub struct MergeArgs {
     /// Seeds DARE's random masks.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The new adapter's directory.
+    /// The new adapter's directory: a new or empty folder (not an --adapter), or with
+    /// --overwrite one replaced whole.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub overwrite: OverwriteArg,
 }
 
 pub fn run(args: AdaptersArgs) -> Result<()> {
@@ -54,6 +60,13 @@ pub fn run(args: AdaptersArgs) -> Result<()> {
 }
 
 fn merge(args: MergeArgs) -> Result<()> {
+    let out = OutDir::new("--out", &args.out, args.overwrite);
+    let inputs: Vec<(&str, &Path)> = args
+        .adapters
+        .iter()
+        .map(|dir| ("the input --adapter", dir.as_path()))
+        .collect();
+    out.check(&inputs)?;
     let weights = match args.weights.len() {
         0 => vec![1.0; args.adapters.len()],
         n if n == args.adapters.len() => args.weights.clone(),
@@ -85,9 +98,7 @@ fn merge(args: MergeArgs) -> Result<()> {
     let pairs: Vec<(&AdapterWeights, f64)> = adapters.iter().zip(weights.iter().copied()).collect();
     let names: Vec<String> = args.adapters.iter().map(|d| d.display().to_string()).collect();
     let merged = add_weighted_adapter(&pairs, &merge).with_context(|| format!("merging {}", names.join(", ")))?;
-    merged
-        .write(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    out.replace(&inputs, |tmp| Ok(merged.write(tmp)?))?;
     println!(
         "merged {} adapters ({}, weights {weights:?}) into {}: r {}, {} modules",
         adapters.len(),
@@ -99,9 +110,9 @@ fn merge(args: MergeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Adapters combine only if they are for the same base model (its name where both files give
-/// one, and the shapes of the layers both adapt), and, for the combinations that mix factors
-/// (all but cat and *svd), adapt the same layers.
+/// Adapters combine only if they are for the same base model (see [`same_base`] where both
+/// files name one, and the shapes of the layers both adapt), and, for the combinations that
+/// mix factors (all but cat and *svd), adapt the same layers.
 fn check_compatible(
     (first_dir, first): (&Path, &AdapterWeights),
     (dir, adapter): (&Path, &AdapterWeights),
@@ -111,9 +122,17 @@ fn check_compatible(
     if let (Some(a), Some(b)) = (
         &first.config.base_model_name_or_path,
         &adapter.config.base_model_name_or_path,
-    ) && a != b
-    {
-        bail!("{both} are adapters of different base models (base_model_name_or_path {a:?} and {b:?})");
+    ) {
+        match same_base(a, b)? {
+            Some(true) => {}
+            Some(false) => {
+                bail!("{both} are adapters of different base models (base_model_name_or_path {a:?} and {b:?})")
+            }
+            None => eprintln!(
+                "warning: {both} name their base models differently (base_model_name_or_path {a:?} and {b:?}) \
+                 and they cannot be compared here; merging them as adapters of one model: check that they are"
+            ),
+        }
     }
     for (module, factors) in &adapter.modules {
         if let Some(other) = first.modules.get(module) {
@@ -143,4 +162,28 @@ fn check_compatible(
         );
     }
     Ok(())
+}
+
+/// Whether two `base_model_name_or_path` values name one model: equal names; two directories
+/// here (the trainer records absolute paths, so one model may sit in two places) by canonical
+/// path or else the sha256 of their `model.safetensors`; two Hub ids by name. `None` when the
+/// names differ and cannot be resolved to compare (a path that is not here, a directory
+/// without `model.safetensors`, or a Hub id against a path).
+fn same_base(a: &str, b: &str) -> Result<Option<bool>> {
+    if a == b {
+        return Ok(Some(true));
+    }
+    let (pa, pb) = (Path::new(a), Path::new(b));
+    if pa.is_dir() && pb.is_dir() {
+        if pa.canonicalize()? == pb.canonicalize()? {
+            return Ok(Some(true));
+        }
+        let (wa, wb) = (pa.join("model.safetensors"), pb.join("model.safetensors"));
+        if !(wa.is_file() && wb.is_file()) {
+            return Ok(None);
+        }
+        return Ok(Some(sha256_file(&wa)? == sha256_file(&wb)?));
+    }
+    let is_id = |p: &Path| !p.exists() && !p.is_absolute();
+    Ok((is_id(pa) && is_id(pb)).then_some(false))
 }

@@ -21,6 +21,7 @@ use serde_json::json;
 use minbert_task::files::{parent_folder, write_json};
 
 use crate::commands::eval::short_name;
+use crate::out_dir::{OutDir, OverwriteArg};
 use crate::scoring::{Scorer, ScoringArgs, SplitArg, print_notes, warn_missing};
 
 #[derive(Args, Debug)]
@@ -56,9 +57,12 @@ pub struct EnsembleArgs {
     /// Score on a seeded sample of N dev examples per task (as data.dev_subset; 0: all).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub subset: usize,
-    /// Write the ensemble's prediction files for --split here.
+    /// Write the ensemble's prediction files for --split here: a new or empty folder, or with
+    /// --overwrite one replaced whole.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub overwrite: OverwriteArg,
     /// The split of the prediction files.
     #[arg(long, value_enum, default_value = "dev", requires = "out_dir")]
     pub split: SplitArg,
@@ -94,6 +98,7 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
         None => None,
     };
     check_args(&args)?;
+    check_out_dir(&args)?;
     // Which tasks each member answers; checked before the slow part. Members may differ (task
     // specialists): each task is then averaged over the members that cover it.
     let covers = read_covers(&args)?;
@@ -121,6 +126,19 @@ pub fn run(mut args: EnsembleArgs) -> Result<()> {
         write_summary(path, &args, &members, &plan, &scores)?;
     }
     Ok(())
+}
+
+/// `--out-dir`, refused (before the slow part) if it is taken or holds a member.
+fn check_out_dir(args: &EnsembleArgs) -> Result<()> {
+    let Some(dir) = &args.out_dir else {
+        return Ok(());
+    };
+    let inputs: Vec<(&str, &Path)> = args
+        .checkpoints
+        .iter()
+        .map(|dir| ("the member --checkpoint", dir.as_path()))
+        .collect();
+    OutDir::new("--out-dir", dir, args.overwrite).check(&inputs)
 }
 
 /// `--select`'s value as the user typed it.
@@ -352,6 +370,7 @@ fn write_predictions(
         }
         plan.apply(|i| &predicted[&i])?
     };
+    check_out_dir(args)?;
     for path in write_outputs(out_dir, split.name(), &outputs)? {
         println!("wrote {}", path.display());
     }

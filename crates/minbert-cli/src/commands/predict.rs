@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use minbert_eval::predictions::write_outputs;
 
+use crate::out_dir::{OutDir, OverwriteArg};
 use crate::scoring::{Scorer, ScoringArgs, SplitArg, print_notes, warn_missing};
 
 #[derive(Args, Debug)]
@@ -16,16 +17,21 @@ pub struct PredictArgs {
     /// The split to predict.
     #[arg(long, value_enum)]
     pub split: SplitArg,
-    /// Where the files go (sst-<split>-output.csv, para-..., sts-...).
+    /// Where the files go (sst-<split>-output.csv, para-..., sts-...): a new or empty folder,
+    /// or with --overwrite one replaced whole.
     #[arg(long, value_name = "DIR")]
     pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub overwrite: OverwriteArg,
     #[command(flatten)]
     pub scoring: ScoringArgs,
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    // Before any scoring: an output folder that cannot be made would waste all of it.
-    std::fs::create_dir_all(&args.out_dir).with_context(|| format!("--out-dir {}", args.out_dir.display()))?;
+    // Before any scoring: an output folder that is refused would waste all of it.
+    let out_dir = OutDir::new("--out-dir", &args.out_dir, args.overwrite);
+    let inputs = [("the input --checkpoint", args.checkpoint.as_path())];
+    out_dir.check(&inputs)?;
     let scorer = Scorer::new(args.scoring)?;
     let checkpoint = scorer.load(&args.checkpoint)?;
     let split = args.split.split();
@@ -42,6 +48,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         &splits,
         &format!("{} {}", args.checkpoint.display(), split.name()),
     );
+    out_dir.check(&inputs)?;
     for path in write_outputs(&args.out_dir, split.name(), &outputs)? {
         println!("wrote {}", path.display());
     }
