@@ -86,39 +86,9 @@ impl Scorer {
     /// base model: `--model` if given (it must be that model), else `MINBERT_MODEL` where it
     /// holds that model (a local copy of it), else the one its `meta.json` names.
     pub fn load(&self, dir: &Path) -> Result<LoadedCheckpoint> {
-        let base = self.chosen_base(dir)?;
+        let base = checkpoint_base(&self.args.model, dir)?;
         load_checkpoint_with_base(dir, base.as_ref(), &self.device)
             .with_context(|| format!("loading checkpoint {}", dir.display()))
-    }
-
-    fn chosen_base(&self, dir: &Path) -> Result<Option<ChosenBase>> {
-        let Some((name, origin)) = self.args.model.given() else {
-            return Ok(None);
-        };
-        let model = self.args.model.resolve()?.dir;
-        let chosen = ChosenBase {
-            dir: model.clone(),
-            origin: format!("{}={name}", origin.name()),
-        };
-        if origin == ModelOrigin::Flag {
-            return Ok(Some(chosen));
-        }
-        // An exported MINBERT_MODEL is a default for every command, not a choice made for
-        // this checkpoint: it serves only where it is the checkpoint's own base.
-        let meta = read_meta(dir).with_context(|| format!("loading checkpoint {}", dir.display()))?;
-        match meta.base_model.mismatch(&model, meta.uses_base_weights()) {
-            Ok(None) => Ok(Some(chosen)),
-            Ok(Some(why)) => {
-                eprintln!(
-                    "note: {} is not the base model of {} ({why}); using the recorded one, {}",
-                    chosen.origin,
-                    dir.display(),
-                    meta.base_model.describe()
-                );
-                Ok(None)
-            }
-            Err(e) => Err(e).with_context(|| format!("{} ({})", model.display(), chosen.origin)),
-        }
     }
 
     /// Reads `split` of every task of `checkpoint`. With `skip_missing`, a task whose file is
@@ -167,6 +137,39 @@ impl Scorer {
             total as f64 / elapsed.max(1e-9)
         );
         outputs
+    }
+}
+
+/// The base model to load the checkpoint in `dir` on, other than the recorded one: `--model`
+/// (it must be that model), or `MINBERT_MODEL` where it holds that model (a local copy); `None`:
+/// the recorded one.
+pub fn checkpoint_base(model_args: &ModelArgs, dir: &Path) -> Result<Option<ChosenBase>> {
+    let Some((name, origin)) = model_args.given() else {
+        return Ok(None);
+    };
+    let model = model_args.resolve()?.dir;
+    let chosen = ChosenBase {
+        dir: model.clone(),
+        origin: format!("{}={name}", origin.name()),
+    };
+    if origin == ModelOrigin::Flag {
+        return Ok(Some(chosen));
+    }
+    // An exported MINBERT_MODEL is a default for every command, not a choice made for
+    // this checkpoint: it serves only where it is the checkpoint's own base.
+    let meta = read_meta(dir).with_context(|| format!("loading checkpoint {}", dir.display()))?;
+    match meta.base_model.mismatch(&model, meta.uses_base_weights()) {
+        Ok(None) => Ok(Some(chosen)),
+        Ok(Some(why)) => {
+            eprintln!(
+                "note: {} is not the base model of {} ({why}); using the recorded one, {}",
+                chosen.origin,
+                dir.display(),
+                meta.base_model.describe()
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| format!("{} ({})", model.display(), chosen.origin)),
     }
 }
 

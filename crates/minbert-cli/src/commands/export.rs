@@ -7,12 +7,15 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::Args;
 use minbert_model::{BertModel, load_pretrained, save_safetensors};
-use minbert_task::checkpoint::{CheckpointMeta, META_FILE, adapter_dir_name, load_checkpoint_with_base, read_meta};
+use minbert_task::checkpoint::{
+    CheckpointMeta, ChosenBase, META_FILE, adapter_dir_name, load_checkpoint_with_base, read_meta,
+};
 
 use crate::adapter_dir::{self, LoadedAdapter};
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
 use crate::out_dir::{OutDir, OverwriteArg};
+use crate::scoring::checkpoint_base;
 use minbert_task::files::write_atomic;
 
 /// The files of a checkpoint directory that `--merged` copies unchanged (those present).
@@ -73,9 +76,13 @@ pub fn run(args: ExportArgs) -> Result<()> {
         (None, None) => unreachable!("clap requires --adapter or --checkpoint"),
     };
     // --adapter needs the model; --checkpoint has the one its meta.json records, unless given.
-    let model_dir = match (&args.checkpoint, &args.model.model) {
-        (Some(_), None) => None,
-        _ => Some(args.model.resolve()?.dir),
+    let chosen = match &args.checkpoint {
+        Some(dir) => checkpoint_base(&args.model, dir)?,
+        None => None,
+    };
+    let model_dir = match &args.checkpoint {
+        Some(_) => chosen.as_ref().map(|c| c.dir.clone()),
+        None => Some(args.model.resolve()?.dir),
     };
     let mut known = vec![input];
     known.extend(model_dir.as_deref().map(|dir| ("the base model's directory", dir)));
@@ -83,7 +90,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     out.check(&known)?;
     let device = args.device.device()?;
     let source = match (&args.checkpoint, model_dir) {
-        (Some(dir), model_dir) => from_checkpoint(dir, model_dir.as_deref(), args.peft.is_some(), &device)?,
+        (Some(dir), _) => from_checkpoint(dir, chosen.as_ref(), args.peft.is_some(), &device)?,
         (None, Some(model_dir)) => from_adapter(input.1, model_dir, &device)?,
         (None, None) => unreachable!("--adapter resolves the model"),
     };
@@ -128,12 +135,12 @@ fn from_adapter(dir: &Path, base_dir: PathBuf, device: &Device) -> Result<Source
 }
 
 /// `--checkpoint DIR`: its encoder 0 as trained (base weights included where they trained),
-/// on `base_dir` or else the base model its meta.json records.
-fn from_checkpoint(dir: &Path, base_dir: Option<&Path>, peft: bool, device: &Device) -> Result<Source> {
+/// on `base` or else the base model its meta.json records.
+fn from_checkpoint(dir: &Path, base: Option<&ChosenBase>, peft: bool, device: &Device) -> Result<Source> {
     if peft {
         check_peft_exportable(dir, &read_meta(dir)?)?;
     }
-    let loaded = load_checkpoint_with_base(dir, base_dir, device)
+    let loaded = load_checkpoint_with_base(dir, base, device)
         .with_context(|| format!("loading checkpoint {}", dir.display()))?;
     let meta = &loaded.meta;
     if meta.model.encoders > 1 {
