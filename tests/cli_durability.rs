@@ -183,8 +183,7 @@ fn sigint_saves_last_and_the_run_resumes() {
         "{text}"
     );
     assert!(!text.contains("panicked"), "{text}");
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("last/state.json")).unwrap()).unwrap();
+    let state = json(&out.join("last/state.json"));
     let step = state["step"].as_u64().unwrap();
     assert!((1..12).contains(&step), "saved at step {step}");
     let (ok, text) = finish(spawn_train(&config, &out, true));
@@ -215,8 +214,7 @@ fn a_base_model_is_checked_by_content_and_minbert_model_is_no_silent_override() 
     let (ok, text) = finish(spawn_train(&config, &out, false));
     assert!(ok, "{text}");
     let best = out.join("best");
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(best.join("meta.json")).unwrap()).unwrap();
+    let meta = json(&best.join("meta.json"));
     for key in ["sha256", "config_sha256"] {
         assert_eq!(meta["base_model"][key].as_str().unwrap().len(), 64, "{key}");
     }

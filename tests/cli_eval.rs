@@ -58,14 +58,6 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn arg(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// `minbert eval` of `checkpoint` on the small dev set, as JSON.
 fn eval(checkpoint: &Path) -> Value {
     let f = fixture();

@@ -1,9 +1,6 @@
 //! The binary on the wgpu backend (lavapipe in CI): `info` names the adapter, `embed` meets
 //! transformers, and train, eval, predict, ensemble and bench run there, scoring as the CPU does.
 
-use std::path::Path;
-
-use serde_json::Value;
 use tempfile::TempDir;
 
 mod common;
@@ -14,14 +11,6 @@ use minbert_testkit::gpu_device;
 /// The `--device` of the GPU tests: the first wgpu adapter, when one opens.
 fn gpu() -> Option<&'static str> {
     gpu_device().map(|_| "wgpu:0")
-}
-
-fn arg(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]

@@ -44,10 +44,6 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn arg(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 /// The names in a folder, sorted.
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -72,6 +72,16 @@ pub fn minbert(args: &[&str]) -> Output {
         .expect("the minbert binary runs")
 }
 
+/// A path as a command-line argument.
+pub fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A JSON file's contents.
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 pub fn ok(args: &[&str]) -> String {
     let out = minbert(args);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -71,7 +71,8 @@ pub fn parent_folder(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-fn name_of(path: &Path) -> String {
+/// The last component of `path`, for messages and temporary names (empty for `..` or `/`).
+pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -99,7 +100,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = parent_folder(path);
     std::fs::create_dir_all(dir).map_err(Error::at(dir))?;
     let mut file = tempfile::Builder::new()
-        .prefix(&format!(".{}.tmp-", name_of(path)))
+        .prefix(&tmp_prefix(path))
         .tempfile_in(dir)
         .map_err(Error::at(dir))?;
     file.write_all(bytes).map_err(Error::at(file.path()))?;
@@ -112,11 +113,12 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// `.{name}.old`: where [`replace_dir`] moves the old version during a swap.
 pub fn old_path(dir: &Path) -> PathBuf {
-    parent_folder(dir).join(format!(".{}.old", name_of(dir)))
+    parent_folder(dir).join(format!(".{}.old", file_name(dir)))
 }
 
-fn tmp_prefix(dir: &Path) -> String {
-    format!(".{}.tmp-", name_of(dir))
+/// How the temporaries of writes of `path` begin (`.{name}.tmp-`).
+fn tmp_prefix(path: &Path) -> String {
+    format!(".{}.tmp-", file_name(path))
 }
 
 /// Replaces the folder `dir` (or creates it) with one that `fill` writes into the empty
@@ -200,23 +202,8 @@ pub fn recover_dir(dir: &Path) -> Result<Recovered, Error> {
     let parent = parent_folder(dir);
     let swap = old_path(dir).exists();
     finish_swap(dir)?;
-    let mut removed = Vec::new();
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return Ok(Recovered { swap, removed });
-    };
     let prefix = tmp_prefix(dir);
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let path = entry.path();
-            let result = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            result.map_err(Error::at(&path))?;
-            removed.push(path);
-        }
-    }
+    let removed = remove_entries(parent, |name, _| name.starts_with(&prefix))?;
     if swap || !removed.is_empty() {
         sync_dir(parent)?;
     }
@@ -226,16 +213,30 @@ pub fn recover_dir(dir: &Path) -> Result<Recovered, Error> {
 /// Removes the temporary files that unfinished [`write_file`]s of the files in `dir` left
 /// there (`.{name}.tmp-*`); the writer of `dir` calls it at start. Returns what it removed.
 pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    remove_entries(dir, |name, path| {
+        name.starts_with('.') && name.contains(".tmp-") && path.is_file()
+    })
+}
+
+/// Removes the files and folders in `dir` whose name and path `remove` accepts (none where
+/// `dir` is missing); returns them.
+fn remove_entries(dir: &Path, remove: impl Fn(&str, &Path) -> bool) -> Result<Vec<PathBuf>, Error> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(removed);
     };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(".tmp-") && entry.path().is_file() {
-            std::fs::remove_file(entry.path()).map_err(Error::at(&entry.path()))?;
-            removed.push(entry.path());
+        let path = entry.path();
+        if !remove(&entry.file_name().to_string_lossy(), &path) {
+            continue;
         }
+        let result = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        result.map_err(Error::at(&path))?;
+        removed.push(path);
     }
     Ok(removed)
 }

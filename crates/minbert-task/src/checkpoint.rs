@@ -29,8 +29,8 @@ use minbert_model::{BertConfig, BertModel, HfTensor, WeightMap, load_pretrained,
 use serde::{Deserialize, Serialize};
 
 use crate::TaskError;
-use crate::files::{read_json, write_json};
-use crate::fingerprint::{FileFingerprint, ModelFiles};
+use crate::files::{read_json, sha256_file, write_json};
+use crate::fingerprint::{FileFingerprint, tokenizer_fingerprint};
 use crate::metrics::Scores;
 use crate::model::{Head, ModelSpec, MultitaskModel};
 use crate::spec::{Mode, Precision};
@@ -63,13 +63,12 @@ pub struct BaseModel {
 impl BaseModel {
     /// The base model in `dir`, recorded as `name_or_path` (and `revision`).
     pub fn of(dir: &Path, name_or_path: String, revision: Option<String>) -> Result<Self, TaskError> {
-        let files = ModelFiles::of(dir)?;
         Ok(Self {
             name_or_path,
             revision,
-            sha256: files.weights_sha256,
-            config_sha256: Some(files.config_sha256),
-            tokenizer: Some(files.tokenizer),
+            sha256: sha256_file(&dir.join("model.safetensors"))?,
+            config_sha256: Some(sha256_file(&dir.join("config.json"))?),
+            tokenizer: Some(tokenizer_fingerprint(dir)?),
         })
     }
 
@@ -84,22 +83,28 @@ impl BaseModel {
     /// Why the model in `dir` is not this one (`None`: it is): its config, its tokenizer and,
     /// where `weights` is set (the checkpoint uses the base weights), its weights.
     pub fn mismatch(&self, dir: &Path, weights: bool) -> Result<Option<String>, TaskError> {
-        let files = ModelFiles::of(dir)?;
-        if weights && files.weights_sha256 != self.sha256 {
-            return Ok(Some(format!(
-                "its model.safetensors has sha256 {}, the recorded base's {}",
-                files.weights_sha256, self.sha256
-            )));
+        // Only what is recorded and used is hashed: a full-mode checkpoint never reads the
+        // base's 90 MB of weights.
+        if weights {
+            let sha = sha256_file(&dir.join("model.safetensors"))?;
+            if sha != self.sha256 {
+                return Ok(Some(format!(
+                    "its model.safetensors has sha256 {sha}, the recorded base's {}",
+                    self.sha256
+                )));
+            }
         }
-        if let Some(config) = &self.config_sha256
-            && *config != files.config_sha256
+        if let Some(config) = &self.config_sha256 {
+            let sha = sha256_file(&dir.join("config.json"))?;
+            if sha != *config {
+                return Ok(Some(format!(
+                    "its config.json has sha256 {sha}, the recorded base's {config}"
+                )));
+            }
+        }
+        if let Some(tokenizer) = &self.tokenizer
+            && let Some(change) = tokenizer.change(&tokenizer_fingerprint(dir)?)
         {
-            return Ok(Some(format!(
-                "its config.json has sha256 {}, the recorded base's {config}",
-                files.config_sha256
-            )));
-        }
-        if let Some(change) = self.tokenizer.as_ref().and_then(|t| t.change(&files.tokenizer)) {
             return Ok(Some(format!(
                 "its tokenizer differs from the recorded base's: {change}"
             )));

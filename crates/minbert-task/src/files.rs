@@ -47,11 +47,4 @@ pub fn sha256_file(path: &Path) -> Result<String, TaskError> {
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-pub use durable_fs::parent_folder;
-
-/// The last component of `path`, for messages and temporary names.
-pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
+pub use durable_fs::{file_name, parent_folder};

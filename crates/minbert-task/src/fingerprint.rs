@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::TaskError;
-use crate::files::sha256_file;
+use crate::files::{file_name, sha256_file};
 
 /// A file by name (not path: the folder may move), size and sha256.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ impl FileFingerprint {
     pub fn of(path: &Path) -> Result<Self, TaskError> {
         let bytes = std::fs::metadata(path).map_err(|e| TaskError::io(path, e))?.len();
         Ok(Self {
-            file: crate::files::file_name(path),
+            file: file_name(path),
             bytes,
             sha256: sha256_file(path)?,
         })
@@ -49,30 +49,13 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
-/// The files of a base model directory that a checkpoint depends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelFiles {
-    pub config_sha256: String,
-    pub weights_sha256: String,
-    pub tokenizer: FileFingerprint,
-}
-
-/// The tokenizer file a model directory is read with (as `BertTokenizer::from_dir` picks it).
-pub fn tokenizer_file(dir: &Path) -> Option<std::path::PathBuf> {
-    ["tokenizer.json", "vocab.txt"]
+/// The tokenizer file of a model directory (the one `BertTokenizer::from_dir` reads), by
+/// content.
+pub fn tokenizer_fingerprint(dir: &Path) -> Result<FileFingerprint, TaskError> {
+    let path = ["tokenizer.json", "vocab.txt"]
         .into_iter()
         .map(|name| dir.join(name))
         .find(|p| p.is_file())
-}
-
-impl ModelFiles {
-    pub fn of(dir: &Path) -> Result<Self, TaskError> {
-        let tokenizer = tokenizer_file(dir)
-            .ok_or_else(|| TaskError::checkpoint(dir, "holds no tokenizer: expected tokenizer.json or vocab.txt"))?;
-        Ok(Self {
-            config_sha256: sha256_file(&dir.join("config.json"))?,
-            weights_sha256: sha256_file(&dir.join("model.safetensors"))?,
-            tokenizer: FileFingerprint::of(&tokenizer)?,
-        })
-    }
+        .ok_or_else(|| TaskError::checkpoint(dir, "holds no tokenizer: expected tokenizer.json or vocab.txt"))?;
+    FileFingerprint::of(&path)
 }

@@ -303,17 +303,16 @@ fn lock_run_dir(
 /// Clears what a run that stopped before its first checkpoint left (its log, a `best/` saved
 /// before `last/`), so that it starts over cleanly.
 fn clear_unfinished_start(out_dir: &Path) -> Result<(), TrainError> {
-    for name in [METRICS_FILE, SUMMARY_FILE, CONFIG_FILE] {
+    for name in [METRICS_FILE, SUMMARY_FILE, CONFIG_FILE, BEST_DIR, LAST_DIR] {
         let path = out_dir.join(name);
-        if path.exists() {
-            std::fs::remove_file(&path).map_err(|e| TrainError::io(&path, e))?;
-        }
-    }
-    for name in [BEST_DIR, LAST_DIR] {
-        let path = out_dir.join(name);
-        if path.exists() {
-            std::fs::remove_dir_all(&path).map_err(|e| TrainError::io(&path, e))?;
-        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else if path.exists() {
+            std::fs::remove_file(&path)
+        } else {
+            Ok(())
+        };
+        removed.map_err(|e| TrainError::io(&path, e))?;
     }
     Ok(())
 }
@@ -601,7 +600,7 @@ impl<'a> Run<'a> {
         notes.extend(precision.note.clone());
 
         let data_files: Vec<DataFile> = tasks.iter().flat_map(|t| t.files.clone()).collect();
-        let (master, optim, state) = if start == Start::Resume {
+        let (master, optim, mut state) = if start == Start::Resume {
             let (master, optim, mut state) = resumed(config, &last_dir, &model_dir, &device)?;
             if state.data.is_empty() {
                 notes.push(
@@ -616,7 +615,6 @@ impl<'a> Run<'a> {
                 ));
                 state.restart_epoch();
             }
-            state.data = data_files;
             (master, optim, state)
         } else {
             if start == Start::Over {
@@ -631,10 +629,9 @@ impl<'a> Run<'a> {
                 lora: lora.as_ref(),
                 bert_config: &bert_config,
             };
-            let (master, optim, mut state) = fresh.start(config, tasks.len(), precision.compute, &device)?;
-            state.data = data_files;
-            (master, optim, state)
+            fresh.start(config, tasks.len(), precision.compute, &device)?
         };
+        state.data = data_files;
         let (mode, train_base) = (config.adapter.mode, config.adapter.train_base);
         let master = set_trainable(master, |p| is_trainable(mode, train_base, None, p));
         let params = count_params(&master);
