@@ -17,6 +17,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// An I/O error with the path it happened on.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,10 @@ pub mod points {
     pub const DIR_OLD_ASIDE: &str = "durable_fs::dir_old_aside";
     /// The new folder is in place; `.{name}.old` not yet removed.
     pub const DIR_NEW_IN_PLACE: &str = "durable_fs::dir_new_in_place";
-    /// Every point, for tests that visit each.
+    /// [`read_consistent`](super::read_consistent): a read has run, its marker is not yet read
+    /// again (tests replace the folder here).
+    pub const DIR_READ: &str = "durable_fs::dir_read";
+    /// Every point of a write and a swap, for tests that visit each.
     pub const ALL: [&str; 7] = [
         SYNC_FILE,
         SYNC_DIR,
@@ -184,6 +188,41 @@ fn finish_swap(dir: &Path) -> Result<(), Error> {
     }
     std::fs::rename(&old, dir).map_err(Error::at(dir))?;
     sync_dir(parent)
+}
+
+/// A folder that was replaced during every one of [`READ_ATTEMPTS`] reads.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: was replaced {READ_ATTEMPTS} times while being read (a run is saving it): try again", dir.display())]
+pub struct KeptReplaced {
+    pub dir: PathBuf,
+}
+
+/// How often [`read_consistent`] reads a folder that keeps being replaced before it gives up.
+pub const READ_ATTEMPTS: usize = 5;
+
+/// Runs `read` on the folder `dir` so that what it read comes from one version of `dir`, while
+/// its writer may [`replace_dir`] it: `read` runs between two reads of `dir/marker` (a file that
+/// differs in every version), and runs again, after a growing pause, while those two differ or
+/// a swap is under way. Its own result is returned as it is (an error where `dir` is missing).
+pub fn read_consistent<T, E: From<KeptReplaced>>(
+    dir: &Path,
+    marker: &str,
+    mut read: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let marker = dir.join(marker);
+    for attempt in 1..=READ_ATTEMPTS {
+        let before = std::fs::read(&marker).ok();
+        let result = read();
+        fail::fail_point!(points::DIR_READ);
+        let after = std::fs::read(&marker).ok();
+        if before == after && !old_path(dir).exists() {
+            return result;
+        }
+        if attempt < READ_ATTEMPTS {
+            std::thread::sleep(Duration::from_millis(200 * attempt as u64));
+        }
+    }
+    Err(KeptReplaced { dir: dir.to_path_buf() }.into())
 }
 
 /// What [`recover_dir`] did.

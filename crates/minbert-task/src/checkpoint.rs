@@ -385,37 +385,17 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, 
     load_checkpoint_with_base(dir, None, device)
 }
 
-/// How often a reader tries again when a run saved the checkpoint while it was being read.
-const READ_ATTEMPTS: usize = 5;
-
 /// As [`load_checkpoint`], on the base model `base` (another copy, say) instead of the recorded
 /// one; it must be the recorded model by content (config, tokenizer, and weights where they are
 /// used). A checkpoint of a live run may be replaced while it is read: its files are read
-/// between two reads of `meta.json` (which changes at every save), and read again when those
-/// differ, so the model comes from one save.
+/// between two reads of `meta.json` (whose `checkpoint_id` changes at every save), and read
+/// again when those differ, so the model comes from one save.
 pub fn load_checkpoint_with_base(
     dir: &Path,
     base: Option<&ChosenBase>,
     device: &Device,
 ) -> Result<LoadedCheckpoint, TaskError> {
-    let meta_path = dir.join(META_FILE);
-    for attempt in 1.. {
-        let before = std::fs::read(&meta_path).ok();
-        let loaded = load_once(dir, base, device);
-        let after = std::fs::read(&meta_path).ok();
-        let swapping = durable_fs::old_path(dir).exists();
-        if before == after && !swapping {
-            return loaded;
-        }
-        if attempt == READ_ATTEMPTS {
-            return Err(TaskError::checkpoint(
-                dir,
-                format!("was replaced {READ_ATTEMPTS} times while being read (a run is saving it): try again"),
-            ));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200 * attempt as u64));
-    }
-    unreachable!("the loop returns")
+    durable_fs::read_consistent(dir, META_FILE, || load_once(dir, base, device))
 }
 
 /// The base model directory of a checkpoint: `base` if given (checked by content), else the

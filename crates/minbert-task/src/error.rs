@@ -18,6 +18,9 @@ pub enum TaskError {
         dir = .dir.display()
     )]
     Locked { dir: PathBuf, pid: Option<u32> },
+    /// A checkpoint that a live run replaced at every attempt to read it.
+    #[error(transparent)]
+    KeptReplaced(#[from] durable_fs::KeptReplaced),
     #[error(transparent)]
     Model(#[from] minbert_model::ModelError),
     #[error(transparent)]

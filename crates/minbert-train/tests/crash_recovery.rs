@@ -465,56 +465,83 @@ fn a_nan_selection_score_never_becomes_best() {
     );
 }
 
+/// Two checkpoints of different steps and weights (`a/last`, step 1, and `b/last`, step 4).
+fn two_checkpoints(root: &Path) -> Vec<minbert_task::LoadedCheckpoint> {
+    let config = crash_config(root);
+    ["a", "b"]
+        .iter()
+        .zip([1, 4])
+        .map(|(name, step)| {
+            let mut opts = options(&root.join(name));
+            opts.pause_at_step = Some(step);
+            train(&config, &opts).unwrap();
+            minbert_task::load_checkpoint(&root.join(name).join("last"), &burn::tensor::Device::flex()).unwrap()
+        })
+        .collect()
+}
+
+fn save(dir: &Path, version: &minbert_task::LoadedCheckpoint) {
+    let extras = minbert_task::checkpoint::CheckpointExtras::model_only(version.lora.as_ref());
+    minbert_task::checkpoint::save_checkpoint(dir, &version.model, &version.meta, extras).unwrap();
+}
+
+/// Reads `dir` and checks that what it read is `version`, bit for bit.
+fn assert_reads(dir: &Path, version: &minbert_task::LoadedCheckpoint, what: &str) {
+    let loaded = minbert_task::load_checkpoint(dir, &burn::tensor::Device::flex()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.meta.step, version.meta.step, "{what}");
+    assert_same_values(&values(&loaded.model), &values(&version.model), what);
+}
+
 #[test]
 fn a_checkpoint_read_while_a_run_replaces_it_comes_from_one_save() {
     let _serial = serial();
     let root = TempDir::new().unwrap();
     inputs(root.path());
-    // Two checkpoints of different steps and weights.
-    let config = crash_config(root.path());
-    let mut opts = options(&root.path().join("a"));
-    opts.pause_at_step = Some(1);
-    train(&config, &opts).unwrap();
-    let mut opts = options(&root.path().join("b"));
-    opts.pause_at_step = Some(4);
-    train(&config, &opts).unwrap();
-    let device = burn::tensor::Device::flex();
-    let load = |dir: &Path| minbert_task::load_checkpoint(dir, &device).unwrap();
-    let versions: Vec<_> = ["a", "b"]
-        .iter()
-        .map(|n| load(&root.path().join(n).join("last")))
-        .collect();
-    let expected: BTreeMap<usize, Values> = versions.iter().map(|v| (v.meta.step, values(&v.model))).collect();
-    assert_eq!(expected.len(), 2);
+    let [a, b]: [_; 2] = two_checkpoints(root.path()).try_into().ok().unwrap();
     let shared = root.path().join("live/last");
-    let stop = Arc::new(AtomicBool::new(false));
+    save(&shared, &a);
+
+    // A save lands while a reader's files are read: it reads again, all of the new save.
+    let reads = Arc::new(AtomicUsize::new(0));
+    let (counter, dir, new) = (reads.clone(), shared.clone(), Arc::new(b));
+    let saved = new.clone();
+    fail::cfg_callback(points::DIR_READ, move || {
+        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+            save(&dir, &saved);
+        }
+    })
+    .unwrap();
+    assert_reads(&shared, &new, "a read during which a save landed");
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "read once more after the save");
+
+    // A read that starts mid-swap (the old version aside, the new not in place) finds no
+    // checkpoint, and reads again once the swap is done.
+    let (aside_tx, aside_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    fail::cfg_callback(points::DIR_OLD_ASIDE, move || {
+        aside_tx.send(()).unwrap();
+        go_rx.lock().unwrap().recv().unwrap();
+    })
+    .unwrap();
+    let a_again = minbert_task::load_checkpoint(&root.path().join("a/last"), &burn::tensor::Device::flex()).unwrap();
     let writer = {
-        let (stop, shared) = (stop.clone(), shared.clone());
-        let saves: Vec<_> = versions
-            .iter()
-            .map(|v| (v.model.clone(), v.meta.clone(), v.lora.clone()))
-            .collect();
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(Ordering::SeqCst) || n < 2 {
-                let (model, meta, lora) = &saves[n % 2];
-                let extras = minbert_task::checkpoint::CheckpointExtras::model_only(lora.as_ref());
-                minbert_task::checkpoint::save_checkpoint(&shared, model, meta, extras).unwrap();
-                n += 1;
-                // A run saves between steps, not back to back.
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            n
-        })
+        let dir = shared.clone();
+        std::thread::spawn(move || save(&dir, &a))
     };
-    while !shared.join("meta.json").exists() {
-        std::thread::yield_now();
-    }
-    for _ in 0..20 {
-        let loaded = minbert_task::load_checkpoint(&shared, &device).unwrap_or_else(|e| panic!("{e}"));
-        assert_same_values(&values(&loaded.model), &expected[&loaded.meta.step], "a live read");
-    }
-    stop.store(true, Ordering::SeqCst);
-    let saves = writer.join().unwrap();
-    assert!(saves >= 2, "{saves} saves");
+    aside_rx.recv().unwrap();
+    let (done_tx, done_rx) = (std::sync::Mutex::new(Some(go_tx)), std::sync::Mutex::new(Some(writer)));
+    reads.store(0, Ordering::SeqCst);
+    let counter = reads.clone();
+    fail::cfg_callback(points::DIR_READ, move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        // After the first attempt: let the swap finish.
+        if let Some(go) = done_tx.lock().unwrap().take() {
+            go.send(()).unwrap();
+            done_rx.lock().unwrap().take().unwrap().join().unwrap();
+        }
+    })
+    .unwrap();
+    assert_reads(&shared, &a_again, "a read that began mid-swap");
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "read once more after the swap");
 }

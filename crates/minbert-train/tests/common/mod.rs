@@ -122,9 +122,10 @@ pub fn assert_same_values(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)], wh
     }
 }
 
-/// Burn's flex backend keeps one RNG for the whole process: trainings running at once in one
-/// test binary would interleave their dropout draws. Each training test holds this lock.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Burn's flex backend keeps one RNG for the whole process, and fail points are global:
+/// trainings running at once in one test binary would interleave their dropout draws and trip
+/// each other's fail points. Each training test holds this guard: one test at a time, and no
+/// fail point configured when it starts or after it ends, even one that panicked.
+pub fn serial() -> fail::FailScenario<'static> {
+    fail::FailScenario::setup()
 }
