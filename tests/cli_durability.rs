@@ -77,6 +77,22 @@ fn train_lines(out: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The mean time between two logged steps of the finished run in `out`, in ms (at least 1).
+fn mean_step_ms(out: &Path) -> u64 {
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let walls: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("\"type\":\"train\""))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["wall_s"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    let span = walls.last().unwrap() - walls.first().unwrap();
+    ((span * 1e3 / (walls.len() - 1) as f64) as u64).max(1)
+}
+
 /// The files a finished run's state is made of, which an exact resume reproduces byte for byte.
 fn exact_files(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     [
@@ -97,8 +113,10 @@ fn kill_9_at_random_moments_then_resume_gives_the_uninterrupted_run() {
     let (ok, text) = finish(spawn_train(&config, &whole, false));
     assert!(ok, "{text}");
 
+    let step_ms = mean_step_ms(&whole);
     let out = dir.path().join("killed");
-    // A fixed xorshift sequence: the kills land at the same moments on every run of the test.
+    // A fixed xorshift sequence: the kills land at the same points of a step on every run of
+    // the test, however fast the machine.
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let mut kills_mid_run = 0;
     for round in 0..4 {
@@ -106,7 +124,8 @@ fn kill_9_at_random_moments_then_resume_gives_the_uninterrupted_run() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        // Once a step is logged, wait 0-400 ms more: kills during steps, saves and evaluations.
+        // Once a step is logged, wait up to one step more: kills during steps, saves and
+        // evaluations, with most of the run left for the next rounds.
         let lines = train_lines(&out);
         let mut child = child;
         let started = Instant::now();
@@ -114,7 +133,7 @@ fn kill_9_at_random_moments_then_resume_gives_the_uninterrupted_run() {
             assert!(started.elapsed() < Duration::from_secs(60), "no progress");
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(seed % 400));
+        std::thread::sleep(Duration::from_millis(seed % step_ms));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
             kills_mid_run += 1;
