@@ -1,6 +1,7 @@
 //! Running the encoder over token ids held on the host: every output (last hidden state, pooler
 //! output, each hidden state) gathered batch by batch, to print or write as safetensors.
 
+use std::fmt;
 use std::path::Path;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -109,6 +110,9 @@ impl TokenBatch {
     }
 }
 
+/// An int tensor read from a file: shape and values.
+type IntTensor = (Vec<usize>, Vec<i64>);
+
 /// An input safetensors file being read, for messages that name it.
 struct InputFile<'a> {
     path: &'a Path,
@@ -124,7 +128,7 @@ impl InputFile<'_> {
     }
 
     /// The int tensor `key` as `(shape, values)`, `None` where the file has no such key.
-    fn ints(&self, key: &str) -> Result<Option<(Vec<usize>, Vec<i64>)>, ModelError> {
+    fn ints(&self, key: &str) -> Result<Option<IntTensor>, ModelError> {
         let view = match self.file.tensor(key) {
             Ok(v) => v,
             Err(safetensors::SafeTensorError::TensorNotFound(_)) => return Ok(None),
@@ -218,6 +222,29 @@ pub fn embed(
         });
     }
     Ok(all.expect("an input has at least one example"))
+}
+
+/// What `minbert embed` prints: the shapes, and the first values of the first examples' [CLS]
+/// vectors.
+impl fmt::Display for Embeddings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = &self.last_hidden_state;
+        let pooler = match self.pooler_output {
+            Some(_) => "yes",
+            None => "none in this checkpoint",
+        };
+        let layers = self.hidden_states.len();
+        writeln!(
+            f,
+            "last_hidden_state {:?}, {layers} hidden states, pooler {pooler}",
+            last.shape
+        )?;
+        let example = last.shape[1] * last.shape[2];
+        for b in 0..last.shape[0].min(8) {
+            writeln!(f, "  example {b}: [CLS] {:.4?} ...", &last.values[b * example..][..6])?;
+        }
+        Ok(())
+    }
 }
 
 impl Embeddings {

@@ -16,7 +16,7 @@ pub enum TrainError {
     #[error("{origin}: {source}")]
     ModelName {
         origin: &'static str,
-        source: minbert_hub::HubError,
+        source: Box<minbert_hub::HubError>,
     },
     /// A base model directory that cannot be made absolute.
     #[error("model directory {path}: {source}", path = .path.display())]

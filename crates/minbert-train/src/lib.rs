@@ -19,5 +19,5 @@ pub mod trainer;
 
 pub use config::TrainConfig;
 pub use error::{ConfigError, TrainError};
-pub use launch::{interrupt_on_signals, run_paths};
+pub use launch::{interrupt_on_signals, run_paths, summary_report};
 pub use trainer::{TrainOptions, Trained, train};

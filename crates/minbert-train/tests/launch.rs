@@ -1,11 +1,14 @@
 //! Setting a run up from a command line: its folder and config file, the base model and data
 //! folder made explicit, and the interrupt flag that SIGINT sets.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use minbert_hub::{DEFAULT_MODEL, ModelOrigin};
-use minbert_train::{TrainConfig, interrupt_on_signals, run_paths};
+use minbert_train::{TrainConfig, interrupt_on_signals, run_paths, summary_report};
+use tempfile::TempDir;
 
 #[test]
 fn the_run_folder_defaults_to_runs_and_the_config_to_the_runs_own() {
@@ -52,4 +55,39 @@ fn a_signal_sets_the_interrupt_flag() {
     assert!(!flag.load(Ordering::SeqCst));
     signal_hook::low_level::raise(signal_hook::consts::SIGINT).unwrap();
     assert!(flag.load(Ordering::SeqCst));
+}
+
+#[test]
+fn the_summary_report_names_the_run_and_the_scores_of_the_tasks_it_trained() {
+    let _serial = common::serial();
+    let dir = TempDir::new().unwrap();
+    let (model, data) = (common::tiny_model(dir.path()), common::small_data(dir.path(), 8, 8));
+    let config = common::config(
+        &model,
+        &data,
+        "[tasks.sst]\n",
+        &["train.epochs=1", "train.batch_size=8"],
+    );
+    let out = dir.path().join("run");
+    let s = common::run(&config, &out).summary;
+    let report = summary_report(&s, &out);
+    let lines: Vec<&str> = report.lines().collect();
+    let first = format!(
+        "run {} {} after {} steps ({} epochs)",
+        out.display(),
+        s.status,
+        s.steps,
+        s.epochs
+    );
+    assert_eq!(lines[0], first);
+    assert!(
+        lines[1].starts_with("best (") && lines[1].contains("sst_acc "),
+        "{report}"
+    );
+    assert!(!lines[1].contains("sts_pearson"), "{report}");
+    assert!(
+        lines[2].starts_with("time: training ") && lines[3].starts_with("params: "),
+        "{report}"
+    );
+    assert_eq!((lines.len(), report.ends_with('\n')), (4, true));
 }

@@ -60,25 +60,15 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         (None, Some(path)) => TokenBatch::read_safetensors(path, &config)?,
         (None, None) => unreachable!("clap requires --text or --input"),
     };
-    let options = EmbedOptions {
-        batch_size: args.batch_size,
-    };
-    let out = embed(&model, &tokens, options, &device)?;
-    let last = &out.last_hidden_state;
-    let pooler = if out.pooler_output.is_some() {
-        "yes"
-    } else {
-        "none in this checkpoint"
-    };
-    println!(
-        "last_hidden_state {:?}, {} hidden states, pooler {pooler}",
-        last.shape,
-        out.hidden_states.len()
-    );
-    for b in 0..tokens.batch.min(8) {
-        let cls = &last.values[b * tokens.seq * last.shape[2]..][..6];
-        println!("  example {b}: [CLS] {cls:.4?} ...");
-    }
+    let out = embed(
+        &model,
+        &tokens,
+        EmbedOptions {
+            batch_size: args.batch_size,
+        },
+        &device,
+    )?;
+    print!("{out}");
     if let Some(path) = &args.out {
         out.write_safetensors(path)?;
         println!("wrote {}", path.display());

@@ -56,13 +56,9 @@ pub fn run(args: ExportArgs) -> Result<()> {
         (None, None) => unreachable!("clap requires --adapter or --checkpoint"),
     };
     // --adapter needs the model; --checkpoint has the one its meta.json records, unless given.
-    let chosen = match &args.checkpoint {
-        Some(dir) => checkpoint_base(&args.model, dir)?,
-        None => None,
-    };
-    let model_dir = match &args.checkpoint {
-        Some(_) => chosen.as_ref().map(|c| c.dir.clone()),
-        None => Some(args.model.resolve()?.dir),
+    let (chosen, model_dir) = match &args.checkpoint {
+        Some(dir) => checkpoint_base(&args.model, dir).map(|c| (c.clone(), c.map(|c| c.dir)))?,
+        None => (None, Some(args.model.resolve()?.dir)),
     };
     let mut known = vec![input];
     known.extend(model_dir.as_deref().map(|dir| ("the base model's directory", dir)));

@@ -1,12 +1,11 @@
 //! `minbert train`: the multitask trainer of minbert-train, from a TOML config.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use minbert_task::{Metric, RunSummary};
-use minbert_train::progress::{ProgressMode, format_duration};
-use minbert_train::{TrainConfig, TrainOptions, interrupt_on_signals, run_paths, train};
+use minbert_train::progress::ProgressMode;
+use minbert_train::{TrainConfig, TrainOptions, interrupt_on_signals, run_paths, summary_report, train};
 
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
@@ -82,54 +81,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         accept_changed_data: args.accept_changed_data,
     };
     let trained = train(&config, &options).with_context(|| format!("training run {}", out.display()))?;
-    print_summary(&trained.summary, &out);
+    print!("{}", summary_report(&trained.summary, &out));
     if let Some(path) = &args.json {
         write_json(path, &serde_json::to_value(&trained.summary)?)?;
     }
     Ok(())
-}
-
-fn print_summary(s: &RunSummary, out: &Path) {
-    println!(
-        "run {} {} after {} steps ({} epochs)",
-        out.display(),
-        s.status,
-        s.steps,
-        s.epochs
-    );
-    if let Some(best) = &s.best {
-        // Tasks the run did not train score NaN: left out.
-        let scores: Vec<String> = Metric::COURSE
-            .iter()
-            .map(|&metric| (metric, best.scores.get(metric)))
-            .filter(|(_, v)| !v.is_nan())
-            .map(|(metric, v)| format!("{metric} {v:.4}"))
-            .collect();
-        println!("best ({} at step {}): {}", s.select, best.step, scores.join("  "));
-    }
-    let speeds: Vec<String> = s
-        .examples_per_s
-        .iter()
-        .map(|(task, v)| format!("{task} {v:.1}"))
-        .collect();
-    println!(
-        "time: training {}, evaluation {}; examples/s (forward + backward) {}; overall {:.1}",
-        format_duration(s.train_s),
-        format_duration(s.eval_s),
-        speeds.join(", "),
-        s.train_examples_per_s
-    );
-    println!(
-        "params: {} trainable of {}; peak memory {}; precision {} (compute {}){}",
-        s.params.trainable,
-        s.params.total,
-        s.peak_rss_mib.map_or("?".into(), |m| format!("{m:.0} MiB")),
-        s.precision.requested.name(),
-        s.precision.compute.name(),
-        if s.skipped_steps > 0 {
-            format!(", {} f16 steps skipped", s.skipped_steps)
-        } else {
-            String::new()
-        }
-    );
 }
