@@ -62,6 +62,17 @@ pub enum PeftError {
     /// Adapters that a weighted merge cannot combine, or merge arguments it cannot use.
     #[error("add_weighted_adapter: {0}")]
     Merge(String),
+    /// Adapter directories that cannot be merged together, or weights that do not fit them.
+    #[error("{0}")]
+    Incompatible(String),
+    /// A step (reading an adapter, merging) that failed, named with what it did.
+    #[error("{step}: {source}")]
+    Step {
+        /// What was being done.
+        step: String,
+        /// Why it failed.
+        source: Box<PeftError>,
+    },
     /// A named adapter that does not exist, or a name already taken.
     #[error("adapter {name:?} {message}")]
     Adapter {
@@ -77,6 +88,13 @@ impl PeftError {
         Self::Io {
             path: path.to_path_buf(),
             source,
+        }
+    }
+
+    pub(crate) fn step(step: String, source: PeftError) -> Self {
+        Self::Step {
+            step,
+            source: Box::new(source),
         }
     }
 

@@ -8,7 +8,7 @@
 //! `lora_magnitude_vector` `[out]` keeps its shape.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use nalgebra::DMatrix;
@@ -286,4 +286,47 @@ pub fn load_adapter<M: AdaptableModel + burn::module::Module>(
     }
     *model = adapted;
     Ok((config, paths))
+}
+
+/// An adapter directory loaded onto a model: where it came from, its config and the module
+/// paths it adapts.
+#[derive(Debug, Clone)]
+pub struct LoadedAdapter {
+    /// The adapter directory.
+    pub dir: PathBuf,
+    /// Its `adapter_config.json`.
+    pub config: LoraConfig,
+    /// The module paths it adapts.
+    pub paths: Vec<String>,
+}
+
+impl LoadedAdapter {
+    /// [`load_adapter`] of `dir` onto `model`.
+    pub fn load<M: AdaptableModel + burn::module::Module>(model: &mut M, dir: &Path) -> Result<Self, PeftError> {
+        let (config, paths) = load_adapter(model, dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            paths,
+        })
+    }
+
+    /// One line: kind, rank, alpha, scaling, dropout, module count.
+    pub fn summary(&self) -> String {
+        let c = &self.config;
+        let kind = match (c.use_dora, c.use_rslora) {
+            (true, true) => "DoRA (rsLoRA scaling)",
+            (true, false) => "DoRA",
+            (false, true) => "rsLoRA",
+            (false, false) => "LoRA",
+        };
+        format!(
+            "{kind}, r {}, alpha {}, scaling {}, dropout {}, {} modules",
+            c.r,
+            c.lora_alpha,
+            c.scaling(),
+            c.lora_dropout,
+            self.paths.len()
+        )
+    }
 }

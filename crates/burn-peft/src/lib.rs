@@ -8,6 +8,7 @@ mod io;
 mod key_map;
 mod layer;
 mod merge;
+mod merge_dirs;
 mod model;
 mod peft_model;
 mod reparam;
@@ -16,11 +17,13 @@ mod weights;
 pub use config::{LoraConfig, LoraInit, PEFT_VERSION, TargetModules};
 pub use error::PeftError;
 pub use io::{
-    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, load_adapter, read_adapter_config, save_adapter, write_adapter_config,
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoadedAdapter, load_adapter, read_adapter_config, save_adapter,
+    write_adapter_config,
 };
 pub use key_map::KeyMap;
 pub use layer::{AdaptedLinear, Adapter};
 pub use merge::{Combination, MajoritySign, WeightedMerge, add_weighted_adapter};
+pub use merge_dirs::{MergeInputs, check_compatible, same_base};
 pub use model::{
     AdaptableModel, ParamCount, Trainable, adapted_paths, count_params, inject_adapter, mark_trainable, merge_adapters,
     merged_linears, unmerge_adapters,

@@ -13,11 +13,17 @@
 //!
 //! With the `failpoints` feature, each step is a [`fail`] point named `durable_fs::...`, so
 //! tests can abort the process at any of them.
+//!
+//! [`OutputDir`] is the policy for a command's output folder: new or empty, or replaced whole.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod output_dir;
+
+pub use output_dir::{OutputDir, OutputDirError};
 
 /// An I/O error with the path it happened on.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! Per task and split: counts, skipped rows, label distribution, token-length percentiles.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -213,6 +214,73 @@ pub fn data_stats(
         }
     }
     Ok(stats)
+}
+
+/// The table `minbert data stats` prints: a row per split, then the notes, the skipped rows and
+/// the missing splits.
+impl fmt::Display for DataStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "data dir {} ({})",
+            self.data_dir.display(),
+            self.data_dir_origin.describe()
+        )?;
+        writeln!(
+            f,
+            "{:<6} {:<5} {:>8} {:>7}  {:<22}  {:<40}  labels",
+            "task", "split", "examples", "skipped", "tokens p50/p90/p99/max", "file"
+        )?;
+        for split in &self.splits {
+            let file = split.path.strip_prefix(&self.data_dir).unwrap_or(&split.path);
+            let lengths = (split.token_lengths.as_ref())
+                .map_or("-".into(), |l| format!("{}/{}/{}/{}", l.p50, l.p90, l.p99, l.max));
+            writeln!(
+                f,
+                "{:<6} {:<5} {:>8} {:>7}  {lengths:<22}  {:<40}  {}",
+                split.task,
+                split.split.name(),
+                split.examples,
+                split.skipped.len(),
+                file.display(),
+                split.labels
+            )?;
+        }
+        for split in &self.splits {
+            if let Some(note) = &split.note {
+                writeln!(f, "note: {} {}: {note}", split.task, split.split)?;
+            }
+            for skipped in &split.skipped {
+                writeln!(f, "skipped {skipped}")?;
+            }
+        }
+        for missing in &self.missing {
+            writeln!(f, "missing: {} {}: {}", missing.task, missing.split, missing.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// `class:count ...` for classes, `mean m; low-high:count ...` for scores.
+impl fmt::Display for LabelStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LabelStats::Unlabelled => write!(f, "(no labels)"),
+            LabelStats::Classes { counts } => {
+                let counts: Vec<String> = (counts.iter().enumerate())
+                    .map(|(class, count)| format!("{class}:{count}"))
+                    .collect();
+                write!(f, "{}", counts.join(" "))
+            }
+            LabelStats::Scores { mean, bins, .. } => {
+                let bins: Vec<String> = bins
+                    .iter()
+                    .map(|b| format!("{}-{}:{}", b.low, b.high, b.count))
+                    .collect();
+                write!(f, "mean {mean:.3}; {}", bins.join(" "))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! BERT tokenization with the `tokenizers` crate, set up to give the same ids as Hugging Face's
 //! fast tokenizer called with `truncation="longest_first", max_length=N, padding=False`.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use tokenizers::models::wordpiece::WordPiece;
@@ -43,6 +44,18 @@ impl Encoded {
 
     pub fn is_empty(&self) -> bool {
         self.input_ids.is_empty()
+    }
+}
+
+/// A table of the tokens: position, id, token type and token, one per line.
+impl fmt::Display for Encoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:>5}  {:>7}  {:>4}  token", "pos", "id", "type")?;
+        let rows = self.input_ids.iter().zip(&self.token_type_ids).zip(&self.tokens);
+        for (i, ((id, ty), token)) in rows.enumerate() {
+            writeln!(f, "{i:>5}  {id:>7}  {ty:>4}  {token}")?;
+        }
+        Ok(())
     }
 }
 

@@ -233,3 +233,46 @@ fn stats_cover_every_split_and_list_the_missing_one() {
         .unwrap();
     assert_eq!((para_dev.examples, para_dev.skipped.len()), (20212, 2));
 }
+
+#[test]
+fn the_stats_table_has_a_row_per_split_and_the_json_names_each() {
+    let tokenizer = common::tokenizer(512);
+    let stats = data_stats(&common::data_dir(), &CourseOptions::default(), &[], Some(&tokenizer)).unwrap();
+    let table = stats.to_string();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("data dir "), "{table}");
+    assert!(
+        lines[1].starts_with("task   split") && lines[1].ends_with("labels"),
+        "{table}"
+    );
+    let sst_train = lines[2];
+    assert!(sst_train.starts_with("sst    train     8544"), "{sst_train}");
+    assert!(sst_train.ends_with(&stats.splits[0].labels.to_string()), "{sst_train}");
+    assert!(table.contains("missing: para test: "), "{table}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("skipped ")).count(),
+        stats.splits.iter().map(|s| s.skipped.len()).sum::<usize>()
+    );
+
+    let json = serde_json::to_value(&stats).unwrap();
+    assert_eq!(json["splits"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        (json["splits"][0]["task"].as_str(), json["splits"][0]["split"].as_str()),
+        (Some("sst"), Some("train"))
+    );
+    assert_eq!(json["splits"][0]["examples"], 8544);
+    assert!(json["splits"][0]["token_lengths"]["p99"].as_u64().unwrap() > 0);
+    assert_eq!(json["missing"][0]["task"], "para");
+}
+
+#[test]
+fn label_stats_show_classes_and_score_bins() {
+    let classes = LabelStats::Classes { counts: vec![3, 0, 5] };
+    assert_eq!(classes.to_string(), "0:3 1:0 2:5");
+    let scores = label_stats(&read(CourseTask::Sts, Split::Dev)).to_string();
+    assert!(
+        scores.starts_with("mean ") && scores.contains("; 0-1:") && scores.contains(" 4-5:"),
+        "{scores}"
+    );
+    assert_eq!(LabelStats::Unlabelled.to_string(), "(no labels)");
+}

@@ -198,3 +198,15 @@ fn a_bad_tokenizer_config_is_an_error_naming_the_file_and_key() {
     let err = BertTokenizer::from_dir(dir.path()).err().unwrap().to_string();
     assert!(err.contains("tokenizer_config.json: not valid JSON"), "{err}");
 }
+
+#[test]
+fn an_encoding_prints_as_a_table_of_its_tokens() {
+    let tokenizer = BertTokenizer::from_dir(&model_dir()).unwrap();
+    let enc = tokenizer.encode("Hello world", Some("pair")).unwrap();
+    let table = enc.to_string();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "  pos       id  type  token");
+    assert_eq!(lines.len(), enc.len() + 1);
+    assert_eq!(lines[1], format!("    0  {:>7}     0  [CLS]", enc.input_ids[0]));
+    assert!(lines.last().unwrap().ends_with("     1  [SEP]"), "{table}");
+}

@@ -4,15 +4,18 @@
 //!
 //! The environment is read as `huggingface_hub` reads it: `HF_HUB_CACHE`, `HF_HOME`,
 //! `XDG_CACHE_HOME`, `HF_ENDPOINT`, `HF_TOKEN` (else the token file) and `HF_HUB_OFFLINE`.
+//! [`given_model`]: a command's `--model`, else `MINBERT_MODEL`.
 
 mod cache;
 mod error;
+mod given;
 mod settings;
 
 use std::path::{Path, PathBuf};
 
 pub use cache::snapshot_dir;
 pub use error::HubError;
+pub use given::{MODEL_ENV, ModelOrigin, given_model, resolve_given};
 pub use settings::HubSettings;
 
 /// The model minbert uses when none is named.

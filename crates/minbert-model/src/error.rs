@@ -23,6 +23,15 @@ pub enum ModelError {
     },
     #[error("{path}: tensor \"{key}\" has dtype {dtype}, expected a float type (F32, F16, BF16, F64)")]
     Dtype { path: PathBuf, key: String, dtype: String },
+    /// An input file of token ids that could not be read.
+    #[error("cannot read input {path}: {source}")]
+    InputRead { path: PathBuf, source: std::io::Error },
+    /// An input file of token ids with a missing, misshapen or out-of-range tensor.
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
+    /// [`EmbedOptions::batch_size`](crate::EmbedOptions) 0.
+    #[error("--batch-size must be at least 1")]
+    BatchSize,
 }
 
 impl ModelError {

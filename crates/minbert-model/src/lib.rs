@@ -2,10 +2,12 @@
 //!
 //! [`BertConfig`] reads a `config.json`; [`load_pretrained`] builds a [`BertModel`] from a
 //! checkpoint directory; every linear layer is reachable by its HF module path through
-//! `burn_peft::AdaptableModel`, which is how LoRA / DoRA adapters attach.
+//! `burn_peft::AdaptableModel`, which is how LoRA / DoRA adapters attach. [`embed`] runs it
+//! over token ids and gathers every output.
 
 mod bert;
 mod config;
+mod embed;
 mod error;
 mod hf_tensors;
 mod weights;
@@ -19,6 +21,7 @@ pub use bert::{
     BertOutput, BertPooler, BertResidualOutput, BertSelfAttention, LAYER_LINEARS,
 };
 pub use config::{BertConfig, HiddenAct};
+pub use embed::{EmbedOptions, Embeddings, TokenBatch, embed};
 pub use error::ModelError;
 pub use hf_tensors::{HfTensor, read_safetensors, save_safetensors};
 pub use weights::WeightMap;

@@ -21,6 +21,15 @@ pub enum TaskError {
     /// A checkpoint that a live run replaced at every attempt to read it.
     #[error(transparent)]
     KeptReplaced(#[from] durable_fs::KeptReplaced),
+    /// A file that could not be read, to copy it.
+    #[error("cannot read {path}: {source}", path = .path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// A source that cannot be exported in the format asked for.
+    #[error("{0}")]
+    Export(String),
+    /// A step (loading a model, writing a file) that failed, named with what it did.
+    #[error("{step}: {source}")]
+    Step { step: String, source: Box<TaskError> },
     #[error(transparent)]
     Model(#[from] minbert_model::ModelError),
     #[error(transparent)]
@@ -32,6 +41,13 @@ impl TaskError {
         Self::Io {
             path: path.to_path_buf(),
             source,
+        }
+    }
+
+    pub(crate) fn step(step: String, source: impl Into<TaskError>) -> Self {
+        Self::Step {
+            step,
+            source: Box::new(source.into()),
         }
     }
 

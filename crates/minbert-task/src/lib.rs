@@ -1,9 +1,11 @@
 //! minbert's task model and its files: the multitask model (one or two BERT encoders, a head
 //! per course task, pooling) and its losses; the checkpoint and run-directory formats that the
-//! trainer writes and evaluation reads; the course's metrics; inference over whole datasets.
+//! trainer writes and evaluation reads; the course's metrics; inference over whole datasets;
+//! exporting an encoder with its adapter.
 
 pub mod checkpoint;
 mod error;
+pub mod export;
 pub mod files;
 pub mod fingerprint;
 pub mod losses;

@@ -9,6 +9,21 @@ pub enum TrainError {
     Config { origin: Option<String>, error: ConfigError },
     #[error("{path}: {source}", path = .path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// Command-line flags that name no run (`--resume` without `--out`, say).
+    #[error("{0}")]
+    Usage(&'static str),
+    /// A base model name that is neither a directory nor a Hub id; `origin` is where it was named.
+    #[error("{origin}: {source}")]
+    ModelName {
+        origin: &'static str,
+        source: Box<minbert_hub::HubError>,
+    },
+    /// A base model directory that cannot be made absolute.
+    #[error("model directory {path}: {source}", path = .path.display())]
+    ModelDir { path: PathBuf, source: std::io::Error },
+    /// The signal handlers of [`interrupt_on_signals`](crate::interrupt_on_signals).
+    #[error("installing the signal handlers: {0}")]
+    Signals(std::io::Error),
     #[error(transparent)]
     Data(#[from] minbert_data::DataError),
     #[error(transparent)]

@@ -30,16 +30,7 @@ pub fn run(args: TokenizeArgs) -> Result<()> {
     let dir = args.model.resolve()?.dir;
     let tokenizer = BertTokenizer::from_dir(&dir)?.with_max_len(args.max_len)?;
     let enc = tokenizer.encode(&args.text, args.text_pair.as_deref())?;
-    println!("{:>5}  {:>7}  {:>4}  token", "pos", "id", "type");
-    for (i, ((id, ty), tok)) in enc
-        .input_ids
-        .iter()
-        .zip(&enc.token_type_ids)
-        .zip(&enc.tokens)
-        .enumerate()
-    {
-        println!("{i:>5}  {id:>7}  {ty:>4}  {tok}");
-    }
+    print!("{enc}");
     println!(
         "{} tokens (max_len {}), tokenizer {}",
         enc.len(),

@@ -1,17 +1,11 @@
 //! `minbert train`: the multitask trainer of minbert-train, from a TOML config.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use minbert_data::DataDir;
-use minbert_hub::{DEFAULT_MODEL, ModelSource};
-use minbert_task::run::CONFIG_FILE;
-use minbert_task::{Metric, RunSummary};
-use minbert_train::progress::{ProgressMode, format_duration};
-use minbert_train::{TrainConfig, TrainOptions, train};
+use minbert_train::progress::ProgressMode;
+use minbert_train::{TrainConfig, TrainOptions, interrupt_on_signals, run_paths, summary_report, train};
 
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
@@ -69,14 +63,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(threads) = args.threads {
         crate::backend::set_compute_threads(threads)?;
     }
-    let out = match (&args.out, &args.config) {
-        (Some(out), _) => out.clone(),
-        (None, Some(config)) => Path::new("runs").join(config.file_stem().context("--config names no file")?),
-        (None, None) => bail!("--resume needs --out DIR (the run to continue)"),
-    };
-    let config_path = args.config.clone().unwrap_or_else(|| out.join(CONFIG_FILE));
+    let (out, config_path) = run_paths(args.out.as_deref(), args.config.as_deref())?;
     let mut config = TrainConfig::load(&config_path, &args.set)?;
-    resolve_paths(&mut config, &args)?;
+    config.resolve_paths(args.model.given(), args.data_dir.as_deref())?;
     let options = TrainOptions {
         out_dir: out.clone(),
         resume: args.resume,
@@ -88,94 +77,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             ProgressArg::Quiet => ProgressMode::Quiet,
         },
         pause_at_step: None,
-        interrupt: Some(interrupt_flag()?),
+        interrupt: Some(interrupt_on_signals()?),
         accept_changed_data: args.accept_changed_data,
     };
     let trained = train(&config, &options).with_context(|| format!("training run {}", out.display()))?;
-    print_summary(&trained.summary, &out);
+    print!("{}", summary_report(&trained.summary, &out));
     if let Some(path) = &args.json {
         write_json(path, &serde_json::to_value(&trained.summary)?)?;
     }
     Ok(())
-}
-
-/// A flag that SIGINT / SIGTERM set, so the trainer saves last/ at the next step and stops; a
-/// second signal ends the process at once (exit code 130).
-fn interrupt_flag() -> Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for signal in signal_hook::consts::TERM_SIGNALS {
-        // Registered first, so it sees the flag as the previous signal left it.
-        signal_hook::flag::register_conditional_shutdown(*signal, 130, flag.clone())
-            .context("installing the signal handlers")?;
-        signal_hook::flag::register(*signal, flag.clone()).context("installing the signal handlers")?;
-    }
-    Ok(flag)
-}
-
-/// Fills in the base model and the data folder, so the run's config.toml says exactly what was
-/// used: `--model` (or MINBERT_MODEL) over `model.path` over the default model, a directory
-/// made absolute or a Hub id; `--data-dir` over `data.dir` over minbert-data's lookup.
-fn resolve_paths(config: &mut TrainConfig, args: &TrainArgs) -> Result<()> {
-    let given = args.model.given();
-    let (name, origin) = match (&given, &config.model.path) {
-        (Some((name, origin)), _) => (name.as_str(), origin.name()),
-        (None, Some(name)) => (name.as_str(), "model.path"),
-        (None, None) => (DEFAULT_MODEL, "the default model"),
-    };
-    let source = ModelSource::parse(name, Path::new(".")).context(origin)?;
-    config.model.path = Some(match source {
-        ModelSource::Dir(dir) => std::fs::canonicalize(&dir)
-            .with_context(|| format!("model directory {}", dir.display()))?
-            .display()
-            .to_string(),
-        ModelSource::Hub(id) => id,
-    });
-    let data = DataDir::resolve(args.data_dir.as_deref().or(config.data.dir.as_deref()))?;
-    config.data.dir = Some(data.path().to_path_buf());
-    Ok(())
-}
-
-fn print_summary(s: &RunSummary, out: &Path) {
-    println!(
-        "run {} {} after {} steps ({} epochs)",
-        out.display(),
-        s.status,
-        s.steps,
-        s.epochs
-    );
-    if let Some(best) = &s.best {
-        // Tasks the run did not train score NaN: left out.
-        let scores: Vec<String> = Metric::COURSE
-            .iter()
-            .map(|&metric| (metric, best.scores.get(metric)))
-            .filter(|(_, v)| !v.is_nan())
-            .map(|(metric, v)| format!("{metric} {v:.4}"))
-            .collect();
-        println!("best ({} at step {}): {}", s.select, best.step, scores.join("  "));
-    }
-    let speeds: Vec<String> = s
-        .examples_per_s
-        .iter()
-        .map(|(task, v)| format!("{task} {v:.1}"))
-        .collect();
-    println!(
-        "time: training {}, evaluation {}; examples/s (forward + backward) {}; overall {:.1}",
-        format_duration(s.train_s),
-        format_duration(s.eval_s),
-        speeds.join(", "),
-        s.train_examples_per_s
-    );
-    println!(
-        "params: {} trainable of {}; peak memory {}; precision {} (compute {}){}",
-        s.params.trainable,
-        s.params.total,
-        s.peak_rss_mib.map_or("?".into(), |m| format!("{m:.0} MiB")),
-        s.precision.requested.name(),
-        s.precision.compute.name(),
-        if s.skipped_steps > 0 {
-            format!(", {} f16 steps skipped", s.skipped_steps)
-        } else {
-            String::new()
-        }
-    );
 }
