@@ -17,7 +17,6 @@ use minbert_testkit::repo_root;
 const SCORES: [&str; 4] = ["sst_acc", "quora_acc", "sts_pearson", "overall"];
 
 struct Fixture {
-    _dir: TempDir,
     root: PathBuf,
     data: PathBuf,
     /// LoRA, f32, separate pairs, a cosine STS head.
@@ -32,8 +31,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = TempDir::new().unwrap();
-        let root = dir.path().to_path_buf();
+        let root = shared_fixture_dir("cli_eval");
         let data = small_course_data(&root, 24);
         let config = root.join("tiny.toml");
         std::fs::write(
@@ -54,7 +52,7 @@ fn fixture() -> &'static Fixture {
             &["adapter.mode=dora", "train.precision=bf16", "tasks.para.pair=joint", "data.max_len=40", "train.seed=7"],
         );
         let sst_only = train("sst-only", &sst_config, &[]);
-        Fixture { _dir: dir, root, data, lora, dora_bf16, sst_only }
+        Fixture { root, data, lora, dora_bf16, sst_only }
     })
 }
 

@@ -12,7 +12,6 @@ mod common;
 use common::*;
 
 struct Fixture {
-    _dir: TempDir,
     data: PathBuf,
     /// LoRA r = 2 on SST, base frozen.
     lora: PathBuf,
@@ -24,8 +23,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = TempDir::new().unwrap();
-        let root = dir.path();
+        let root = &shared_fixture_dir("cli_outputs");
         let data = small_course_data(root, 24);
         let config = root.join("sst.toml");
         std::fs::write(
@@ -39,7 +37,6 @@ fn fixture() -> &'static Fixture {
             data,
             lora,
             train_base,
-            _dir: dir,
         }
     })
 }

@@ -15,6 +15,18 @@ pub fn fixture() -> PathBuf {
 }
 
 /// The first `rows` examples of each course file the tests use, in `root/data`.
+/// A folder for the fixtures that the tests of one test binary share (held in a static, which
+/// is never dropped): under cargo's target tmp folder, emptied at each run, so that runs do not
+/// pile up copies in /tmp.
+pub fn shared_fixture_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 pub fn small_course_data(root: &Path, rows: usize) -> PathBuf {
     let data = root.join("data");
     std::fs::create_dir_all(data.join("partial")).unwrap();
