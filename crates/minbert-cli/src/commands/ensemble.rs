@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use minbert_data::Split;
 use minbert_eval::ensemble::plan::Choice;
 use minbert_eval::metrics::fmt_score;
@@ -37,7 +37,7 @@ pub struct EnsembleArgs {
     /// the best member, add the one that raises --metric most, while it rises); or `best`, the
     /// subset with the highest --metric on dev among all subsets (at most 16 members).
     #[arg(long, value_enum, default_value = "all")]
-    pub select: Select,
+    pub select: Selection,
     /// The dev score that `--select greedy` and `--select best` maximise.
     #[arg(long, value_enum, default_value_t = Metric::Overall)]
     pub metric: Metric,
@@ -64,24 +64,6 @@ pub struct EnsembleArgs {
     pub scoring: ScoringArgs,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Select {
-    All,
-    Greedy,
-    /// Every non-empty subset tried; the one with the highest --metric on dev.
-    Best,
-}
-
-impl From<Select> for Selection {
-    fn from(select: Select) -> Self {
-        match select {
-            Select::All => Selection::All,
-            Select::Greedy => Selection::Greedy,
-            Select::Best => Selection::Best,
-        }
-    }
-}
-
 pub fn run(args: EnsembleArgs) -> Result<()> {
     let members = match &args.plan {
         Some(path) => MemberSource::Plan(path.clone()),
@@ -90,7 +72,7 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
     let ensembler = Ensembler::new(EnsembleOptions {
         members,
         weights: args.weights.clone(),
-        selection: args.select.into(),
+        selection: args.select,
         metric: args.metric,
         per_task: args.per_task,
         subset: args.subset,

@@ -16,15 +16,14 @@ use crate::outputs::{GoldLabels, TaskSplit};
 use crate::scoring::{Scorer, ScoringOptions, print_notes, warn_missing};
 use crate::{EvalError, Metric, Scores};
 
-/// Which members to combine.
+/// Which members to combine: all; `Greedy`, a forward selection on dev (the best member, then
+/// the one that raises the metric most, while it rises); or `Best`, the best subset on dev.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Selection {
-    /// Every member.
     All,
-    /// A forward selection on dev: the best member, then the one that raises the metric most,
-    /// while it rises.
     Greedy,
-    /// The subset with the highest metric on dev among all non-empty subsets.
+    /// Every non-empty subset tried; the one with the highest --metric on dev.
     Best,
 }
 
