@@ -65,14 +65,14 @@ pub enum EvalError {
     #[error("loading checkpoint {}", dir.display())]
     LoadCheckpoint {
         dir: PathBuf,
-        source: minbert_task::TaskError,
+        source: Box<minbert_task::TaskError>,
     },
     /// A given base model whose files could not be compared with a checkpoint's record.
     #[error("{} ({origin})", model.display())]
     BaseModel {
         model: PathBuf,
         origin: String,
-        source: minbert_task::TaskError,
+        source: Box<minbert_task::TaskError>,
     },
     #[error("reading the {} {} split", task.name(), split.name())]
     ReadSplit {

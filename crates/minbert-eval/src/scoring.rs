@@ -68,7 +68,7 @@ impl Scorer {
         load_checkpoint_with_base(dir, base.as_ref(), &self.options.device).map_err(|source| {
             EvalError::LoadCheckpoint {
                 dir: dir.to_path_buf(),
-                source,
+                source: Box::new(source),
             }
         })
     }
@@ -144,7 +144,7 @@ pub fn checkpoint_base(given: Option<&GivenBase>, dir: &Path) -> Result<Option<C
     }
     let meta = read_meta(dir).map_err(|source| EvalError::LoadCheckpoint {
         dir: dir.to_path_buf(),
-        source,
+        source: Box::new(source),
     })?;
     match meta.base_model.mismatch(&given.dir, meta.uses_base_weights()) {
         Ok(None) => Ok(Some(chosen)),
@@ -160,7 +160,7 @@ pub fn checkpoint_base(given: Option<&GivenBase>, dir: &Path) -> Result<Option<C
         Err(source) => Err(EvalError::BaseModel {
             model: given.dir.clone(),
             origin: given.origin.clone(),
-            source,
+            source: Box::new(source),
         }),
     }
 }
