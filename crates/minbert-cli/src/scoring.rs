@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use minbert_data::Split;
-use minbert_eval::scoring::{GivenBase, ScoringOptions};
+use minbert_eval::scoring::{self, GivenBase, ScoringOptions};
 use minbert_task::checkpoint::ChosenBase;
 
 use crate::backend::DeviceArgs;
@@ -75,8 +75,5 @@ fn given_base(model: &ModelArgs) -> Result<Option<GivenBase>> {
 
 /// The base model to load the checkpoint in `dir` on, other than the recorded one.
 pub fn checkpoint_base(model: &ModelArgs, dir: &Path) -> Result<Option<ChosenBase>> {
-    Ok(minbert_eval::scoring::checkpoint_base(
-        given_base(model)?.as_ref(),
-        dir,
-    )?)
+    Ok(scoring::checkpoint_base(given_base(model)?.as_ref(), dir)?)
 }

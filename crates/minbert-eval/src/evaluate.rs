@@ -9,6 +9,7 @@ use minbert_task::files::write_json;
 use serde_json::json;
 
 use crate::ensemble::TaskOutputs;
+use crate::metrics::fmt_score;
 use crate::outputs::GoldLabels;
 use crate::predictions::write_outputs;
 use crate::scoring::{Scorer, ScoringOptions, print_notes, warn_missing};
@@ -32,6 +33,28 @@ impl Evaluation {
     pub fn examples_json(&self) -> serde_json::Map<String, serde_json::Value> {
         let examples = self.examples.iter();
         examples.map(|(task, n)| (task.name().to_string(), json!(n))).collect()
+    }
+
+    /// A table of every metric of the tasks scored, with how many examples each had.
+    pub fn table(&self) -> String {
+        let scores = &self.scores;
+        let rows = [
+            (CourseTask::Sst, "accuracy", scores.sst_acc),
+            (CourseTask::Sst, "macro-F1", scores.sst_macro_f1),
+            (CourseTask::Para, "accuracy", scores.quora_acc),
+            (CourseTask::Para, "F1", scores.quora_f1),
+            (CourseTask::Sts, "Pearson", scores.sts_pearson),
+            (CourseTask::Sts, "Spearman", scores.sts_spearman),
+        ];
+        let mut out = format!("{:<8} {:<10} {:>8} {:>9}\n", "task", "metric", "value", "examples");
+        for (task, metric, value) in rows {
+            let name = if task == CourseTask::Para { "quora" } else { task.name() };
+            if let Some((_, n)) = self.examples.iter().find(|(t, _)| *t == task) {
+                out += &format!("{name:<8} {metric:<10} {:>8} {n:>9}\n", fmt_score(value));
+            }
+        }
+        out += &format!("{:<8} {:<10} {:>8}\n", "overall", "", fmt_score(scores.overall));
+        out
     }
 
     /// Writes the scores, the checkpoint, the split and the examples per task to `path`.

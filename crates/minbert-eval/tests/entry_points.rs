@@ -88,6 +88,12 @@ fn evaluate_scores_every_task_of_a_checkpoint() {
         evaluation.scores
     );
     assert!(evaluation.scores.overall.is_finite());
+    let table = evaluation.table();
+    assert!(
+        table.starts_with("task     metric        value  examples\nsst      accuracy "),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 8, "{table}");
 
     let subset = evaluate(options(None), &f.members[0], Split::Dev, 3).unwrap();
     assert_eq!(subset.examples, tasks.map(|t| (t, 3)).to_vec());

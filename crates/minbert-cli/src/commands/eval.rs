@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use minbert_data::{CourseTask, Split};
-use minbert_eval::metrics::fmt_score;
-use minbert_eval::{Scores, evaluate};
+use minbert_data::Split;
+use minbert_eval::evaluate;
 
 use crate::scoring::{ScoringArgs, split_parser};
 
@@ -41,32 +40,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
         meta.params.total,
         args.split.name()
     );
-    print!("{}", score_table(&evaluation.scores, &evaluation.examples));
+    print!("{}", evaluation.table());
     if let Some(path) = &args.json {
         evaluation.write_json(path)?;
     }
     Ok(())
-}
-
-/// A table of every metric of the tasks scored (`examples`: per task, how many).
-pub fn score_table(scores: &Scores, examples: &[(CourseTask, usize)]) -> String {
-    let rows = [
-        (CourseTask::Sst, "accuracy", scores.sst_acc),
-        (CourseTask::Sst, "macro-F1", scores.sst_macro_f1),
-        (CourseTask::Para, "accuracy", scores.quora_acc),
-        (CourseTask::Para, "F1", scores.quora_f1),
-        (CourseTask::Sts, "Pearson", scores.sts_pearson),
-        (CourseTask::Sts, "Spearman", scores.sts_spearman),
-    ];
-    let mut out = format!("{:<8} {:<10} {:>8} {:>9}\n", "task", "metric", "value", "examples");
-    for (task, metric, value) in rows {
-        let name = if task == CourseTask::Para { "quora" } else { task.name() };
-        if let Some((_, n)) = examples.iter().find(|(t, _)| *t == task) {
-            out += &format!("{name:<8} {metric:<10} {:>8} {n:>9}\n", fmt_score(value));
-        }
-    }
-    out += &format!("{:<8} {:<10} {:>8}\n", "overall", "", fmt_score(scores.overall));
-    out
 }
 
 /// `dir`'s display name for tables: the run and checkpoint (`runs/x/best` → `x/best`).
