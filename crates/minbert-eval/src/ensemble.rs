@@ -3,6 +3,9 @@
 //! members on dev: greedy forward selection (Caruana et al. 2004, without replacement) and an
 //! exhaustive search over subsets, for the handful of members a study has.
 
+pub mod combine;
+pub mod plan;
+
 use minbert_data::CourseTask;
 
 use crate::EvalError;
