@@ -4,11 +4,8 @@ mod adapter_dir;
 mod allocator;
 mod backend;
 mod commands;
-#[cfg(feature = "wgpu")]
-mod gpu;
 mod model_dir;
 mod out_dir;
-mod process_stats;
 mod scoring;
 
 use std::process::ExitCode;

@@ -134,7 +134,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
 fn print_gpu_adapters() {
     #[cfg(feature = "wgpu")]
     {
-        let adapters = crate::gpu::adapters(crate::gpu::Api::Any);
+        let adapters = minbert_device::gpu::adapters(minbert_device::gpu::Api::Any);
         if adapters.is_empty() {
             println!("gpus         none found by wgpu (no Vulkan, Metal or DX12 driver)");
         }

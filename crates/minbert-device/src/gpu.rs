@@ -2,9 +2,10 @@
 //! `--device wgpu:N` names the same adapter that `minbert info` printed as `wgpu:N`, and opened
 //! as Burn devices pinned to the adapter's graphics API.
 
-use anyhow::{Result, anyhow, bail};
 use burn::tensor::wgpu::{WgpuBackend, wgpu};
 use burn::tensor::{Device, DeviceKind};
+
+use crate::DeviceError;
 
 /// Which graphics APIs a `--device` name may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,7 @@ impl Api {
 /// One adapter, with what it takes to open it again.
 #[derive(Debug, Clone)]
 pub struct Adapter {
+    /// What the driver reports: name, type, API, driver.
     pub info: wgpu::AdapterInfo,
     /// The runtime's selector: its kind and index among adapters of that kind on its API.
     kind: DeviceKind,
@@ -60,18 +62,26 @@ impl Adapter {
     }
 
     /// Opens the adapter as a Burn device, on its own graphics API.
-    pub fn open(&self) -> Result<Device> {
+    pub fn open(&self) -> Result<Device, DeviceError> {
         let api = match self.info.backend {
             wgpu::Backend::Vulkan => WgpuBackend::Vulkan,
             wgpu::Backend::Metal => WgpuBackend::Metal,
             wgpu::Backend::Dx12 => WgpuBackend::Dx12,
-            other => bail!("{}: the {other} API is not supported", self.info.name),
+            other => {
+                return Err(DeviceError::UnsupportedApi {
+                    adapter: self.info.name.clone(),
+                    api: other.to_string(),
+                });
+            }
         };
         Device::wgpu_options()
             .device_kind(self.kind.clone())
             .graphics_api(api)
             .init()
-            .map_err(|err| anyhow!("opening {}: {err}", self.describe()))
+            .map_err(|err| DeviceError::Open {
+                adapter: self.describe(),
+                message: err.to_string(),
+            })
     }
 }
 

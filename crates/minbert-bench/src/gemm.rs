@@ -1,17 +1,19 @@
-//! `minbert bench --mode gemm`: the backend's matrix product alone, on the products a step of
+//! `--mode gemm`: the backend's matrix product alone, on the products a step of
 //! the benchmark's workload runs, so that the model's GFLOP/s can be set against what the
 //! backend's GEMM reaches on the same shapes (and the comparison script's OpenBLAS on the FFN's).
 
 use std::time::Instant;
 
-use anyhow::{Result, anyhow};
 use burn::tensor::{Device, Distribution, Tensor};
 use minbert_model::BertConfig;
 use serde::Serialize;
 
+use crate::BenchError;
+
 /// One `[m, k] · [k, n]` product of the workload.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GemmShape {
+    /// What the product is in the step (`ffn_up`, `adapter_a`, ...).
     pub name: &'static str,
     pub m: usize,
     pub k: usize,
@@ -25,6 +27,7 @@ pub struct GemmShape {
 pub struct GemmTiming {
     #[serde(flatten)]
     pub shape: GemmShape,
+    /// GFLOP/s of the median and of the fastest product.
     pub gflops_median: f64,
     pub gflops_best: f64,
 }
@@ -51,7 +54,7 @@ pub fn workload_shapes(config: &BertConfig, rows: usize, rank: usize) -> Vec<Gem
 
 /// Times `steps` products of `shape` after `warmup` untimed ones; GFLOP/s of the median and of
 /// the fastest product.
-pub fn time_gemm(shape: &GemmShape, device: &Device, warmup: usize, steps: usize) -> Result<GemmTiming> {
+pub fn time_gemm(shape: &GemmShape, device: &Device, warmup: usize, steps: usize) -> Result<GemmTiming, BenchError> {
     let dist = Distribution::Normal(0.0, 1.0);
     let lhs = if shape.transposed_lhs {
         Tensor::<2>::random([shape.k, shape.m], dist, device).transpose()
@@ -64,9 +67,10 @@ pub fn time_gemm(shape: &GemmShape, device: &Device, warmup: usize, steps: usize
     for step in 0..warmup + steps {
         let t0 = Instant::now();
         let out = lhs.clone().matmul(rhs.clone());
-        device
-            .sync()
-            .map_err(|err| anyhow!("the device failed in product {step} of {}: {err:?}", shape.name))?;
+        device.sync().map_err(|err| BenchError::DeviceFailed {
+            what: format!("product {step} of {}", shape.name),
+            message: format!("{err:?}"),
+        })?;
         let seconds = t0.elapsed().as_secs_f64();
         drop(out);
         if step >= warmup {

@@ -19,12 +19,16 @@ pub enum StepKind {
     /// Forward and backward, every weight trained.
     Full,
     /// Forward and backward, base frozen, adapters and head trained.
-    Adapters { dora: bool },
+    Adapters {
+        /// DoRA, which also forms each adapted weight once a step.
+        dora: bool,
+    },
 }
 
 /// One linear layer of the step.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct LinearShape {
+    /// The weight's input and output widths.
     pub in_features: usize,
     pub out_features: usize,
     /// Rows it multiplies per example: every token, or one for the pooler and the head.
@@ -36,6 +40,7 @@ pub struct LinearShape {
 /// FLOPs per example of the forward pass and of the whole step.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct StepFlops {
+    /// Forward pass; forward, backward and the adapters' weight products.
     pub forward: f64,
     pub step: f64,
 }
