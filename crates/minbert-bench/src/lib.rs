@@ -235,7 +235,11 @@ fn run_steps(options: &BenchOptions, compute: &ComputeDevice) -> Result<StepRepo
         });
     }
     let train = options.mode != BenchMode::Infer;
-    let model_device = if train { device.clone().autodiff() } else { device.clone() };
+    let model_device = if train {
+        device.clone().autodiff()
+    } else {
+        device.clone()
+    };
     let (config, model, adapter) = steps::bench_model(options, &model_device)?;
     let inputs = steps::bench_inputs(options, config.vocab_size, &model_device);
     let ParamCount { trainable, total } = count_params(&model);

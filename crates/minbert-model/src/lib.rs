@@ -8,6 +8,7 @@ mod bert;
 mod config;
 mod error;
 mod hf_tensors;
+mod summary;
 mod weights;
 
 use std::path::Path;
@@ -21,6 +22,7 @@ pub use bert::{
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;
 pub use hf_tensors::{HfTensor, read_safetensors, save_safetensors};
+pub use summary::{BaseParams, ParamCounts};
 pub use weights::WeightMap;
 
 /// Reads `config.json` and `model.safetensors` from a Hugging Face checkpoint directory.
