@@ -4,7 +4,7 @@ use anyhow::Result;
 use burn::tensor::Device;
 use clap::Args;
 
-pub use minbert_device::{ComputeDevice, compiled_backends, set_compute_threads};
+pub use minbert_device::{ComputeDevice, compiled_backends, set_compute_threads, wgpu_adapter_descriptions};
 
 #[derive(Args, Debug, Clone)]
 pub struct DeviceArgs {

@@ -172,6 +172,20 @@ pub fn compiled_backends() -> Vec<&'static str> {
         .collect()
 }
 
+/// What each wgpu adapter is ([`gpu::Adapter::describe`]), the N-th being `--device wgpu:N`;
+/// `None` where this build has no wgpu.
+pub fn wgpu_adapter_descriptions() -> Option<Vec<String>> {
+    #[cfg(feature = "wgpu")]
+    return Some(
+        gpu::adapters(gpu::Api::Any)
+            .iter()
+            .map(gpu::Adapter::describe)
+            .collect(),
+    );
+    #[cfg(not(feature = "wgpu"))]
+    None
+}
+
 /// Sizes the global rayon pool that Burn's CPU backends compute on (and LibTorch's own pool);
 /// call before any tensor op.
 pub fn set_compute_threads(threads: usize) -> Result<(), DeviceError> {

@@ -10,6 +10,7 @@ mod config;
 mod embed;
 mod error;
 mod hf_tensors;
+mod summary;
 mod weights;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ pub use config::{BertConfig, HiddenAct};
 pub use embed::{EmbedOptions, Embeddings, TokenBatch, embed};
 pub use error::ModelError;
 pub use hf_tensors::{HfTensor, read_safetensors, save_safetensors};
+pub use summary::{BaseParams, ParamCounts};
 pub use weights::WeightMap;
 
 /// Reads `config.json` and `model.safetensors` from a Hugging Face checkpoint directory.
