@@ -30,13 +30,7 @@ fn main() -> Result<()> {
         base: None,
     };
     let ensemble = Ensembler::new(options)?.run(scoring)?;
-    for member in &ensemble.members {
-        println!("{}: overall {:.3}", member.checkpoint.display(), member.scores.overall);
-    }
-    println!(
-        "ensemble of {:?}: overall {:.3}",
-        ensemble.plan.members(),
-        ensemble.scores.overall
-    );
+    // The members' and the ensemble's scores and who is in it, as `minbert ensemble` prints them.
+    print!("{}", ensemble.table());
     Ok(())
 }

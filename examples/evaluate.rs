@@ -1,4 +1,4 @@
-//! Scores a checkpoint on the course's dev split, from Rust, and prints the table `minbert
+//! Scores a checkpoint on the course's dev split, from Rust, and prints what `minbert
 //! eval` prints.
 //!
 //!     cargo run --release --example evaluate -- runs/example-lora/best
@@ -16,6 +16,7 @@ fn main() -> Result<()> {
         base: None,
     };
     let evaluation = evaluate(options, checkpoint.as_ref(), Split::Dev, 0)?;
+    println!("{}", evaluation.heading());
     print!("{}", evaluation.table());
     Ok(())
 }

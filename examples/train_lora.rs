@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use minbert_train::{TrainConfig, TrainOptions, train};
 
 fn main() -> Result<()> {
+    minbert_device::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = args.first().map_or("runs/example-lora", String::as_str);
     let examples = args.get(1).map_or("512", String::as_str);

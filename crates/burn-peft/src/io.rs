@@ -329,4 +329,20 @@ impl LoadedAdapter {
             self.paths.len()
         )
     }
+
+    /// The directory, the config's main keys with the scaling they give, and the modules, as
+    /// `minbert info --json` writes them.
+    pub fn to_json(&self) -> serde_json::Value {
+        let c = &self.config;
+        serde_json::json!({
+            "dir": self.dir.display().to_string(),
+            "r": c.r,
+            "lora_alpha": c.lora_alpha,
+            "lora_dropout": c.lora_dropout,
+            "use_dora": c.use_dora,
+            "use_rslora": c.use_rslora,
+            "scaling": c.scaling(),
+            "modules": self.paths,
+        })
+    }
 }

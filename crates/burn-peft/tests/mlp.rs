@@ -12,9 +12,9 @@ use std::path::Path;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_peft::{
-    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoraConfig, LoraInit, TargetModules, Trainable, adapted_paths,
-    count_params, inject_adapter, load_adapter, mark_trainable, merge_adapters, merged_linears, save_adapter,
-    unmerge_adapters,
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoadedAdapter, LoraConfig, LoraInit, TargetModules, Trainable,
+    adapted_paths, count_params, inject_adapter, load_adapter, mark_trainable, merge_adapters, merged_linears,
+    save_adapter, unmerge_adapters,
 };
 use mlp::{Mlp, task};
 use tempfile::TempDir;
@@ -158,6 +158,22 @@ fn a_saved_adapter_loads_back_to_the_same_model() {
         assert_eq!(paths, ["hidden", "output"]);
         assert_eq!(values(loaded.forward(x.clone())), values(adapted.forward(x.clone())));
         assert_ne!(values(base.forward(x.clone())), values(adapted.forward(x.clone())));
+
+        let described = LoadedAdapter::load(&mut base.clone(), dir.path()).unwrap();
+        let kind = if use_dora { "DoRA" } else { "LoRA" };
+        assert!(
+            described.summary().starts_with(&format!("{kind}, r 4, ")),
+            "{}",
+            described.summary()
+        );
+        assert!(described.summary().ends_with(", 2 modules"), "{}", described.summary());
+        let json = described.to_json();
+        assert_eq!(
+            (json["r"].as_u64(), json["use_dora"].as_bool()),
+            (Some(4), Some(use_dora))
+        );
+        assert_eq!(json["scaling"].as_f64(), Some(config.scaling()));
+        assert_eq!(json["modules"], serde_json::json!(["hidden", "output"]));
     }
 }
 

@@ -121,35 +121,33 @@ impl BenchReport {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("reports serialize")
     }
+}
 
-    /// What `minbert bench` prints: one line for the steps, one per product for gemm.
-    pub fn summary_lines(&self) -> Vec<String> {
+impl StepReport {
+    /// What `minbert bench` prints for the steps.
+    pub fn summary_line(&self) -> String {
         let unknown = |v: Option<f64>, digits: usize| v.map_or("?".into(), |v| format!("{v:.digits$}"));
-        match self {
-            BenchReport::Steps(r) => vec![format!(
-                "minbert bench {} {}: {:.1} ex/s, {:.1} GFLOP/s, median step {:.1} ms, peak RSS {} MiB, cpu_util {}, device {}",
-                r.mode.name(),
-                r.precision.name(),
-                r.examples_per_s,
-                r.effective_gflops,
-                r.step_ms_median,
-                unknown(r.peak_rss_mib, 0),
-                unknown(r.cpu_util, 2),
-                r.device,
-            )],
-            BenchReport::Gemm(r) => r
-                .gemm
-                .iter()
-                .map(|t| {
-                    let s = &t.shape;
-                    format!(
-                        "minbert bench gemm {:<18} {}x{}x{}: median {:.1} GFLOP/s, best {:.1} GFLOP/s, device {}",
-                        s.name, s.m, s.k, s.n, t.gflops_median, t.gflops_best, r.device
-                    )
-                })
-                .collect(),
-        }
+        format!(
+            "minbert bench {} {}: {:.1} ex/s, {:.1} GFLOP/s, median step {:.1} ms, peak RSS {} MiB, cpu_util {}, device {}",
+            self.mode.name(),
+            self.precision.name(),
+            self.examples_per_s,
+            self.effective_gflops,
+            self.step_ms_median,
+            unknown(self.peak_rss_mib, 0),
+            unknown(self.cpu_util, 2),
+            self.device,
+        )
     }
+}
+
+/// What `minbert bench gemm` prints for a product timed on `device`.
+pub fn gemm_line(timing: &GemmTiming, device: &str) -> String {
+    let s = &timing.shape;
+    format!(
+        "minbert bench gemm {:<18} {}x{}x{}: median {:.1} GFLOP/s, best {:.1} GFLOP/s, device {device}",
+        s.name, s.m, s.k, s.n, timing.gflops_median, timing.gflops_best
+    )
 }
 
 /// The timed steps of infer, full, lora or dora: the reference's fields, then FLOPs.
@@ -213,15 +211,31 @@ pub struct GemmReport {
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Runs the benchmark `options` describe on `compute` (whose compute threads the caller set).
-pub fn run(options: &BenchOptions, compute: &ComputeDevice) -> Result<BenchReport, BenchError> {
-    if options.batch == 0 || options.seq < 2 || options.steps == 0 {
-        return Err(BenchError::Sizes);
+impl BenchOptions {
+    /// Refuses sizes that time nothing, before a device is opened for them.
+    pub fn check(&self) -> Result<(), BenchError> {
+        if self.batch == 0 || self.seq < 2 || self.steps == 0 {
+            return Err(BenchError::Sizes);
+        }
+        Ok(())
     }
+}
+
+/// Runs the benchmark `options` describe on `compute` (whose compute threads the caller set),
+/// giving `on_line` each result's line as it is measured: the steps' [`StepReport::summary_line`],
+/// or each product's [`gemm_line`].
+pub fn run(
+    options: &BenchOptions,
+    compute: &ComputeDevice,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<BenchReport, BenchError> {
+    options.check()?;
     if options.mode == BenchMode::Gemm {
-        return run_gemm(options, compute).map(BenchReport::Gemm);
+        return run_gemm(options, compute, on_line).map(BenchReport::Gemm);
     }
-    run_steps(options, compute).map(BenchReport::Steps)
+    let report = run_steps(options, compute)?;
+    on_line(&report.summary_line());
+    Ok(BenchReport::Steps(report))
 }
 
 /// The timed steps of infer, full, lora or dora.
@@ -294,12 +308,18 @@ fn step_kind(mode: BenchMode) -> flops::StepKind {
 }
 
 /// `--mode gemm`: times each of the workload's products.
-fn run_gemm(options: &BenchOptions, compute: &ComputeDevice) -> Result<GemmReport, BenchError> {
+fn run_gemm(
+    options: &BenchOptions,
+    compute: &ComputeDevice,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<GemmReport, BenchError> {
     let config = read_config(&options.model_dir)?;
-    let gemm = gemm::workload_shapes(&config, options.batch * options.seq, options.rank)
-        .iter()
-        .map(|shape| gemm::time_gemm(shape, &compute.device, options.warmup, options.steps))
-        .collect::<Result<_, _>>()?;
+    let mut gemm = Vec::new();
+    for shape in gemm::workload_shapes(&config, options.batch * options.seq, options.rank) {
+        let timing = gemm::time_gemm(&shape, &compute.device, options.warmup, options.steps)?;
+        on_line(&gemm_line(&timing, &compute.description));
+        gemm.push(timing);
+    }
     Ok(GemmReport {
         tool: "minbert",
         minbert: VERSION,

@@ -1,7 +1,7 @@
 //! The benchmark's entry point on the default model (all-MiniLM-L6-v2), one tiny step per
 //! mode on flex: the counts, FLOPs and JSON fields the comparison scripts read.
 
-use minbert_bench::{BenchError, BenchMode, BenchOptions, BenchReport, StepReport, run};
+use minbert_bench::{BenchError, BenchMode, BenchOptions, BenchReport, StepReport, gemm_line, run};
 use minbert_device::{ComputeDevice, open_device};
 use minbert_task::Precision;
 
@@ -29,10 +29,13 @@ fn flex() -> ComputeDevice {
 }
 
 fn steps(mode: BenchMode) -> StepReport {
-    match run(&options(mode), &flex()).unwrap() {
+    let mut lines = Vec::new();
+    let report = match run(&options(mode), &flex(), &mut |line| lines.push(line.to_string())).unwrap() {
         BenchReport::Steps(report) => report,
         BenchReport::Gemm(_) => panic!("{mode:?} ran the GEMM probe"),
-    }
+    };
+    assert_eq!(lines, [report.summary_line()], "one line, once the steps are timed");
+    report
 }
 
 #[test]
@@ -79,10 +82,15 @@ fn lora_reports_the_adapters_and_the_reference_json_fields() {
 
 #[test]
 fn gemm_times_the_workload_products() {
-    let BenchReport::Gemm(report) = run(&options(BenchMode::Gemm), &flex()).unwrap() else {
+    let mut lines = Vec::new();
+    let on_line = &mut |line: &str| lines.push(line.to_string());
+    let BenchReport::Gemm(report) = run(&options(BenchMode::Gemm), &flex(), on_line).unwrap() else {
         panic!("gemm ran steps");
     };
     let names: Vec<_> = report.gemm.iter().map(|t| t.shape.name).collect();
+    let printed: Vec<_> = report.gemm.iter().map(|t| gemm_line(t, &report.device)).collect();
+    assert_eq!(lines, printed, "a line per product");
+    assert!(lines[0].starts_with("minbert bench gemm ffn_up "), "{}", lines[0]);
     assert_eq!(
         names,
         ["ffn_up", "ffn_down", "projection", "ffn_up_weight_grad", "adapter_a"]
@@ -108,15 +116,28 @@ fn bad_sizes_and_long_sequences_are_refused_with_their_flags() {
             ..options(BenchMode::Infer)
         },
         &flex(),
+        &mut |line| panic!("refused sizes printed {line}"),
     )
     .unwrap_err();
     assert!(matches!(err, BenchError::Sizes), "{err}");
+    for sizes in [(1, 1, 1), (1, 2, 0)] {
+        let (batch, seq, steps) = sizes;
+        let options = BenchOptions {
+            batch,
+            seq,
+            steps,
+            ..options(BenchMode::Gemm)
+        };
+        assert!(matches!(options.check(), Err(BenchError::Sizes)), "{sizes:?}");
+    }
+    assert!(options(BenchMode::Gemm).check().is_ok());
     let err = run(
         &BenchOptions {
             seq: 513,
             ..options(BenchMode::Infer)
         },
         &flex(),
+        &mut |line| panic!("refused sizes printed {line}"),
     )
     .unwrap_err();
     assert_eq!(err.to_string(), "--seq 513 exceeds the model's 512 positions");

@@ -1,7 +1,6 @@
 //! `minbert`: one subcommand per pipeline stage. See `minbert --help`.
 
 mod adapter_dir;
-mod allocator;
 mod backend;
 mod commands;
 mod model_dir;
@@ -52,7 +51,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    allocator::keep_freed_memory();
+    minbert_device::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tokenize(args) => commands::tokenize::run(args),

@@ -3,8 +3,7 @@
 
 use anyhow::Result;
 use clap::Args;
-pub use minbert_hub::ModelOrigin;
-use minbert_hub::ResolvedModel;
+use minbert_hub::{ModelOrigin, ResolvedModel};
 
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {

@@ -10,7 +10,7 @@ use minbert_eval::scoring::{self, GivenBase, ScoringOptions};
 use minbert_task::checkpoint::ChosenBase;
 
 use crate::backend::DeviceArgs;
-use crate::model_dir::{ModelArgs, ModelOrigin};
+use crate::model_dir::ModelArgs;
 
 /// How checkpoints are scored: the data, batch size, threads, base model and device.
 #[derive(Args, Debug, Clone)]
@@ -34,12 +34,16 @@ pub struct ScoringArgs {
 }
 
 impl ScoringArgs {
-    /// Sets the compute threads and opens the device.
+    /// Checks the batch size, sets the compute threads and opens the device.
     pub fn options(self) -> Result<ScoringOptions> {
+        scoring::check_batch_size(self.batch_size)?;
         if let Some(threads) = self.threads {
             crate::backend::set_compute_threads(threads)?;
         }
-        let (device, base) = (self.device.device()?, given_base(&self.model)?);
+        let (device, base) = (
+            self.device.device()?,
+            GivenBase::from_flag_or_env(self.model.model.as_deref())?,
+        );
         Ok(ScoringOptions {
             data_dir: self.data_dir,
             batch_size: self.batch_size,
@@ -60,20 +64,10 @@ pub fn split_parser() -> impl TypedValueParser<Value = Split> {
     PossibleValuesParser::new(Split::ALL.map(Split::name)).map(by_name)
 }
 
-/// The base model `--model` or `MINBERT_MODEL` names, if either does.
-fn given_base(model: &ModelArgs) -> Result<Option<GivenBase>> {
-    let Some((name, origin)) = model.given() else {
-        return Ok(None);
-    };
-    let (dir, explicit) = (model.resolve()?.dir, origin == ModelOrigin::Flag);
-    Ok(Some(GivenBase {
-        dir,
-        origin: format!("{}={name}", origin.name()),
-        explicit,
-    }))
-}
-
 /// The base model to load the checkpoint in `dir` on, other than the recorded one.
 pub fn checkpoint_base(model: &ModelArgs, dir: &Path) -> Result<Option<ChosenBase>> {
-    Ok(scoring::checkpoint_base(given_base(model)?.as_ref(), dir)?)
+    Ok(scoring::checkpoint_base(
+        GivenBase::from_flag_or_env(model.model.as_deref())?.as_ref(),
+        dir,
+    )?)
 }

@@ -1,9 +1,12 @@
 //! The compute device, chosen by its `--device` name among the backends compiled in (cargo
-//! features `flex`, `ndarray`, `wgpu`, `vulkan`, `metal`, `cuda`, `tch`), and the thread pool
-//! Burn's CPU backends compute on.
+//! features `flex`, `ndarray`, `wgpu`, `vulkan`, `metal`, `cuda`, `tch`), the thread pool
+//! Burn's CPU backends compute on, and the allocator settings tensor work runs faster with.
 
+mod allocator;
 #[cfg(feature = "wgpu")]
 pub mod gpu;
+
+pub use allocator::keep_freed_memory;
 
 use burn::tensor::Device;
 

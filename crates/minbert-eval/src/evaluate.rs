@@ -35,6 +35,20 @@ impl Evaluation {
         examples.map(|(task, n)| (task.name().to_string(), json!(n))).collect()
     }
 
+    /// What was scored: the checkpoint, its mode and rank, its trained parameters, the split.
+    pub fn heading(&self) -> String {
+        let (meta, rank) = (&self.meta, self.lora_rank);
+        format!(
+            "{} ({} mode{}, {} of {} parameters trained), {} split",
+            self.checkpoint.display(),
+            meta.mode.name(),
+            rank.map_or(String::new(), |r| format!(", r={r}")),
+            meta.params.trainable,
+            meta.params.total,
+            self.split.name()
+        )
+    }
+
     /// A table of every metric of the tasks scored, with how many examples each had.
     pub fn table(&self) -> String {
         let scores = &self.scores;
@@ -68,6 +82,15 @@ impl Evaluation {
     }
 }
 
+/// Refuses the test split, which has no labels to score; callers check it before opening a
+/// device.
+pub fn check_scorable(split: Split) -> Result<(), EvalError> {
+    match split {
+        Split::Test => Err(EvalError::TestSplit),
+        Split::Train | Split::Dev => Ok(()),
+    }
+}
+
 /// Scores the checkpoint in `checkpoint` on `split` (train or dev: test has no labels); with
 /// `subset > 0`, on the seeded sample of that many examples per task the trainer scores with
 /// `data.dev_subset`.
@@ -77,9 +100,7 @@ pub fn evaluate(
     split: Split,
     subset: usize,
 ) -> Result<Evaluation, EvalError> {
-    if split == Split::Test {
-        return Err(EvalError::TestSplit);
-    }
+    check_scorable(split)?;
     let scorer = Scorer::new(options)?;
     let loaded = scorer.load(checkpoint)?;
     let (splits, _) = scorer.read_splits(&loaded, split, subset, false)?;

@@ -40,6 +40,9 @@ pub enum EvalError {
     /// A checkpoint or a run's file that does not load (the message names the file).
     #[error(transparent)]
     Task(#[from] minbert_task::TaskError),
+    /// A base model given by `--model` or `MINBERT_MODEL` that does not resolve.
+    #[error(transparent)]
+    Hub(#[from] minbert_hub::HubError),
     #[error(transparent)]
     Data(#[from] minbert_data::DataError),
     #[error(transparent)]

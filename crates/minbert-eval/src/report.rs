@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use minbert_task::checkpoint::{META_FILE, ParamCount};
-use minbert_task::files::read_json;
+use minbert_task::files::{read_json, write_atomic};
 use minbert_task::run::{
     BEST_DIR, CONFIG_FILE, LAST_DIR, METRICS_EXPECTED, METRICS_FILE, MetricsLine, RunConfig, RunSummary, SUMMARY_FILE,
 };
@@ -535,4 +535,17 @@ pub fn report_markdown(runs: &[RunReport], plots: &[Plot]) -> String {
         out.push_str(&format!("\n![{}]({})\n", plot.title, plot.file_name));
     }
     out
+}
+
+/// Writes `out/report.md` and each plot as SVG and PNG beside it; returns the report's path and
+/// how many plots it embeds.
+pub fn write_report(out: &Path, runs: &[RunReport]) -> Result<(PathBuf, usize), EvalError> {
+    let plots = plots(runs)?;
+    for plot in &plots {
+        write_atomic(&out.join(plot.file_name), plot.svg.as_bytes())?;
+        write_atomic(&out.join(plot.png_file_name()), &plot.png()?)?;
+    }
+    let report = out.join("report.md");
+    write_atomic(&report, report_markdown(runs, &plots).as_bytes())?;
+    Ok((report, plots.len()))
 }

@@ -9,9 +9,10 @@ use std::time::Instant;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use minbert_data::{CourseTask, DataDir, DataError, Split};
+use minbert_hub::ModelOrigin;
 use minbert_task::LoadedCheckpoint;
 use minbert_task::checkpoint::{ChosenBase, load_checkpoint_with_base, read_meta};
-use minbert_train::progress::format_duration;
+use minbert_task::format_duration;
 
 use crate::EvalError;
 use crate::ensemble::TaskOutputs;
@@ -28,6 +29,21 @@ pub struct GivenBase {
     /// for every command (an exported `MINBERT_MODEL`), which serves only where it is the
     /// checkpoint's own base.
     pub explicit: bool,
+}
+
+impl GivenBase {
+    /// The base model that `flag` (`--model`) or else `MINBERT_MODEL` names, resolved; `None`
+    /// when neither names one.
+    pub fn from_flag_or_env(flag: Option<&str>) -> Result<Option<Self>, EvalError> {
+        let Some((name, origin)) = minbert_hub::given_model(flag) else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            dir: minbert_hub::resolve_given(flag)?.dir,
+            origin: format!("{}={name}", origin.name()),
+            explicit: origin == ModelOrigin::Flag,
+        }))
+    }
 }
 
 /// How checkpoints are scored.
@@ -51,12 +67,18 @@ pub struct Scorer {
     data_dir: DataDir,
 }
 
+/// Refuses a batch size of 0, which scores nothing; callers check it before opening a device.
+pub fn check_batch_size(batch_size: usize) -> Result<(), EvalError> {
+    match batch_size {
+        0 => Err(EvalError::BatchSize),
+        _ => Ok(()),
+    }
+}
+
 impl Scorer {
     /// Checks the batch size and finds the data folder.
     pub fn new(options: ScoringOptions) -> Result<Self, EvalError> {
-        if options.batch_size == 0 {
-            return Err(EvalError::BatchSize);
-        }
+        check_batch_size(options.batch_size)?;
         let data_dir = DataDir::resolve(options.data_dir.as_deref())?;
         Ok(Self { options, data_dir })
     }

@@ -12,7 +12,8 @@ use burn::tensor::Device;
 use common::{ALL_TASKS, config, small_data, tiny_model};
 use minbert_data::{CourseTask, Split};
 use minbert_eval::ensemble::plan::{self, Choice, Plan};
-use minbert_eval::scoring::checkpoint_base;
+use minbert_eval::evaluate::check_scorable;
+use minbert_eval::scoring::{check_batch_size, checkpoint_base};
 use minbert_eval::{
     EnsembleOptions, Ensembler, EvalError, GivenBase, MemberSource, Metric, ScoringOptions, Selection, evaluate,
     predict,
@@ -88,6 +89,13 @@ fn evaluate_scores_every_task_of_a_checkpoint() {
         evaluation.scores
     );
     assert!(evaluation.scores.overall.is_finite());
+    let heading = evaluation.heading();
+    let (meta, r) = (&evaluation.meta, evaluation.lora_rank.unwrap());
+    let trained = format!(
+        "(lora mode, r={r}, {} of {} parameters trained), dev split",
+        meta.params.trainable, meta.params.total
+    );
+    assert_eq!(heading, format!("{} {trained}", f.members[0].display()));
     let table = evaluation.table();
     assert!(
         table.starts_with("task     metric        value  examples\nsst      accuracy "),
@@ -117,6 +125,11 @@ fn evaluate_scores_every_task_of_a_checkpoint() {
     };
     let err = evaluate(zero, &f.members[0], Split::Dev, 0).unwrap_err();
     assert_eq!(err.to_string(), "--batch-size must be at least 1");
+    // The same refusals, before a device is opened for them.
+    assert!(matches!(check_scorable(Split::Test), Err(EvalError::TestSplit)));
+    assert!(check_scorable(Split::Train).is_ok() && check_scorable(Split::Dev).is_ok());
+    assert!(matches!(check_batch_size(0), Err(EvalError::BatchSize)));
+    assert!(check_batch_size(1).is_ok());
 }
 
 #[test]
@@ -162,6 +175,19 @@ fn an_ensemble_of_one_scores_as_its_member() {
     assert_eq!(ensemble.plan, Plan::same(Choice::equal(vec![0])));
     let predictions = ensemble.predict(Split::Dev).unwrap();
     assert_eq!(predictions.outputs.sts_ids.len(), DEV);
+    let table = ensemble.table();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(
+        lines[0].starts_with("model ") && lines[0].ends_with("sts_pearson  overall"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("run-1/last "),
+        "the member by run and checkpoint: {table}"
+    );
+    assert!(lines[2].starts_with("ensemble of 1 "), "{table}");
+    assert_eq!(lines[3], "members (weight): run-1/last (1.000)");
 }
 
 /// Each task's members (canonical paths) and weights.
@@ -265,6 +291,17 @@ fn an_exported_model_serves_only_checkpoints_it_is_the_base_of() {
         explicit,
     };
     assert!(checkpoint_base(None, checkpoint).unwrap().is_none());
+    // `--model DIR` resolves to that directory, named for these checkpoints.
+    let flag = f.model.to_str().unwrap();
+    let named = GivenBase::from_flag_or_env(Some(flag)).unwrap().unwrap();
+    assert_eq!((named.dir.as_path(), named.explicit), (f.model.as_path(), true));
+    assert_eq!(named.origin, format!("--model={flag}"));
+    let missing = f._dir.path().join("no-such-model");
+    let err = GivenBase::from_flag_or_env(missing.to_str()).unwrap_err();
+    assert!(
+        matches!(err, EvalError::Hub(_)) && err.to_string().contains("no-such-model"),
+        "{err}"
+    );
     // The recorded base, exported: it serves.
     let own = checkpoint_base(Some(&given(&f.model, false)), checkpoint).unwrap();
     assert_eq!(own.unwrap().dir, f.model);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use minbert_eval::EvalError;
 use minbert_eval::report::{
-    UNFINISHED, find_runs, markdown_table, natural_cmp, plots, read_run, read_runs, report_markdown,
+    UNFINISHED, find_runs, markdown_table, natural_cmp, plots, read_run, read_runs, report_markdown, write_report,
 };
 use minbert_task::checkpoint::{ParamCount, PrecisionInfo};
 use minbert_task::run::BestCheckpoint;
@@ -442,6 +442,32 @@ fn plots_are_svg_with_run_names_and_axis_labels() {
         "{markdown}"
     );
     assert!(!markdown.contains("score-vs-rank"), "{markdown}");
+}
+
+#[test]
+fn the_report_folder_holds_report_md_and_every_plot_as_svg_and_png() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (lora, dora) = two_finished_runs(tmp.path());
+    let runs = read_runs(&[lora, dora]).unwrap();
+    let out = tmp.path().join("report");
+    let (report, count) = write_report(&out, &runs).unwrap();
+    assert_eq!((report.clone(), count), (out.join("report.md"), 4));
+    let markdown = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(markdown, report_markdown(&runs, &plots(&runs).unwrap()));
+    for plot in plots(&runs).unwrap() {
+        assert_eq!(std::fs::read_to_string(out.join(plot.file_name)).unwrap(), plot.svg);
+        assert!(
+            std::fs::read(out.join(plot.png_file_name()))
+                .unwrap()
+                .starts_with(b"\x89PNG")
+        );
+    }
+    let mut files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 9, "report.md and 4 plots twice, nothing else: {files:?}");
 }
 
 /// `lora-r1` and `dora-r8` of [`two_finished_runs`], and `lora-r1-s43`: lora-r1's config with

@@ -31,6 +31,16 @@ pub struct ExportSource {
     pub base_dir: PathBuf,
     /// Its adapter; `None` for a checkpoint without one.
     pub adapter: Option<LoadedAdapter>,
+    /// Where the encoder came from.
+    pub origin: ExportOrigin,
+}
+
+/// Where an exported encoder came from.
+pub enum ExportOrigin {
+    /// A PEFT adapter directory on a base model.
+    Adapter,
+    /// A minbert checkpoint's directory, with its meta.json.
+    Checkpoint { dir: PathBuf, meta: Box<CheckpointMeta> },
 }
 
 impl ExportSource {
@@ -54,18 +64,19 @@ impl ExportSource {
             encoder,
             base_dir,
             adapter: Some(adapter),
+            origin: ExportOrigin::Adapter,
         })
     }
 
     /// The checkpoint in `dir`: its encoder 0 as trained (base weights included where they
-    /// trained), on `base` or else the base model its meta.json records, with that meta.json.
+    /// trained), on `base` or else the base model its meta.json records.
     /// With `peft`, a checkpoint whose encoder is not the base model plus an adapter is refused.
     pub fn from_checkpoint(
         dir: &Path,
         base: Option<&ChosenBase>,
         peft: bool,
         device: &Device,
-    ) -> Result<(Self, CheckpointMeta), TaskError> {
+    ) -> Result<Self, TaskError> {
         if peft {
             check_peft_exportable(dir, &read_meta(dir)?)?;
         }
@@ -82,12 +93,48 @@ impl ExportSource {
             paths: burn_peft::adapted_paths(&encoder),
             config,
         });
-        let source = Self {
+        Ok(Self {
             encoder,
             base_dir: loaded.base_model,
             adapter,
+            origin: ExportOrigin::Checkpoint {
+                dir: dir.to_path_buf(),
+                meta: Box::new(loaded.meta),
+            },
+        })
+    }
+
+    /// What was loaded, in a line: the adapter's kind, rank and modules, and for a checkpoint
+    /// its mode and whether the base weights trained.
+    pub fn describe(&self) -> String {
+        let adapter = self.adapter.as_ref();
+        match &self.origin {
+            ExportOrigin::Adapter => {
+                let adapter = adapter.expect("an adapter export has its adapter");
+                format!("adapter {}: {}", adapter.dir.display(), adapter.summary())
+            }
+            ExportOrigin::Checkpoint { dir, meta } => format!(
+                "checkpoint {}: mode {}, train_base {}, {}",
+                dir.display(),
+                meta.mode.name(),
+                meta.train_base,
+                adapter.map_or("no adapter".into(), LoadedAdapter::summary)
+            ),
+        }
+    }
+
+    /// A warning for a checkpoint with several encoders, of which only encoder 0 is exported.
+    pub fn warning(&self) -> Option<String> {
+        let ExportOrigin::Checkpoint { dir, meta } = &self.origin else {
+            return None;
         };
-        Ok((source, loaded.meta))
+        (meta.model.encoders > 1).then(|| {
+            format!(
+                "{} has {} encoders; exporting encoder 0 (its {META_FILE} says which tasks use each)",
+                dir.display(),
+                meta.model.encoders
+            )
+        })
     }
 
     /// Writes into `dir` `model.safetensors` with the adapters merged into the weights (see

@@ -63,6 +63,10 @@ fn merged_and_peft_exports_give_the_adapted_models_outputs() {
     let base = dir.path().join("base");
     let source = ExportSource::from_adapter(&dir.path().join("adapter"), base.clone(), &device).unwrap();
     assert_eq!(source.adapter.as_ref().unwrap().paths.len(), 4);
+    let described = format!("adapter {}: LoRA, r ", dir.path().join("adapter").display());
+    assert!(source.describe().starts_with(&described), "{}", source.describe());
+    assert!(source.describe().ends_with(", 4 modules"), "{}", source.describe());
+    assert_eq!(source.warning(), None, "an adapter has one encoder");
 
     let merged = dir.path().join("merged");
     std::fs::create_dir_all(&merged).unwrap();

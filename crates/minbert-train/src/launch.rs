@@ -11,8 +11,8 @@ use minbert_hub::{DEFAULT_MODEL, ModelOrigin, ModelSource};
 use minbert_task::run::CONFIG_FILE;
 use minbert_task::{Metric, RunSummary};
 
-use crate::progress::format_duration;
 use crate::{TrainConfig, TrainError};
+use minbert_task::format_duration;
 
 /// The run folder and its config file: `out`, else `runs/<config's file stem>`; `config`, else
 /// the run's own config.toml (to resume it).

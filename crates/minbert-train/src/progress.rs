@@ -5,9 +5,11 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use minbert_task::format_duration;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ProgressMode {
     /// A bar when stderr is a terminal, else plain lines.
     #[default]
@@ -125,16 +127,6 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish_epoch();
-    }
-}
-
-/// `1h02m03s`, `4m05s`, `6s`.
-pub fn format_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m{s:02}s"),
-        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
     }
 }
 

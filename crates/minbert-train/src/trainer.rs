@@ -41,9 +41,10 @@ use crate::mixed::MixedPrecision;
 use crate::objective::task_loss;
 use crate::optim::{AdamW, LossScaler, accumulate};
 use crate::params::{ParamMap, collect_grads, param_infos, set_trainable};
-use crate::progress::{Progress, ProgressMode, format_duration, peak_rss_mib};
+use crate::progress::{Progress, ProgressMode, peak_rss_mib};
 use crate::schedule::{StreamPos, epoch_tasks, learning_rate, lowest_thawed_layer};
 use crate::state::{TrainState, read_resume_state};
+use minbert_task::format_duration;
 
 /// Where and how to run.
 #[derive(Debug, Clone)]

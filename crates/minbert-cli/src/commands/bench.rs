@@ -57,8 +57,6 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    set_compute_threads(args.threads)?;
-    let compute = args.device.open()?;
     let options = BenchOptions {
         model_dir: args.model.resolve()?.dir,
         mode: args.mode,
@@ -73,10 +71,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         alpha: args.alpha,
         targets: args.targets,
     };
-    let report = minbert_bench::run(&options, &compute)?;
-    for line in report.summary_lines() {
-        println!("{line}");
-    }
+    options.check()?;
+    set_compute_threads(args.threads)?;
+    let compute = args.device.open()?;
+    let report = minbert_bench::run(&options, &compute, &mut |line| println!("{line}"))?;
     if let Some(path) = &args.json {
         write_json(path, &report.to_json())?;
     }

@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 use minbert_data::Split;
-use minbert_eval::ensemble::plan::Choice;
-use minbert_eval::metrics::fmt_score;
-use minbert_eval::{Ensemble, EnsembleOptions, Ensembler, MemberSource, Metric, Scores, Selection};
+use minbert_eval::{EnsembleOptions, Ensembler, MemberSource, Metric, Selection};
 
-use crate::commands::eval::short_name;
 use crate::out_dir::{OutDir, OverwriteArg};
 use crate::scoring::{ScoringArgs, split_parser};
 
@@ -91,7 +88,7 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
         out_dir.check(&inputs)?;
     }
     let ensemble = ensembler.run(args.scoring.options()?)?;
-    print_scores(&ensemble);
+    print!("{}", ensemble.table());
     if let (Some(out_dir), Some(path)) = (&out_dir, &args.out_dir) {
         let predictions = ensemble.predict(args.split)?;
         out_dir.check(&inputs)?;
@@ -103,46 +100,4 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
         ensemble.write_json(path)?;
     }
     Ok(())
-}
-
-/// The members' and the ensemble's scores as a table, then who is in the ensemble.
-fn print_scores(ensemble: &Ensemble) {
-    println!(
-        "{:<32} {:>7} {:>9} {:>11} {:>8}",
-        "model", "sst_acc", "quora_acc", "sts_pearson", "overall"
-    );
-    let row = |name: &str, s: &Scores| {
-        println!(
-            "{name:<32} {:>7} {:>9} {:>11} {:>8}",
-            fmt_score(s.sst_acc),
-            fmt_score(s.quora_acc),
-            fmt_score(s.sts_pearson),
-            fmt_score(s.overall)
-        )
-    };
-    let names: Vec<String> = ensemble.members.iter().map(|m| short_name(&m.checkpoint)).collect();
-    for (m, name) in ensemble.members.iter().zip(&names) {
-        row(name, &m.scores);
-    }
-    let plan = &ensemble.plan;
-    row(&format!("ensemble of {}", plan.members().len()), &ensemble.scores);
-    let describe = |c: &Choice| {
-        let members = c.members.iter().zip(&c.weights);
-        members
-            .map(|(&i, w)| format!("{} ({w:.3})", names[i]))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match plan.uniform() {
-        Some(choice) => println!("members (weight): {}", describe(choice)),
-        None => {
-            for (task, choice) in plan.tasks() {
-                if choice.members.is_empty() {
-                    println!("{task} members: none (no checkpoint covers {task})");
-                } else {
-                    println!("{task} members (weight): {}", describe(choice));
-                }
-            }
-        }
-    }
 }

@@ -1,11 +1,11 @@
 //! `minbert eval`: the course's scores of a checkpoint on dev (or train).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 use minbert_data::Split;
-use minbert_eval::evaluate;
+use minbert_eval::evaluate::{check_scorable, evaluate};
 
 use crate::scoring::{ScoringArgs, split_parser};
 
@@ -29,31 +29,12 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    check_scorable(args.split)?;
     let evaluation = evaluate(args.scoring.options()?, &args.checkpoint, args.split, args.subset)?;
-    let (meta, rank) = (&evaluation.meta, evaluation.lora_rank);
-    println!(
-        "{} ({} mode{}, {} of {} parameters trained), {} split",
-        args.checkpoint.display(),
-        meta.mode.name(),
-        rank.map_or(String::new(), |r| format!(", r={r}")),
-        meta.params.trainable,
-        meta.params.total,
-        args.split.name()
-    );
+    println!("{}", evaluation.heading());
     print!("{}", evaluation.table());
     if let Some(path) = &args.json {
         evaluation.write_json(path)?;
     }
     Ok(())
-}
-
-/// `dir`'s display name for tables: the run and checkpoint (`runs/x/best` → `x/best`).
-pub fn short_name(dir: &Path) -> String {
-    let parts: Vec<String> = dir
-        .components()
-        .rev()
-        .take(2)
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }

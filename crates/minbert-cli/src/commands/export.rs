@@ -1,13 +1,10 @@
 //! `minbert export`: a model with a PEFT adapter, or a minbert checkpoint's encoder, written as
 //! a merged Hugging Face checkpoint or as a PEFT adapter.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burn::tensor::Device;
-use burn_peft::LoadedAdapter;
 use clap::Args;
-use minbert_task::checkpoint::{ChosenBase, META_FILE};
 use minbert_task::export::ExportSource;
 
 use crate::backend::DeviceArgs;
@@ -66,13 +63,14 @@ pub fn run(args: ExportArgs) -> Result<()> {
     out.check(&known)?;
     let device = args.device.device()?;
     let source = match (&args.checkpoint, model_dir) {
-        (Some(dir), _) => from_checkpoint(dir, chosen.as_ref(), args.peft.is_some(), &device)?,
+        (Some(dir), _) => ExportSource::from_checkpoint(dir, chosen.as_ref(), args.peft.is_some(), &device)?,
         (None, Some(model_dir)) => ExportSource::from_adapter(input.1, model_dir, &device)?,
         (None, None) => unreachable!("--adapter resolves the model"),
     };
-    if let (Some(adapter), None) = (&source.adapter, &args.checkpoint) {
-        println!("adapter {}: {}", adapter.dir.display(), adapter.summary());
+    if let Some(warning) = source.warning() {
+        eprintln!("warning: {warning}");
     }
+    println!("{}", source.describe());
     let inputs = [input, ("the base model's directory", source.base_dir.as_path())];
     if args.merged.is_some() {
         out.replace(&inputs, |tmp| Ok(source.write_merged(tmp)?))?;
@@ -83,26 +81,4 @@ pub fn run(args: ExportArgs) -> Result<()> {
         println!("wrote the adapter (PEFT format) to {}", path.display());
     }
     Ok(())
-}
-
-/// `--checkpoint DIR`, with what it is printed.
-fn from_checkpoint(dir: &Path, base: Option<&ChosenBase>, peft: bool, device: &Device) -> Result<ExportSource> {
-    let (source, meta) = ExportSource::from_checkpoint(dir, base, peft, device)?;
-    if meta.model.encoders > 1 {
-        eprintln!(
-            "warning: {} has {} encoders; exporting encoder 0 (its {META_FILE} says which tasks use each)",
-            dir.display(),
-            meta.model.encoders
-        );
-    }
-    let adapter = source
-        .adapter
-        .as_ref()
-        .map_or("no adapter".into(), LoadedAdapter::summary);
-    let (mode, train_base) = (meta.mode.name(), meta.train_base);
-    println!(
-        "checkpoint {}: mode {mode}, train_base {train_base}, {adapter}",
-        dir.display()
-    );
-    Ok(source)
 }

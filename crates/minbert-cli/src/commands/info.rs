@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burn_peft::AdaptableModel;
+use burn_peft::{AdaptableModel, LoadedAdapter};
 use clap::Args;
 use minbert_model::{BaseParams, load_pretrained};
 use serde_json::json;
@@ -60,16 +60,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
             "params": params,
             "device": compute.description,
             "linear_layers": model.linear_paths(),
-            "adapter": adapter.as_ref().map(|a| json!({
-                "dir": a.dir.display().to_string(),
-                "r": a.config.r,
-                "lora_alpha": a.config.lora_alpha,
-                "lora_dropout": a.config.lora_dropout,
-                "use_dora": a.config.use_dora,
-                "use_rslora": a.config.use_rslora,
-                "scaling": a.config.scaling(),
-                "modules": a.paths,
-            })),
+            "adapter": adapter.as_ref().map(LoadedAdapter::to_json),
         });
         write_json(path, &value).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use minbert_eval::report::{markdown_table, plots, read_runs, report_markdown};
-
-use minbert_task::files::{write_atomic, write_json};
+use minbert_eval::report::{markdown_table, read_runs, write_report};
+use minbert_task::files::write_json;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -30,14 +29,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
         eprintln!("note: {note}");
     }
     if let Some(out) = &args.out {
-        let plots = plots(&runs)?;
-        for plot in &plots {
-            write_atomic(&out.join(plot.file_name), plot.svg.as_bytes())?;
-            write_atomic(&out.join(plot.png_file_name()), &plot.png()?)?;
-        }
-        let report = out.join("report.md");
-        write_atomic(&report, report_markdown(&runs, &plots).as_bytes())?;
-        eprintln!("wrote {} and {} plots (SVG and PNG)", report.display(), plots.len());
+        let (report, plots) = write_report(out, &runs)?;
+        eprintln!("wrote {} and {plots} plots (SVG and PNG)", report.display());
     }
     if let Some(path) = &args.json {
         write_json(path, &serde_json::to_value(&runs).context("report rows as JSON")?)?;

@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
+use minbert_task::files::write_json;
 use minbert_train::progress::ProgressMode;
 use minbert_train::{TrainConfig, TrainOptions, interrupt_on_signals, run_paths, summary_report, train};
 
 use crate::backend::DeviceArgs;
 use crate::model_dir::ModelArgs;
-use minbert_task::files::write_json;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -40,7 +40,7 @@ pub struct TrainArgs {
     pub threads: Option<usize>,
     /// Progress display: a bar on a terminal, plain lines otherwise (auto), or none.
     #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressArg,
+    pub progress: ProgressMode,
     /// Also write the run's summary to this JSON file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -49,14 +49,6 @@ pub struct TrainArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProgressArg {
-    Auto,
-    Bar,
-    Plain,
-    Quiet,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -70,12 +62,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         out_dir: out.clone(),
         resume: args.resume,
         device: args.device.device()?,
-        progress: match args.progress {
-            ProgressArg::Auto => ProgressMode::Auto,
-            ProgressArg::Bar => ProgressMode::Bar,
-            ProgressArg::Plain => ProgressMode::Plain,
-            ProgressArg::Quiet => ProgressMode::Quiet,
-        },
+        progress: args.progress,
         pause_at_step: None,
         interrupt: Some(interrupt_on_signals()?),
         accept_changed_data: args.accept_changed_data,

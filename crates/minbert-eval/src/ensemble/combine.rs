@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::ensemble::plan::{self, Choice, Plan};
 use crate::ensemble::{MAX_EXHAUSTIVE_MEMBERS, TaskOutputs, best_subset_select, greedy_select, normalise_weights};
 use crate::evaluate::Predictions;
+use crate::metrics::fmt_score;
 use crate::outputs::{GoldLabels, TaskSplit};
 use crate::scoring::{Scorer, ScoringOptions, print_notes, warn_missing};
 use crate::{EvalError, Metric, Scores};
@@ -307,6 +308,46 @@ impl Ensemble {
         Ok(Predictions { split, outputs })
     }
 
+    /// The members' and the ensemble's scores as a table, then who is in the ensemble (each
+    /// task's members where the tasks differ).
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<32} {:>7} {:>9} {:>11} {:>8}\n",
+            "model", "sst_acc", "quora_acc", "sts_pearson", "overall"
+        );
+        let row = |name: &str, s: &Scores| {
+            format!(
+                "{name:<32} {:>7} {:>9} {:>11} {:>8}\n",
+                fmt_score(s.sst_acc),
+                fmt_score(s.quora_acc),
+                fmt_score(s.sts_pearson),
+                fmt_score(s.overall)
+            )
+        };
+        let names: Vec<String> = self.members.iter().map(|m| short_name(&m.checkpoint)).collect();
+        for (m, name) in self.members.iter().zip(&names) {
+            out += &row(name, &m.scores);
+        }
+        out += &row(&format!("ensemble of {}", self.plan.members().len()), &self.scores);
+        let describe = |c: &Choice| {
+            let members = c.members.iter().zip(&c.weights);
+            let named: Vec<String> = members.map(|(&i, w)| format!("{} ({w:.3})", names[i])).collect();
+            named.join(", ")
+        };
+        match self.plan.uniform() {
+            Some(choice) => out += &format!("members (weight): {}\n", describe(choice)),
+            None => {
+                for (task, choice) in self.plan.tasks() {
+                    out += &match choice.members.is_empty() {
+                        true => format!("{task} members: none (no checkpoint covers {task})\n"),
+                        false => format!("{task} members (weight): {}\n", describe(choice)),
+                    };
+                }
+            }
+        }
+        out
+    }
+
     /// Writes the `--json` report to `path`: the members' scores, how the ensemble was chosen,
     /// and its plan (which `--plan` reads back) and scores. Checkpoint paths are relative to
     /// the file.
@@ -327,6 +368,17 @@ impl Ensemble {
         });
         Ok(write_json(path, &value)?)
     }
+}
+
+/// `dir`'s display name for tables: the run and checkpoint (`runs/x/best` → `x/best`).
+fn short_name(dir: &Path) -> String {
+    let parts: Vec<String> = dir
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }
 
 /// `dirs` relative to the folder of `file` (which is created).

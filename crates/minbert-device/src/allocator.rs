@@ -12,7 +12,8 @@ const MMAP_THRESHOLD: libc::c_int = 32 << 20;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_THRESHOLD: libc::c_int = 1 << 30;
 
-/// Applies the settings; call first thing in `main`, before other threads allocate.
+/// Applies the settings; call first thing in `main`, before other threads allocate (the
+/// `minbert` binary and the examples do).
 /// `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` or `GLIBC_TUNABLES` in the environment
 /// leave the choice to glibc and the user.
 pub fn keep_freed_memory() {
