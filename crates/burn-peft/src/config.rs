@@ -24,6 +24,17 @@ pub enum TargetModules {
     AllLinear,
 }
 
+/// Layers left out although `target_modules` matches them (PEFT's `exclude_modules`).
+#[derive(Config, Debug, PartialEq)]
+pub enum ExcludeModules {
+    /// A module path is left out when it equals an entry or ends with `"." + entry`. (A JSON
+    /// list in `adapter_config.json`.)
+    Names(Vec<String>),
+    /// A regular expression that must match the whole module path (`re.fullmatch`). (A JSON
+    /// string.)
+    Regex(String),
+}
+
 /// How a new adapter starts (PEFT's `init_lora_weights`).
 #[derive(Config, Debug, Copy, PartialEq)]
 pub enum LoraInit {
@@ -80,6 +91,8 @@ pub struct LoraConfig {
     pub layers_to_transform: Option<Vec<usize>>,
     /// The name of the layer list for `layers_to_transform` (e.g. `layer`); by default any.
     pub layers_pattern: Option<Vec<String>>,
+    /// Layers not to adapt even where `target_modules` matches them.
+    pub exclude_modules: Option<ExcludeModules>,
     /// Informational, kept through load and save.
     pub base_model_name_or_path: Option<String>,
     /// Informational (PEFT's task type, e.g. `FEATURE_EXTRACTION`), kept through load and save.
@@ -97,7 +110,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("arrow_config", "Arrow routing"),
     ("corda_config", "CorDA initialisation"),
     ("eva_config", "EVA initialisation"),
-    ("exclude_modules", "excluding modules from target_modules"),
     ("fan_in_fan_out", "base weights stored [in, out] (Conv1D)"),
     ("kasa_config", "KaSA"),
     ("layer_replication", "layer replication"),
@@ -148,7 +160,8 @@ impl LoraConfig {
         {
             return Err(PeftError::config("target_modules", "is an empty list"));
         }
-        self.compiled_patterns().map(|_| ())
+        self.compiled_patterns()?;
+        self.excluded(&[]).map(|_| ())
     }
 
     /// The paths among `available` (a model's linear layers) that this config adapts, in their
@@ -156,7 +169,7 @@ impl LoraConfig {
     pub fn select_targets(&self, available: &[String]) -> Result<Vec<String>, PeftError> {
         self.validate()?;
         let (whole_path, layer_index) = self.compiled_patterns()?;
-        let selected: Vec<String> = available
+        let matched: Vec<&String> = available
             .iter()
             .filter(|path| match &self.target_modules {
                 TargetModules::AllLinear => true,
@@ -171,24 +184,54 @@ impl LoraConfig {
                             && self.in_transformed_layers(path, &layer_index))
                 }
             })
-            .cloned()
+            .collect();
+        if matched.is_empty() {
+            return Err(self.no_match(available));
+        }
+        let excluded = self.excluded(available)?;
+        let selected: Vec<String> = (matched.iter())
+            .filter(|path| !excluded.contains(path))
+            .map(|path| path.to_string())
             .collect();
         if selected.is_empty() {
-            let targets = match &self.target_modules {
-                TargetModules::Names(names) => format!("{names:?}"),
-                TargetModules::Regex(re) => format!("{re:?} (a regex)"),
-                TargetModules::AllLinear => "\"all-linear\"".into(),
-            };
-            let filter = match &self.layers_to_transform {
-                Some(layers) if !layers.is_empty() => format!(" in layers {layers:?}"),
-                _ => String::new(),
-            };
-            return Err(PeftError::NoMatch {
-                targets: targets + &filter,
-                available: available.to_vec(),
-            });
+            let excluded = matched.into_iter().cloned().collect();
+            return Err(PeftError::AllExcluded { excluded });
         }
         Ok(selected)
+    }
+
+    /// `target_modules` (and `layers_to_transform`) matching none of `available`.
+    fn no_match(&self, available: &[String]) -> PeftError {
+        let targets = match &self.target_modules {
+            TargetModules::Names(names) => format!("{names:?}"),
+            TargetModules::Regex(re) => format!("{re:?} (a regex)"),
+            TargetModules::AllLinear => "\"all-linear\"".into(),
+        };
+        let filter = match &self.layers_to_transform {
+            Some(layers) if !layers.is_empty() => format!(" in layers {layers:?}"),
+            _ => String::new(),
+        };
+        PeftError::NoMatch {
+            targets: targets + &filter,
+            available: available.to_vec(),
+        }
+    }
+
+    /// The paths among `available` that `exclude_modules` leaves out, as PEFT matches them.
+    fn excluded<'a>(&self, available: &'a [String]) -> Result<Vec<&'a String>, PeftError> {
+        let excluded = match &self.exclude_modules {
+            None => Vec::new(),
+            Some(ExcludeModules::Names(names)) => (available.iter())
+                .filter(|path| names.iter().any(|n| n == *path || path.ends_with(&format!(".{n}"))))
+                .collect(),
+            Some(ExcludeModules::Regex(re)) => {
+                let whole = Regex::new(&format!("^(?:{re})$")).map_err(|e| {
+                    PeftError::config("exclude_modules", format!("is not a valid regular expression: {e}"))
+                })?;
+                available.iter().filter(|path| whole.is_match(path)).collect()
+            }
+        };
+        Ok(excluded)
     }
 
     /// The whole-path regex of [`TargetModules::Regex`], and PEFT's patterns that find a layer
@@ -313,6 +356,19 @@ impl LoraConfig {
             ),
             Some(_) => return Err(wrong("layers_pattern", "a name or a list of names")),
         };
+        let exclude_modules = match get("exclude_modules") {
+            None => None,
+            Some(Value::String(s)) => Some(ExcludeModules::Regex(s.clone())),
+            Some(Value::Array(items)) if items.is_empty() => None,
+            Some(Value::Array(items)) => Some(ExcludeModules::Names(
+                items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| wrong("exclude_modules", "a list of module names or a regex string"))?,
+            )),
+            Some(_) => return Err(wrong("exclude_modules", "a list of module names or a regex string")),
+        };
         let number = |key: &str, default: f64| match get(key) {
             None => Ok(default),
             Some(v) => v.as_f64().ok_or_else(|| wrong(key, "a number")),
@@ -342,6 +398,7 @@ impl LoraConfig {
             init_lora_weights,
             layers_to_transform,
             layers_pattern,
+            exclude_modules,
             base_model_name_or_path: text("base_model_name_or_path")?,
             task_type: text("task_type")?,
         };
@@ -354,14 +411,14 @@ impl LoraConfig {
     pub fn to_peft(&self) -> Map<String, Value> {
         let target_modules = match &self.target_modules {
             // PEFT keeps the list as a set; sorted, the file is reproducible.
-            TargetModules::Names(names) => {
-                let mut names = names.clone();
-                names.sort();
-                names.dedup();
-                json!(names)
-            }
+            TargetModules::Names(names) => json!(sorted_unique(names)),
             TargetModules::Regex(re) => json!(re),
             TargetModules::AllLinear => json!("all-linear"),
+        };
+        let exclude_modules = match &self.exclude_modules {
+            None => Value::Null,
+            Some(ExcludeModules::Names(names)) => json!(sorted_unique(names)),
+            Some(ExcludeModules::Regex(re)) => json!(re),
         };
         let init_lora_weights = match self.init_lora_weights {
             LoraInit::KaimingUniform => json!(true),
@@ -386,7 +443,7 @@ impl LoraConfig {
             "corda_config": null,
             "ensure_weight_tying": false,
             "eva_config": null,
-            "exclude_modules": null,
+            "exclude_modules": exclude_modules,
             "fan_in_fan_out": false,
             "inference_mode": true,
             "init_lora_weights": init_lora_weights,
@@ -424,6 +481,14 @@ impl LoraConfig {
             _ => unreachable!("a JSON object literal"),
         }
     }
+}
+
+/// A name list as PEFT writes its sets, sorted so that the file is reproducible.
+fn sorted_unique(names: &[String]) -> Vec<String> {
+    let mut names = names.to_vec();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// PEFT's "off" for an optional feature: null, false, an empty object or list.
@@ -562,6 +627,67 @@ mod tests {
     }
 
     #[test]
+    fn exclude_modules_leaves_out_names_suffixes_or_whole_path_matches() {
+        let exclude = |e: ExcludeModules| LoraConfig::new(names(&["query", "dense"])).with_exclude_modules(Some(e));
+        let by_name = exclude(ExcludeModules::Names(vec![
+            "dense".into(),
+            "encoder.layer.1.attention.self.query".into(),
+        ]));
+        assert_eq!(
+            by_name.select_targets(&bert_paths()).unwrap(),
+            ["encoder.layer.0.attention.self.query"]
+        );
+        // A regex must match the whole path: `layer.1` alone matches none.
+        let by_regex = exclude(ExcludeModules::Regex(r"encoder\.layer\.1\..*|pooler.*".into()));
+        let selected = by_regex.select_targets(&bert_paths()).unwrap();
+        assert_eq!(selected.len(), 4, "{selected:?}");
+        assert!(
+            selected.iter().all(|p| p.starts_with("encoder.layer.0.")),
+            "{selected:?}"
+        );
+        let partial = exclude(ExcludeModules::Regex(r"layer\.1".into()));
+        assert_eq!(partial.select_targets(&bert_paths()).unwrap().len(), 9);
+
+        let everything = exclude(ExcludeModules::Regex(".*".into()));
+        let err = everything.select_targets(&bert_paths()).unwrap_err();
+        assert!(
+            matches!(&err, PeftError::AllExcluded { excluded } if excluded.len() == 9),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("All modules were excluded."), "{err}");
+        let bad = exclude(ExcludeModules::Regex("(query".into())).validate().unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("\"exclude_modules\": is not a valid regular expression"),
+            "{bad}"
+        );
+    }
+
+    #[test]
+    fn exclude_modules_reads_and_writes_as_peft_does() {
+        let excluded = |value: Value| peft(json!({ "exclude_modules": value })).map(|c| c.exclude_modules);
+        let names = ExcludeModules::Names(vec!["pooler.dense".into()]);
+        assert_eq!(excluded(json!(["pooler.dense"])).unwrap(), Some(names));
+        assert_eq!(
+            excluded(json!("pool.*")).unwrap(),
+            Some(ExcludeModules::Regex("pool.*".into()))
+        );
+        assert_eq!(excluded(json!([])).unwrap(), None);
+        let err = excluded(json!(3)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "\"exclude_modules\": is 3, expected a list of module names or a regex string"
+        );
+        let config = LoraConfig::new(TargetModules::AllLinear)
+            .with_exclude_modules(Some(ExcludeModules::Names(vec!["value".into(), "key".into()])));
+        assert_eq!(config.to_peft()["exclude_modules"], json!(["key", "value"]));
+        assert_eq!(
+            LoraConfig::new(TargetModules::AllLinear).to_peft()["exclude_modules"],
+            Value::Null
+        );
+    }
+
+    #[test]
     fn rank_zero_and_bad_values_are_rejected() {
         let err = LoraConfig::new(TargetModules::AllLinear)
             .with_r(0)
@@ -607,7 +733,6 @@ mod tests {
             ("use_qalora", json!(true)),
             ("fan_in_fan_out", json!(true)),
             ("lora_bias", json!(true)),
-            ("exclude_modules", json!(["pooler.dense"])),
             ("bias", json!("all")),
             ("bias", json!("lora_only")),
             ("init_lora_weights", json!("pissa_niter_4")),

@@ -30,6 +30,16 @@ pub enum PeftError {
         /// What is wrong.
         message: String,
     },
+    /// `exclude_modules` leaving out every layer `target_modules` matches (PEFT's message,
+    /// then the layers).
+    #[error(
+        "All modules were excluded. This is likely unintended. Check your `target_modules`, `exclude_modules` and `modules_to_save` configuration (target_modules match {}, all excluded)",
+        .excluded.join(", ")
+    )]
+    AllExcluded {
+        /// The layers `target_modules` matches.
+        excluded: Vec<String>,
+    },
     /// `target_modules` that select no layer of the model.
     #[error("target_modules {targets} match none of the model's linear layers; available: {}", .available.join(", "))]
     NoMatch {

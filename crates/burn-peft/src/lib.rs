@@ -14,7 +14,7 @@ mod peft_model;
 mod reparam;
 mod weights;
 
-pub use config::{LoraConfig, LoraInit, PEFT_VERSION, TargetModules};
+pub use config::{ExcludeModules, LoraConfig, LoraInit, PEFT_VERSION, TargetModules};
 pub use error::PeftError;
 pub use io::{
     ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoadedAdapter, load_adapter, read_adapter_config, save_adapter,

@@ -9,13 +9,21 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use burn_peft::{
-    AdaptableModel, AdaptedLinear, AdapterWeights, LoraConfig, LoraInit, PeftModel, PeftWeight, TargetModules,
-    get_peft_model, load_adapter,
+    AdaptableModel, AdaptedLinear, AdapterWeights, DEFAULT_ADAPTER, ExcludeModules, LoraConfig, LoraInit, PeftModel,
+    PeftWeight, TargetModules, get_peft_model, load_adapter,
 };
 use tempfile::TempDir;
 use tiny::{Tiny, base_model, fixture, input, max_diff, output, tensors, values};
 
-const ADAPTERS: [&str; 5] = ["lora", "lora_b", "lora_r3", "rslora", "dora"];
+const ADAPTERS: [&str; 7] = [
+    "lora",
+    "lora_b",
+    "lora_r3",
+    "rslora",
+    "dora",
+    "exclude",
+    "exclude_regex",
+];
 
 fn y(peft: &PeftModel<Tiny>, device: &Device) -> Vec<f32> {
     values(peft.model().forward(input(device)))
@@ -246,6 +254,50 @@ fn several_adapters_save_in_peft_layout_and_load_back() {
         assert!(
             max_diff(&y(&reloaded, &device), &output(&format!("y_{name}"))) < 1e-5,
             "{name}"
+        );
+    }
+}
+
+#[test]
+fn exclude_modules_leaves_layers_out_as_peft_does() {
+    let device = Device::flex();
+    for (name, excluded) in [
+        ("exclude", ExcludeModules::Names(vec!["proj_out".into()])),
+        ("exclude_regex", ExcludeModules::Regex("proj_o.*".into())),
+    ] {
+        let recorded = AdapterWeights::read(&fixture(&format!("adapters/{name}"))).unwrap();
+        assert_eq!(recorded.modules.keys().collect::<Vec<_>>(), ["proj_in"], "{name}");
+        assert_eq!(recorded.config.exclude_modules, Some(excluded), "{name}");
+        // A new adapter of the same config leaves proj_out out too, and writes the key back.
+        let mut peft = get_peft_model(base_model(&device), recorded.config.clone()).unwrap();
+        assert_eq!(peft.targets(DEFAULT_ADAPTER).unwrap(), ["proj_in"], "{name}");
+        let out = TempDir::new().unwrap();
+        peft.save_pretrained(out.path()).unwrap();
+        let saved = AdapterWeights::read(out.path()).unwrap().config;
+        assert_eq!(
+            saved.to_peft(),
+            recorded.config.to_peft(),
+            "{name}: the same file, sets sorted"
+        );
+    }
+    // PEFT's refusals of configs that exclude every layer they target.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap();
+    let targeting = manifest["targeting"].as_object().unwrap();
+    assert_eq!(targeting.len(), 2);
+    for (name, item) in targeting {
+        let mut peft_config = item["lora_config"].as_object().unwrap().clone();
+        peft_config.insert("peft_type".into(), "LORA".into());
+        let config = LoraConfig::from_peft(&peft_config).unwrap();
+        let Err(err) = get_peft_model(base_model(&device), config) else {
+            panic!("{name} is accepted");
+        };
+        let theirs = item["refused"]["message"].as_str().unwrap().trim_end_matches('.');
+        assert!(err.to_string().starts_with(theirs), "{name}: {err}");
+        assert!(
+            err.to_string()
+                .ends_with("(target_modules match proj_in, proj_out, all excluded)"),
+            "{err}"
         );
     }
 }
