@@ -1,6 +1,9 @@
 //! [`LoraConfig`]: PEFT's `LoraConfig` with the same field names and meanings, read from and
 //! written to PEFT's `adapter_config.json` (the keys of PEFT 0.21.2).
 
+use std::collections::BTreeMap;
+use std::fmt;
+
 use burn::config::Config;
 use regex::Regex;
 use serde_json::{Map, Value, json};
@@ -91,6 +94,13 @@ pub struct LoraConfig {
     pub layers_to_transform: Option<Vec<usize>>,
     /// The name of the layer list for `layers_to_transform` (e.g. `layer`); by default any.
     pub layers_pattern: Option<Vec<String>>,
+    /// Per-module ranks: a layer whose path matches a key as PEFT's `get_pattern_key` matches
+    /// (the regex `(.*\.)?(key)$` from the path's start) takes that `r`.
+    #[config(default = "BTreeMap::new()")]
+    pub rank_pattern: BTreeMap<String, usize>,
+    /// Per-module `lora_alpha`, matched as `rank_pattern`.
+    #[config(default = "BTreeMap::new()")]
+    pub alpha_pattern: BTreeMap<String, f64>,
     /// Layers not to adapt even where `target_modules` matches them.
     pub exclude_modules: Option<ExcludeModules>,
     /// Informational, kept through load and save.
@@ -106,7 +116,6 @@ const INITS: &str = "true, false, \"gaussian\", \"pissa\" or \"olora\"";
 /// loaded into a model that would then compute something else.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("alora_invocation_tokens", "activated LoRA (aLoRA)"),
-    ("alpha_pattern", "a per-module lora_alpha"),
     ("arrow_config", "Arrow routing"),
     ("corda_config", "CorDA initialisation"),
     ("eva_config", "EVA initialisation"),
@@ -119,7 +128,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("megatron_config", "Megatron parallel layers"),
     ("modules_to_save", "fully trained extra modules"),
     ("monteclora_config", "MonteCLoRA"),
-    ("rank_pattern", "a per-module r"),
     ("target_parameters", "adapters on bare parameters"),
     ("trainable_token_indices", "trainable token embeddings"),
     ("use_bdlora", "BD-LoRA"),
@@ -136,6 +144,23 @@ impl LoraConfig {
         } else {
             self.lora_alpha / self.r as f64
         }
+    }
+
+    /// The config of the layer at `path`: `r` and `lora_alpha` from the first key of
+    /// `rank_pattern` and `alpha_pattern` that matches it (keys in sorted order; PEFT tries
+    /// them in the file's order, and [`validate`](Self::validate) refuses keys that match one
+    /// path with different values), the patterns themselves left out.
+    pub fn for_module(&self, path: &str) -> LoraConfig {
+        let mut config = self.clone();
+        if let Some(&r) = pattern_value(&self.rank_pattern, path) {
+            config.r = r;
+        }
+        if let Some(&alpha) = pattern_value(&self.alpha_pattern, path) {
+            config.lora_alpha = alpha;
+        }
+        config.rank_pattern.clear();
+        config.alpha_pattern.clear();
+        config
     }
 
     /// Checks the values PEFT would also refuse, and compiles the patterns.
@@ -161,7 +186,14 @@ impl LoraConfig {
             return Err(PeftError::config("target_modules", "is an empty list"));
         }
         self.compiled_patterns()?;
-        self.excluded(&[]).map(|_| ())
+        self.excluded(&[])?;
+        check_patterns("rank_pattern", &self.rank_pattern, |&r| r >= 1, "a rank of at least 1")?;
+        check_patterns(
+            "alpha_pattern",
+            &self.alpha_pattern,
+            |a| a.is_finite(),
+            "a finite number",
+        )
     }
 
     /// The paths among `available` (a model's linear layers) that this config adapts, in their
@@ -196,6 +228,10 @@ impl LoraConfig {
         if selected.is_empty() {
             let excluded = matched.into_iter().cloned().collect();
             return Err(PeftError::AllExcluded { excluded });
+        }
+        for path in &selected {
+            one_value("rank_pattern", &self.rank_pattern, path)?;
+            one_value("alpha_pattern", &self.alpha_pattern, path)?;
         }
         Ok(selected)
     }
@@ -369,6 +405,10 @@ impl LoraConfig {
             )),
             Some(_) => return Err(wrong("exclude_modules", "a list of module names or a regex string")),
         };
+        let rank_pattern = read_pattern(map, "rank_pattern", "a positive integer", |v| {
+            v.as_u64().map(|r| r as usize)
+        })?;
+        let alpha_pattern = read_pattern(map, "alpha_pattern", "a number", Value::as_f64)?;
         let number = |key: &str, default: f64| match get(key) {
             None => Ok(default),
             Some(v) => v.as_f64().ok_or_else(|| wrong(key, "a number")),
@@ -398,6 +438,8 @@ impl LoraConfig {
             init_lora_weights,
             layers_to_transform,
             layers_pattern,
+            rank_pattern,
+            alpha_pattern,
             exclude_modules,
             base_model_name_or_path: text("base_model_name_or_path")?,
             task_type: text("task_type")?,
@@ -435,7 +477,7 @@ impl LoraConfig {
         };
         let value = json!({
             "alora_invocation_tokens": null,
-            "alpha_pattern": {},
+            "alpha_pattern": self.alpha_pattern,
             "arrow_config": null,
             "auto_mapping": null,
             "base_model_name_or_path": self.base_model_name_or_path,
@@ -464,7 +506,7 @@ impl LoraConfig {
             "peft_version": PEFT_VERSION,
             "qalora_group_size": 16,
             "r": self.r,
-            "rank_pattern": {},
+            "rank_pattern": self.rank_pattern,
             "revision": null,
             "target_modules": target_modules,
             "target_parameters": null,
@@ -481,6 +523,88 @@ impl LoraConfig {
             _ => unreachable!("a JSON object literal"),
         }
     }
+}
+
+/// PEFT's `get_pattern_key`: a key matches `path` when `(.*\.)?(key)$` matches from its start.
+/// An invalid regex matches nothing ([`LoraConfig::validate`] reports it).
+fn pattern_matches(key: &str, path: &str) -> bool {
+    Regex::new(&format!(r"^(?:.*\.)?(?:{key})$")).is_ok_and(|re| re.is_match(path))
+}
+
+/// The value of the first key of `patterns` that matches `path`.
+fn pattern_value<'a, V>(patterns: &'a BTreeMap<String, V>, path: &str) -> Option<&'a V> {
+    patterns
+        .iter()
+        .find(|(key, _)| pattern_matches(key, path))
+        .map(|(_, v)| v)
+}
+
+/// Refuses keys of `patterns` that match `path` with different values: PEFT takes the first in
+/// the file's order, which a JSON object read here does not keep.
+fn one_value<V: PartialEq + fmt::Debug>(
+    name: &str,
+    patterns: &BTreeMap<String, V>,
+    path: &str,
+) -> Result<(), PeftError> {
+    let mut matching = patterns.iter().filter(|(key, _)| pattern_matches(key, path));
+    let Some((first, value)) = matching.next() else {
+        return Ok(());
+    };
+    match matching.find(|(_, v)| *v != value) {
+        None => Ok(()),
+        Some((other, v)) => Err(PeftError::config(
+            name,
+            format!(
+                "keys {first:?} ({value:?}) and {other:?} ({v:?}) both match {path}; PEFT would take the first in the \
+                 file's order: keep one"
+            ),
+        )),
+    }
+}
+
+/// Checks a `rank_pattern` or `alpha_pattern`: valid regexes, valid values.
+fn check_patterns<V: fmt::Debug>(
+    name: &str,
+    patterns: &BTreeMap<String, V>,
+    valid: impl Fn(&V) -> bool,
+    expected: &str,
+) -> Result<(), PeftError> {
+    for (key, value) in patterns {
+        if let Err(e) = Regex::new(&format!(r"^(?:.*\.)?(?:{key})$")) {
+            return Err(PeftError::config(
+                name,
+                format!("key {key:?} is not a valid regular expression: {e}"),
+            ));
+        }
+        if !valid(value) {
+            return Err(PeftError::config(
+                name,
+                format!("{key:?} is {value:?}, expected {expected}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `rank_pattern` or `alpha_pattern` object of `adapter_config.json` (null or absent: empty).
+fn read_pattern<V>(
+    map: &Map<String, Value>,
+    name: &str,
+    expected: &str,
+    read: impl Fn(&Value) -> Option<V>,
+) -> Result<BTreeMap<String, V>, PeftError> {
+    let Some(value) = map.get(name).filter(|v| !v.is_null()) else {
+        return Ok(BTreeMap::new());
+    };
+    let object = value
+        .as_object()
+        .ok_or_else(|| PeftError::config(name, format!("is {value}, expected an object of module patterns")))?;
+    let entry = |(key, v): (&String, &Value)| {
+        read(v)
+            .map(|v| (key.clone(), v))
+            .ok_or_else(|| PeftError::config(name, format!("{key:?} is {v}, expected {expected}")))
+    };
+    object.iter().map(entry).collect()
 }
 
 /// A name list as PEFT writes its sets, sorted so that the file is reproducible.
@@ -664,6 +788,84 @@ mod tests {
     }
 
     #[test]
+    fn rank_and_alpha_patterns_match_as_peft_get_pattern_key() {
+        let patterns = |ranks: &[(&str, usize)]| {
+            let config = LoraConfig::new(names(&["query", "value"]))
+                .with_r(4)
+                .with_lora_alpha(8.0);
+            config.with_rank_pattern(ranks.iter().map(|&(k, r)| (k.to_string(), r)).collect())
+        };
+        let config = patterns(&[("layer.1.attention.self.query", 2)])
+            .with_alpha_pattern([("value".to_string(), 2.0)].into_iter().collect());
+        let module = |path: &str| {
+            let m = config.for_module(path);
+            (m.r, m.lora_alpha, m.rank_pattern.is_empty())
+        };
+        assert_eq!(module("encoder.layer.1.attention.self.query"), (2, 8.0, true));
+        assert_eq!(module("encoder.layer.0.attention.self.query"), (4, 8.0, true));
+        assert_eq!(module("encoder.layer.0.attention.self.value"), (4, 2.0, true));
+        // A key is matched from the path's start after a dotted prefix: `ery` is no suffix key.
+        assert_eq!(
+            patterns(&[("ery", 1)])
+                .for_module("encoder.layer.0.attention.self.query")
+                .r,
+            4
+        );
+        assert_eq!(
+            patterns(&[("^encoder.*query", 1)])
+                .for_module("encoder.layer.0.attention.self.query")
+                .r,
+            1
+        );
+
+        // Two keys that give one layer different ranks: PEFT's choice depends on the file's order.
+        let err = patterns(&[("query", 2), ("self.query", 3)])
+            .select_targets(&bert_paths())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("\"rank_pattern\": keys \"query\" (2) and \"self.query\" (3) both match encoder.layer.0"),
+            "{err}"
+        );
+        assert!(
+            patterns(&[("query", 2), ("self.query", 2)])
+                .select_targets(&bert_paths())
+                .is_ok()
+        );
+        let err = patterns(&[("query", 0)]).validate().unwrap_err().to_string();
+        assert_eq!(err, "\"rank_pattern\": \"query\" is 0, expected a rank of at least 1");
+        let err = patterns(&[("(query", 2)]).validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("\"rank_pattern\": key \"(query\" is not a valid regular expression"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rank_and_alpha_patterns_read_and_write_as_peft_does() {
+        let config = peft(json!({"rank_pattern": {"value": 2}, "alpha_pattern": {"query": 16}})).unwrap();
+        assert_eq!(config.rank_pattern, [("value".to_string(), 2)].into_iter().collect());
+        assert_eq!(
+            config.alpha_pattern,
+            [("query".to_string(), 16.0)].into_iter().collect()
+        );
+        let map = config.to_peft();
+        assert_eq!(
+            (map["rank_pattern"].clone(), map["alpha_pattern"].clone()),
+            (json!({"value": 2}), json!({"query": 16.0}))
+        );
+        assert_eq!(LoraConfig::from_peft(&map).unwrap(), config);
+        let err = peft(json!({"rank_pattern": {"value": 1.5}})).unwrap_err().to_string();
+        assert_eq!(err, "\"rank_pattern\": \"value\" is 1.5, expected a positive integer");
+        let err = peft(json!({"alpha_pattern": ["query"]})).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "\"alpha_pattern\": is [\"query\"], expected an object of module patterns"
+        );
+        assert!(peft(json!({"rank_pattern": null})).unwrap().rank_pattern.is_empty());
+    }
+
+    #[test]
     fn exclude_modules_reads_and_writes_as_peft_does() {
         let excluded = |value: Value| peft(json!({ "exclude_modules": value })).map(|c| c.exclude_modules);
         let names = ExcludeModules::Names(vec!["pooler.dense".into()]);
@@ -728,8 +930,6 @@ mod tests {
         for (key, value) in [
             ("loftq_config", json!({"loftq_bits": 4})),
             ("modules_to_save", json!(["classifier"])),
-            ("rank_pattern", json!({"query": 16})),
-            ("alpha_pattern", json!({"query": 32})),
             ("use_qalora", json!(true)),
             ("fan_in_fan_out", json!(true)),
             ("lora_bias", json!(true)),

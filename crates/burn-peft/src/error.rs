@@ -72,6 +72,9 @@ pub enum PeftError {
     /// Adapters that a weighted merge cannot combine, or merge arguments it cannot use.
     #[error("add_weighted_adapter: {0}")]
     Merge(String),
+    /// A mixed-adapter batch PEFT would refuse too (its message).
+    #[error("adapter_names: {0}")]
+    MixedBatch(String),
     /// Adapter directories that cannot be merged together, or weights that do not fit them.
     #[error("{0}")]
     Incompatible(String),

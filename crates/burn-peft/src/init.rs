@@ -10,6 +10,7 @@ use nalgebra::DMatrix;
 
 use crate::config::{LoraConfig, LoraInit};
 use crate::error::PeftError;
+use crate::weights::LayerKind;
 
 /// A new adapter's factors, and the base weight it leaves (PiSSA and OLoRA take their factors
 /// out of the weight; the other inits leave it as it is).
@@ -19,9 +20,14 @@ pub(crate) struct NewFactors {
     pub residual: Option<Tensor<2>>,
 }
 
-/// The factors `config` starts an adapter with on the `[in, out]` weight `weight`. `module`
-/// names the layer in errors.
-pub(crate) fn new_factors(config: &LoraConfig, weight: &Tensor<2>, module: &str) -> Result<NewFactors, PeftError> {
+/// The factors `config` starts an adapter with on the `[in, out]` weight `weight` of a layer of
+/// `kind`. `module` names the layer in errors.
+pub(crate) fn new_factors(
+    config: &LoraConfig,
+    weight: &Tensor<2>,
+    kind: LayerKind,
+    module: &str,
+) -> Result<NewFactors, PeftError> {
     let [d_in, d_out] = weight.dims();
     let r = config.r;
     let device = weight.device();
@@ -35,6 +41,15 @@ pub(crate) fn new_factors(config: &LoraConfig, weight: &Tensor<2>, module: &str)
         device.memory_persistent_allocations((), |_| Tensor::<2>::random(shape, distribution, options))
     };
     let zeros = |shape: [usize; 2]| device.memory_persistent_allocations((), |_| Tensor::<2>::zeros(shape, options));
+    if kind == LayerKind::Embedding {
+        return embedding_factors(
+            config,
+            [d_in, d_out],
+            module,
+            &|shape| random(shape, Distribution::Normal(0.0, 1.0)),
+            &zeros,
+        );
+    }
     Ok(match config.init_lora_weights {
         LoraInit::KaimingUniform => plain(random([d_in, r], kaiming(d_in)), zeros([r, d_out])),
         LoraInit::Gaussian => plain(
@@ -55,6 +70,38 @@ pub(crate) fn new_factors(config: &LoraConfig, weight: &Tensor<2>, module: &str)
                 ));
             }
             factor_weight(config, weight)
+        }
+    })
+}
+
+/// PEFT's start of an embedding's adapter: A zeros and B standard normal (`true`, `"gaussian"`),
+/// or both standard normal (`false`). The weight-derived inits and DoRA are refused: PEFT has
+/// them for embeddings, burn-peft not yet.
+fn embedding_factors(
+    config: &LoraConfig,
+    [d_in, d_out]: [usize; 2],
+    module: &str,
+    normal: &dyn Fn([usize; 2]) -> Tensor<2>,
+    zeros: &dyn Fn([usize; 2]) -> Tensor<2>,
+) -> Result<NewFactors, PeftError> {
+    let r = config.r;
+    if config.use_dora {
+        return Err(PeftError::config(
+            "use_dora",
+            format!("DoRA on the embedding {module} is not supported by burn-peft"),
+        ));
+    }
+    Ok(match config.init_lora_weights {
+        LoraInit::KaimingUniform | LoraInit::Gaussian => plain(zeros([d_in, r]), normal([r, d_out])),
+        LoraInit::Random => plain(normal([d_in, r]), normal([r, d_out])),
+        LoraInit::Pissa | LoraInit::Olora => {
+            return Err(PeftError::config(
+                "init_lora_weights",
+                format!(
+                    "{:?} on the embedding {module} is not supported by burn-peft",
+                    config.init_lora_weights
+                ),
+            ));
         }
     })
 }

@@ -203,6 +203,7 @@ pub fn save_adapter<M: AdaptableModel>(model: &M, config: &LoraConfig, dir: &Pat
     }
     for path in &adapted {
         let adapter = layer(model, path)?.adapter.as_ref().expect("an adapted path");
+        let config = config.for_module(path);
         if adapter.rank() != config.r || adapter.is_dora() != config.use_dora || adapter.scaling != config.scaling() {
             return Err(PeftError::Model(format!(
                 "{path}: the adapter (r {}, scaling {}, {}) is not the config's (r {}, scaling {}, {})",
@@ -248,8 +249,8 @@ pub fn load_adapter<M: AdaptableModel + burn::module::Module>(
             .ok_or_else(|| error(format!("is missing ({ADAPTER_CONFIG_FILE} adapts this module)")))?;
         if tensor.shape != shape {
             return Err(error(format!(
-                "has shape {:?}, expected {shape:?} (r = {})",
-                tensor.shape, config.r
+                "has shape {:?}, expected {shape:?} (the r {ADAPTER_CONFIG_FILE} gives this module)",
+                tensor.shape
             )));
         }
         Ok(tensor)
@@ -259,7 +260,7 @@ pub fn load_adapter<M: AdaptableModel + burn::module::Module>(
         let [d_in, d_out] = layer.dims();
         let device = layer.base.weight.val().device();
         let adapter = layer.adapter.as_mut().expect("inject_adapter attached one");
-        let r = config.r;
+        let r = config.for_module(path).r;
         let a = take(format!("{KEY_PREFIX}{path}.lora_A.weight"), &[r, d_in])?;
         adapter.lora_a = with_value(adapter.lora_a.clone(), a.to_linear_weight(&device));
         let b = take(format!("{KEY_PREFIX}{path}.lora_B.weight"), &[d_out, r])?;
@@ -311,7 +312,7 @@ impl LoadedAdapter {
         })
     }
 
-    /// One line: kind, rank, alpha, scaling, dropout, module count.
+    /// One line: kind, rank, alpha, scaling, the per-module patterns, dropout, module count.
     pub fn summary(&self) -> String {
         let c = &self.config;
         let kind = match (c.use_dora, c.use_rslora) {
@@ -320,8 +321,16 @@ impl LoadedAdapter {
             (false, true) => "rsLoRA",
             (false, false) => "LoRA",
         };
+        // r and alpha are the defaults of the layers no pattern matches.
+        let mut patterns = String::new();
+        if !c.rank_pattern.is_empty() {
+            patterns += &format!(" (rank_pattern {:?})", c.rank_pattern);
+        }
+        if !c.alpha_pattern.is_empty() {
+            patterns += &format!(" (alpha_pattern {:?})", c.alpha_pattern);
+        }
         format!(
-            "{kind}, r {}, alpha {}, scaling {}, dropout {}, {} modules",
+            "{kind}, r {}, alpha {}, scaling {}{patterns}, dropout {}, {} modules",
             c.r,
             c.lora_alpha,
             c.scaling(),
@@ -342,6 +351,8 @@ impl LoadedAdapter {
             "use_dora": c.use_dora,
             "use_rslora": c.use_rslora,
             "scaling": c.scaling(),
+            "rank_pattern": c.rank_pattern,
+            "alpha_pattern": c.alpha_pattern,
             "modules": self.paths,
         })
     }

@@ -15,6 +15,7 @@ use burn::tensor::module::linear;
 use crate::config::LoraConfig;
 use crate::error::PeftError;
 use crate::init::new_factors;
+use crate::weights::LayerKind;
 
 /// The trained part of an adapted layer: PEFT's `lora_A`, `lora_B` and, for DoRA,
 /// `lora_magnitude_vector`.
@@ -69,7 +70,7 @@ impl Adapter {
     /// DoRA starts where LoRA does.
     fn new(config: &LoraConfig, base: &Linear) -> Result<(Self, Tensor<2>), PeftError> {
         let weight = base.weight.val();
-        let factors = new_factors(config, &weight, "the layer")?;
+        let factors = new_factors(config, &weight, LayerKind::Linear, "the layer")?;
         let weight = factors.residual.unwrap_or(weight);
         let mut adapter = Adapter {
             lora_a: Param::from_tensor(factors.a),

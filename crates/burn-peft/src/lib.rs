@@ -30,6 +30,6 @@ pub use model::{
 };
 /// The linear algebra crate of [`ModuleFactors`]' matrices.
 pub use nalgebra;
-pub use peft_model::{DEFAULT_ADAPTER, PeftModel, get_peft_model};
+pub use peft_model::{BASE_ADAPTER, DEFAULT_ADAPTER, PeftModel, Rows, get_peft_model};
 pub use reparam::{PeftWeight, WeightAdapter};
-pub use weights::{AdapterWeights, ModuleFactors};
+pub use weights::{AdapterWeights, LayerKind, ModuleFactors};

@@ -217,6 +217,8 @@ pub fn add_weighted_adapter(
     let mut config = first.config.clone();
     config.r = new_rank;
     config.lora_alpha = new_rank as f64;
+    config.rank_pattern.clear();
+    config.alpha_pattern.clear();
     config.target_modules = union_of_targets(adapters)?;
     let mut rng = ChaCha8Rng::seed_from_u64(merge.seed);
     let mut context = Context {
@@ -230,12 +232,16 @@ pub fn add_weighted_adapter(
     for name in names {
         let present: Vec<(&ModuleFactors, f64, f64)> = adapters
             .iter()
-            .filter_map(|(a, w)| a.modules.get(name).map(|f| (f, *w, a.config.scaling())))
+            .filter_map(|(a, w)| {
+                a.modules
+                    .get(name)
+                    .map(|f| (f, *w, a.config.for_module(name).scaling()))
+            })
             .collect();
         let factors = match combination {
             Combination::Cat => cat(&present, new_rank),
             c if c.is_svd() => svd(&present, new_rank, merge.svd_clamp, &mut context).map_err(|e| at(e, name))?,
-            _ => factor_wise(&present, &mut context),
+            _ => factor_wise(&present, &mut context).map_err(|e| at(e, name))?,
         };
         modules.insert(name.clone(), factors);
     }
@@ -315,12 +321,20 @@ fn cat(present: &[(&ModuleFactors, f64, f64)], rank: usize) -> ModuleFactors {
         lora_a: a,
         lora_b: b,
         magnitude: None,
+        kind: present[0].0.kind,
     }
 }
 
 /// `linear`, `ties`, `dare_*`, `magnitude_prune`: A and B combined separately, weighted by
 /// `sign(w s) sqrt(|w s|)` and `sqrt(|w s|)`.
-fn factor_wise(present: &[(&ModuleFactors, f64, f64)], context: &mut Context) -> ModuleFactors {
+fn factor_wise(present: &[(&ModuleFactors, f64, f64)], context: &mut Context) -> Result<ModuleFactors, String> {
+    // Equal config ranks can still differ per module (rank_pattern).
+    let ranks: Vec<usize> = present.iter().map(|(f, _, _)| f.rank()).collect();
+    if ranks.iter().any(|&r| r != ranks[0]) {
+        return Err(format!(
+            "the adapters have ranks {ranks:?} here (rank_pattern); this combination needs equal ones (cat and svd take any)"
+        ));
+    }
     let root = |w: f64, s: f64| (w * s).abs().sqrt();
     let weights_a: Vec<f32> = present
         .iter()
@@ -329,11 +343,12 @@ fn factor_wise(present: &[(&ModuleFactors, f64, f64)], context: &mut Context) ->
     let weights_b: Vec<f32> = present.iter().map(|(_, w, s)| root(*w, *s) as f32).collect();
     let a: Vec<DMatrix<f32>> = present.iter().map(|(f, _, _)| f.lora_a.clone()).collect();
     let b: Vec<DMatrix<f32>> = present.iter().map(|(f, _, _)| f.lora_b.clone()).collect();
-    ModuleFactors {
+    Ok(ModuleFactors {
         lora_a: context.combine(a, &weights_a),
         lora_b: context.combine(b, &weights_b),
         magnitude: None,
-    }
+        kind: present[0].0.kind,
+    })
 }
 
 /// The `*svd` combinations: the top `rank` singular triplets of the combined update, `B = U S`,
@@ -371,6 +386,7 @@ fn svd(
         lora_a: a,
         lora_b: b,
         magnitude: None,
+        kind: first.kind,
     })
 }
 

@@ -59,7 +59,7 @@ pub fn inject_adapter<M: AdaptableModel + Module>(
     let mut adapted = model.clone();
     for path in &targets {
         layer_mut(&mut adapted, path)?
-            .attach(config)
+            .attach(&config.for_module(path))
             .map_err(|e| at_module(e, path))?;
     }
     *model = adapted;

@@ -1,16 +1,17 @@
 //! [`PeftModel`]: PEFT's `get_peft_model` for any Burn model. Named adapters on a model's
-//! `burn::nn::Linear` layers, attached as weight reparameterizations (no change to the model's
-//! code), saved and loaded as PEFT adapter directories.
+//! `burn::nn::Linear` and `burn::nn::Embedding` layers, attached as weight reparameterizations
+//! (no change to the model's code), saved and loaded as PEFT adapter directories.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, Param};
-use burn::tensor::Tensor;
+use burn::tensor::kind::Basic;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use nalgebra::DMatrix;
 
-use crate::config::LoraConfig;
+use crate::config::{LoraConfig, TargetModules};
 use crate::error::PeftError;
 use crate::init::{from_matrix, new_factors, to_matrix};
 use crate::io::ADAPTER_CONFIG_FILE;
@@ -18,11 +19,15 @@ use crate::key_map::KeyMap;
 use crate::layer::{column_norms, with_value};
 use crate::merge::{WeightedMerge, add_weighted_adapter};
 use crate::model::{ParamCount, count_params};
-use crate::reparam::{Injector, LinearLayer, WeightAdapter, linear_layers, params, put_params};
-use crate::weights::{AdapterWeights, ModuleFactors};
+use crate::reparam::{Injector, TargetLayer, WeightAdapter, params, put_params, target_layers};
+use crate::weights::{AdapterWeights, LayerKind, ModuleFactors};
 
 /// The name PEFT gives the first adapter, saved at the top of a directory.
 pub const DEFAULT_ADAPTER: &str = "default";
+
+/// The adapter name of a row that takes no adapter in [`PeftModel::forward_mixed`] (PEFT's
+/// `"__base__"`).
+pub const BASE_ADAPTER: &str = "__base__";
 
 /// Wraps `model` with one adapter named `"default"` made from `config`, active and the only
 /// trainable parameters (PEFT's `get_peft_model`). Module paths are used as PEFT names; see
@@ -51,7 +56,8 @@ pub struct PeftModel<M: Module> {
     /// The same model without adapters (its parameters shared with `model`).
     base: M,
     key_map: KeyMap,
-    linears: Vec<LinearLayer>,
+    /// The layers that can take an adapter, in model order.
+    layers: Vec<TargetLayer>,
     adapters: Vec<NamedAdapter>,
     active: Vec<String>,
     /// Every adapter's factors as of the last [`sync`](Self::sync), by (adapter, weight path).
@@ -62,17 +68,17 @@ pub struct PeftModel<M: Module> {
 struct NamedAdapter {
     name: String,
     config: LoraConfig,
-    /// Indices into `linears`.
+    /// Indices into `layers`.
     targets: Vec<usize>,
 }
 
 impl<M: Module> PeftModel<M> {
     /// `model` with no adapter yet, its parameters frozen. Errors if it has no `Linear` layer.
     pub fn new(model: M) -> Result<Self, PeftError> {
-        let linears = linear_layers(&model);
-        if linears.is_empty() {
+        let layers = target_layers(&model);
+        if layers.is_empty() {
             return Err(PeftError::Model(
-                "the model has no burn::nn::Linear layer to take an adapter".into(),
+                "the model has no burn::nn::Linear or Embedding layer to take an adapter".into(),
             ));
         }
         let model = model.no_grad();
@@ -80,7 +86,7 @@ impl<M: Module> PeftModel<M> {
             base: model.clone(),
             model,
             key_map: KeyMap::new(),
-            linears,
+            layers,
             adapters: Vec::new(),
             active: Vec::new(),
             factors: BTreeMap::new(),
@@ -91,7 +97,7 @@ impl<M: Module> PeftModel<M> {
     /// adapter files). It must map no two layers to one name. Set it before adding adapters.
     pub fn with_key_map(mut self, key_map: KeyMap) -> Result<Self, PeftError> {
         let mut seen = BTreeMap::new();
-        for layer in &self.linears {
+        for layer in &self.layers {
             let name = key_map.to_peft(&layer.path);
             if key_map.to_burn(&name) != layer.path {
                 return Err(PeftError::Model(format!(
@@ -222,13 +228,85 @@ impl<M: Module> PeftModel<M> {
         self.insert(name, merged.config.clone(), Some((merged, None)))
     }
 
+    /// PEFT's `forward(..., adapter_names=[...])`: a batch whose rows go through different
+    /// adapters, none merged. Row `i` of `input` goes through `adapter_names[i]` ([`BASE_ADAPTER`]:
+    /// none): `forward` runs once per adapter named, on the model carrying that adapter alone and
+    /// on its rows, and the outputs (rows first) come back in the batch's order. The active
+    /// adapters are as before afterwards. Refused as PEFT refuses: a name that is no adapter, a
+    /// name count that is not the batch's, a DoRA adapter.
+    pub fn forward_mixed<I: Rows, const D: usize>(
+        &mut self,
+        input: I,
+        adapter_names: &[&str],
+        mut forward: impl FnMut(&M, I) -> Tensor<D>,
+    ) -> Result<Tensor<D>, PeftError> {
+        self.check_mixed(input.rows(), adapter_names)?;
+        let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (row, &name) in adapter_names.iter().enumerate() {
+            match groups.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, rows)) => rows.push(row),
+                None => groups.push((name, vec![row])),
+            }
+        }
+        self.sync();
+        let previous = std::mem::take(&mut self.active);
+        let device = input.device();
+        let (mut outputs, mut order) = (Vec::new(), Vec::new());
+        for (name, rows) in groups {
+            self.active = if name == BASE_ADAPTER {
+                Vec::new()
+            } else {
+                vec![name.to_string()]
+            };
+            self.attach();
+            let indices: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+            let indices = Tensor::<1, Int>::from_data(TensorData::new(indices, [rows.len()]), &device);
+            outputs.push(forward(&self.model, input.select_rows(&indices)));
+            order.extend(rows);
+        }
+        self.active = previous;
+        self.attach();
+        // Row `order[k]` of the batch is row `k` of the outputs.
+        let mut inverse = vec![0i64; order.len()];
+        for (k, &row) in order.iter().enumerate() {
+            inverse[row] = k as i64;
+        }
+        let inverse = Tensor::<1, Int>::from_data(TensorData::new(inverse, [order.len()]), &device);
+        Ok(Tensor::cat(outputs, 0).select(0, inverse))
+    }
+
+    /// PEFT's checks of `adapter_names`, with its messages.
+    fn check_mixed(&self, rows: usize, adapter_names: &[&str]) -> Result<(), PeftError> {
+        if adapter_names.len() != rows {
+            return Err(PeftError::MixedBatch(format!(
+                "Length of `adapter_names` should be the same as the number of inputs, but got {} and {rows} respectively.",
+                adapter_names.len()
+            )));
+        }
+        let known = |name: &&str| *name == BASE_ADAPTER || self.adapters.iter().any(|a| a.name == *name);
+        let unknown: BTreeSet<&str> = adapter_names.iter().copied().filter(|n| !known(n)).collect();
+        if !unknown.is_empty() {
+            return Err(PeftError::MixedBatch(format!(
+                "Trying to infer with non-existing adapter(s): {}",
+                unknown.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let dora = |name: &&str| self.adapters.iter().any(|a| a.name == *name && a.config.use_dora);
+        if adapter_names.iter().any(dora) {
+            return Err(PeftError::MixedBatch(
+                "Cannot pass `adapter_names` when DoRA is enabled.".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// One adapter's config and tensors, under PEFT names and layouts.
     pub fn weights(&mut self, name: &str) -> Result<AdapterWeights, PeftError> {
         let adapter = self.adapter(name)?.clone();
         self.sync();
         let mut modules = BTreeMap::new();
         for &i in &adapter.targets {
-            let factors = &self.factors[&(adapter.name.clone(), self.linears[i].path.clone())];
+            let factors = &self.factors[&(adapter.name.clone(), self.layers[i].path.clone())];
             let lora_a = to_matrix(&factors.lora_a.val()).transpose();
             let lora_b = to_matrix(&factors.lora_b.val()).transpose();
             let magnitude = factors.magnitude.as_ref().map(|m| {
@@ -242,6 +320,7 @@ impl<M: Module> PeftModel<M> {
                     lora_a,
                     lora_b,
                     magnitude,
+                    kind: self.layers[i].kind,
                 },
             );
         }
@@ -306,11 +385,15 @@ impl<M: Module> PeftModel<M> {
                 message: "already exists".into(),
             });
         }
-        let names: Vec<String> = (0..self.linears.len()).map(|i| self.peft_name(i)).collect();
+        // PEFT's "all-linear" is the linear layers only.
+        let candidates: Vec<usize> = (0..self.layers.len())
+            .filter(|&i| config.target_modules != TargetModules::AllLinear || self.layers[i].kind == LayerKind::Linear)
+            .collect();
+        let names: Vec<String> = candidates.iter().map(|&i| self.peft_name(i)).collect();
         let selected = config.select_targets(&names)?;
         let targets: Vec<usize> = selected
             .iter()
-            .map(|s| names.iter().position(|n| n == s).expect("selected"))
+            .map(|s| candidates[names.iter().position(|n| n == s).expect("selected")])
             .collect();
         if let Some((weights, dir)) = &values {
             self.check_modules(weights, &selected, dir.as_deref())?;
@@ -320,12 +403,13 @@ impl<M: Module> PeftModel<M> {
         let mut residuals: BTreeMap<String, Box<dyn Any>> = BTreeMap::new();
         let mut new = Vec::new();
         for &i in &targets {
-            let layer = &self.linears[i];
+            let layer = &self.layers[i];
             let base = current
                 .weight(&format!("{}.weight", layer.path))
                 .expect("a linear weight");
             let peft_name = self.peft_name(i);
-            let init = new_factors(&config, &base.val(), &peft_name)?;
+            let module_config = config.for_module(&peft_name);
+            let init = new_factors(&module_config, &base.val(), layer.kind, &peft_name)?;
             let weight = init.residual.clone().unwrap_or_else(|| base.val());
             if let Some(residual) = init.residual {
                 residuals.insert(format!("{}.weight", layer.path), Box::new(with_value(base, residual)));
@@ -333,7 +417,7 @@ impl<M: Module> PeftModel<M> {
             let loaded = values.as_ref().map(|(w, _)| &w.modules[&peft_name]);
             new.push((
                 layer.path.clone(),
-                adapter_from(&config, init.a, init.b, &weight, loaded),
+                adapter_from(&module_config, init.a, init.b, &weight, loaded),
             ));
         }
         self.base = put_params(self.base.clone(), &residuals);
@@ -357,8 +441,8 @@ impl<M: Module> PeftModel<M> {
         selected: &[String],
         source: Option<&Path>,
     ) -> Result<(), PeftError> {
-        let error = |module: &str, message: String| {
-            let key = format!("{}{module}.lora_A.weight", crate::io::KEY_PREFIX);
+        let error = |module: &str, kind: LayerKind, message: String| {
+            let key = format!("{}{module}.{}", crate::io::KEY_PREFIX, kind.factor_names()[0]);
             match source {
                 Some(dir) => PeftError::Tensor {
                     path: dir.join(crate::io::ADAPTER_WEIGHTS_FILE),
@@ -368,32 +452,46 @@ impl<M: Module> PeftModel<M> {
                 None => PeftError::Merge(format!("the merged adapter's \"{key}\" {message}")),
             }
         };
-        if let Some(extra) = weights.modules.keys().find(|m| !selected.contains(m)) {
+        if let Some((extra, factors)) = weights.modules.iter().find(|(m, _)| !selected.contains(m)) {
             return Err(error(
                 extra,
+                factors.kind,
                 format!(
                     "is for a module the model has no such layer for, or that {ADAPTER_CONFIG_FILE}'s target_modules do not select"
                 ),
             ));
         }
         for module in selected {
-            let Some(factors) = weights.modules.get(module) else {
-                return Err(error(
-                    module,
-                    format!("is missing ({ADAPTER_CONFIG_FILE} adapts this module)"),
-                ));
-            };
             let layer = self
-                .linears
+                .layers
                 .iter()
                 .find(|l| self.key_map.to_peft(&l.path) == *module)
                 .expect("selected from the layers");
+            let Some(factors) = weights.modules.get(module) else {
+                return Err(error(
+                    module,
+                    layer.kind,
+                    format!("is missing ({ADAPTER_CONFIG_FILE} adapts this module)"),
+                ));
+            };
+            if factors.kind != layer.kind {
+                return Err(error(
+                    module,
+                    factors.kind,
+                    format!(
+                        "is a {:?} adapter's, but the model's layer is a {:?}",
+                        factors.kind, layer.kind
+                    ),
+                ));
+            }
             let [d_in, d_out] = layer.dims;
             if factors.lora_a.ncols() != d_in || factors.lora_b.nrows() != d_out {
                 return Err(error(
                     module,
+                    layer.kind,
                     format!(
-                        "and lora_B.weight are for a [{}, {}] layer, but the model's is [{d_out}, {d_in}] (another base model?)",
+                        "and {} are for a [{}, {}] layer, but the model's is [{d_out}, {d_in}] (another base model?)",
+                        layer.kind.factor_names()[1],
                         factors.lora_b.nrows(),
                         factors.lora_a.ncols()
                     ),
@@ -433,7 +531,7 @@ impl<M: Module> PeftModel<M> {
     /// the order of `active`.
     fn attach(&mut self) {
         let mut plan: BTreeMap<String, Vec<WeightAdapter>> = BTreeMap::new();
-        for layer in &self.linears {
+        for layer in &self.layers {
             let adapters: Vec<WeightAdapter> = self
                 .active_on(&layer.path)
                 .into_iter()
@@ -453,7 +551,7 @@ impl<M: Module> PeftModel<M> {
             .filter(|name| {
                 self.adapters
                     .iter()
-                    .any(|a| &a.name == *name && a.targets.iter().any(|&i| self.linears[i].path == path))
+                    .any(|a| &a.name == *name && a.targets.iter().any(|&i| self.layers[i].path == path))
             })
             .cloned()
             .collect()
@@ -470,7 +568,7 @@ impl<M: Module> PeftModel<M> {
     }
 
     fn peft_name(&self, layer: usize) -> String {
-        self.key_map.to_peft(&self.linears[layer].path)
+        self.key_map.to_peft(&self.layers[layer].path)
     }
 }
 
@@ -504,5 +602,59 @@ fn adapter_from(
         lora_b: Param::from_tensor(b.detach()),
         magnitude,
         scaling,
+    }
+}
+
+/// A batch that splits by rows: a tensor (rows first), or a tuple of tensors sharing their first
+/// dimension (`(input_ids, attention_mask)`), for [`PeftModel::forward_mixed`].
+pub trait Rows: Sized {
+    /// The rows (the first dimension).
+    fn rows(&self) -> usize;
+    /// The rows at `indices`, in that order.
+    fn select_rows(&self, indices: &Tensor<1, Int>) -> Self;
+    /// The device the rows are on.
+    fn device(&self) -> Device;
+}
+
+impl<const D: usize, K: Basic> Rows for Tensor<D, K> {
+    fn rows(&self) -> usize {
+        self.dims()[0]
+    }
+
+    fn select_rows(&self, indices: &Tensor<1, Int>) -> Self {
+        self.clone().select(0, indices.clone())
+    }
+
+    fn device(&self) -> Device {
+        Tensor::device(self)
+    }
+}
+
+impl<A: Rows, B: Rows> Rows for (A, B) {
+    fn rows(&self) -> usize {
+        self.0.rows()
+    }
+
+    fn select_rows(&self, indices: &Tensor<1, Int>) -> Self {
+        (self.0.select_rows(indices), self.1.select_rows(indices))
+    }
+
+    fn device(&self) -> Device {
+        self.0.device()
+    }
+}
+
+impl<A: Rows, B: Rows, C: Rows> Rows for (A, B, C) {
+    fn rows(&self) -> usize {
+        self.0.rows()
+    }
+
+    fn select_rows(&self, indices: &Tensor<1, Int>) -> Self {
+        let (a, b, c) = self;
+        (a.select_rows(indices), b.select_rows(indices), c.select_rows(indices))
+    }
+
+    fn device(&self) -> Device {
+        self.0.device()
     }
 }

@@ -13,6 +13,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, Reparameterizatio
 use burn::tensor::Tensor;
 
 use crate::layer::column_norms;
+use crate::weights::LayerKind;
 
 /// One adapter on one `[in, out]` weight (Burn's `Linear` layout).
 #[derive(Module, Debug)]
@@ -96,18 +97,20 @@ impl Reparameterizer for Injector {
     }
 }
 
-/// A linear layer of a model: its module path and `[in, out]`.
+/// A layer of a model that takes an adapter: its module path, its weight's `[in, out]`
+/// (Burn's layouts: a `Linear`'s `[in, out]`, an `Embedding`'s `[vocabulary, size]`), its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LinearLayer {
+pub(crate) struct TargetLayer {
     pub path: String,
     pub dims: [usize; 2],
+    pub kind: LayerKind,
 }
 
-/// Every `burn::nn::Linear` of `model`, in model order.
-pub(crate) fn linear_layers<M: Module>(model: &M) -> Vec<LinearLayer> {
+/// Every `burn::nn::Linear` and `burn::nn::Embedding` of `model`, in model order.
+pub(crate) fn target_layers<M: Module>(model: &M) -> Vec<TargetLayer> {
     let mut walk = Walk::default();
     model.visit(&mut walk);
-    walk.linears
+    walk.layers
 }
 
 /// A model's parameters by path: the base ones (`Param<Tensor<D>>` as `Any`), and the adapter
@@ -151,7 +154,7 @@ pub(crate) fn put_params<M: Module>(model: M, params: &BTreeMap<String, Box<dyn 
 struct Walk {
     /// (field name, its container's type) from the root.
     stack: Vec<(String, String)>,
-    linears: Vec<LinearLayer>,
+    layers: Vec<TargetLayer>,
     params: Params,
 }
 
@@ -171,14 +174,20 @@ impl ModuleVisitor for Walk {
             |entries: &[(String, String)]| entries.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
         let Some(at) = self.stack.iter().position(|(_, c)| c == REPARAMETERIZATION) else {
             let path = joined(&self.stack);
-            if let (2, Some((name, container))) = (D, self.stack.last())
-                && name == "weight"
-                && container == "Struct:Linear"
-            {
+            let kind = match self.stack.last() {
+                Some((name, container)) if D == 2 && name == "weight" => match container.as_str() {
+                    "Struct:Linear" => Some(LayerKind::Linear),
+                    "Struct:Embedding" => Some(LayerKind::Embedding),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(kind) = kind {
                 let dims = param.lazy_shape();
-                self.linears.push(LinearLayer {
+                self.layers.push(TargetLayer {
                     path: joined(&self.stack[..self.stack.len() - 1]),
                     dims: [dims[0], dims[1]],
+                    kind,
                 });
             }
             self.params.bases.insert(path, Box::new(param.clone()));

@@ -14,15 +14,38 @@ use crate::io::{
     write_adapter_config, write_tensors,
 };
 
+/// The kind of layer an adapter sits on: PEFT names (and starts) the factors of each apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LayerKind {
+    /// A `burn::nn::Linear`: `in` and `out` its features.
+    #[default]
+    Linear,
+    /// A `burn::nn::Embedding`: `in` the vocabulary, `out` the embedding size.
+    Embedding,
+}
+
+impl LayerKind {
+    /// The file names of A and B after the module's: `lora_A.weight` and `lora_B.weight`, or
+    /// `lora_embedding_A` and `lora_embedding_B`.
+    pub fn factor_names(self) -> [&'static str; 2] {
+        match self {
+            Self::Linear => ["lora_A.weight", "lora_B.weight"],
+            Self::Embedding => ["lora_embedding_A", "lora_embedding_B"],
+        }
+    }
+}
+
 /// One module's adapter tensors in PEFT's layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModuleFactors {
-    /// `lora_A.weight`, `[r, in]`.
+    /// `lora_A.weight` (`lora_embedding_A`), `[r, in]`.
     pub lora_a: DMatrix<f32>,
-    /// `lora_B.weight`, `[out, r]`.
+    /// `lora_B.weight` (`lora_embedding_B`), `[out, r]`.
     pub lora_b: DMatrix<f32>,
     /// DoRA's `lora_magnitude_vector`, `[out]`.
     pub magnitude: Option<Vec<f32>>,
+    /// The layer they adapt.
+    pub kind: LayerKind,
 }
 
 impl ModuleFactors {
@@ -36,6 +59,16 @@ impl ModuleFactors {
         (&self.lora_b * &self.lora_a) * scaling as f32
     }
 }
+
+/// The tensor names of adapter files after `<module>.`: which factor (A, B, magnitude) each is,
+/// and of which kind of layer.
+const FILE_SUFFIXES: [(&str, usize, LayerKind); 5] = [
+    ("lora_A.weight", 0, LayerKind::Linear),
+    ("lora_B.weight", 1, LayerKind::Linear),
+    ("lora_embedding_A", 0, LayerKind::Embedding),
+    ("lora_embedding_B", 1, LayerKind::Embedding),
+    ("lora_magnitude_vector", 2, LayerKind::Linear),
+];
 
 /// An adapter: its config and its tensors per module, keyed by PEFT module name.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,26 +92,31 @@ impl AdapterWeights {
             key: key.to_string(),
             message,
         };
-        let mut parts: BTreeMap<String, [Option<FileTensor>; 3]> = BTreeMap::new();
+        let mut parts: BTreeMap<String, ([Option<FileTensor>; 3], LayerKind)> = BTreeMap::new();
         for tensor in read_tensors(&path)? {
-            let (module, slot) = ["lora_A.weight", "lora_B.weight", "lora_magnitude_vector"]
+            let (module, slot, kind) = FILE_SUFFIXES
                 .iter()
-                .enumerate()
-                .find_map(|(slot, suffix)| {
+                .find_map(|&(suffix, slot, kind)| {
                     let module = tensor.name.strip_prefix(KEY_PREFIX)?.strip_suffix(suffix)?.strip_suffix('.')?;
-                    Some((module.to_string(), slot))
+                    Some((module.to_string(), slot, kind))
                 })
                 .ok_or_else(|| {
                     error(
                         &tensor.name,
-                        format!("is not a LoRA tensor (expected {KEY_PREFIX}<module>.lora_A.weight, .lora_B.weight or .lora_magnitude_vector)"),
+                        format!("is not a LoRA tensor (expected {KEY_PREFIX}<module>.lora_A.weight, .lora_B.weight, .lora_embedding_A, .lora_embedding_B or .lora_magnitude_vector)"),
                     )
                 })?;
-            parts.entry(module).or_default()[slot] = Some(tensor);
+            let entry = parts.entry(module).or_default();
+            // The magnitude does not say the kind; A and B do.
+            if slot < 2 {
+                entry.1 = kind;
+            }
+            entry.0[slot] = Some(tensor);
         }
         let mut modules = BTreeMap::new();
-        for (module, [a, b, m]) in parts {
+        for (module, ([a, b, m], kind)) in parts {
             let key = |suffix: &str| format!("{KEY_PREFIX}{module}.{suffix}");
+            let [a_name, b_name] = kind.factor_names();
             let matrix = |t: Option<FileTensor>, suffix: &str| -> Result<DMatrix<f32>, PeftError> {
                 let t = t.ok_or_else(|| error(&key(suffix), "is missing".into()))?;
                 match t.shape[..] {
@@ -90,16 +128,17 @@ impl AdapterWeights {
                 }
             };
             let factors = ModuleFactors {
-                lora_a: matrix(a, "lora_A.weight")?,
-                lora_b: matrix(b, "lora_B.weight")?,
+                lora_a: matrix(a, a_name)?,
+                lora_b: matrix(b, b_name)?,
                 magnitude: m.map(|t| t.values),
+                kind,
             };
-            let r = config.r;
+            let r = config.for_module(&module).r;
             if factors.lora_a.nrows() != r || factors.lora_b.ncols() != r {
                 return Err(error(
-                    &key("lora_A.weight"),
+                    &key(a_name),
                     format!(
-                        "and lora_B.weight have shapes [{}, {}] and [{}, {}], expected rank r = {r} ({ADAPTER_CONFIG_FILE})",
+                        "and {b_name} have shapes [{}, {}] and [{}, {}], expected rank r = {r} ({ADAPTER_CONFIG_FILE})",
                         factors.lora_a.nrows(),
                         factors.lora_a.ncols(),
                         factors.lora_b.nrows(),
@@ -124,7 +163,7 @@ impl AdapterWeights {
                     return Err(error(
                         &key("lora_magnitude_vector"),
                         format!(
-                            "has {} values, expected {} (lora_B.weight's rows)",
+                            "has {} values, expected {} ({b_name}'s rows)",
                             m.len(),
                             factors.lora_b.nrows()
                         ),
@@ -142,12 +181,13 @@ impl AdapterWeights {
         std::fs::create_dir_all(dir).map_err(|e| PeftError::io(dir, e))?;
         let mut tensors = Vec::new();
         for (module, factors) in &self.modules {
+            let [a_name, b_name] = factors.kind.factor_names();
             tensors.push(FileTensor::matrix(
-                format!("{KEY_PREFIX}{module}.lora_A.weight"),
+                format!("{KEY_PREFIX}{module}.{a_name}"),
                 &factors.lora_a,
             ));
             tensors.push(FileTensor::matrix(
-                format!("{KEY_PREFIX}{module}.lora_B.weight"),
+                format!("{KEY_PREFIX}{module}.{b_name}"),
                 &factors.lora_b,
             ));
             if let Some(m) = &factors.magnitude {

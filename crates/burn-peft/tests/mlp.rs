@@ -174,6 +174,7 @@ fn a_saved_adapter_loads_back_to_the_same_model() {
         );
         assert_eq!(json["scaling"].as_f64(), Some(config.scaling()));
         assert_eq!(json["modules"], serde_json::json!(["hidden", "output"]));
+        assert_eq!(json["rank_pattern"], serde_json::json!({}));
     }
 }
 
@@ -322,14 +323,11 @@ fn broken_adapter_directories_are_errors_naming_file_and_key() {
     let config_path = dir.path().join(ADAPTER_CONFIG_FILE);
     let text = std::fs::read_to_string(&config_path)
         .unwrap()
-        .replace("\"rank_pattern\": {}", "\"rank_pattern\": {\"hidden\": 8}");
+        .replace("\"lora_bias\": false", "\"lora_bias\": true");
     std::fs::write(&config_path, text).unwrap();
     let err = load(dir.path());
     assert!(
-        err.starts_with(&format!(
-            "{}: \"rank_pattern\": is {{\"hidden\":8}}",
-            config_path.display()
-        )),
+        err.starts_with(&format!("{}: \"lora_bias\": is true", config_path.display())),
         "{err}"
     );
 

@@ -302,6 +302,78 @@ fn exclude_modules_leaves_layers_out_as_peft_does() {
     }
 }
 
+#[test]
+fn rank_and_alpha_patterns_give_each_layer_peft_rank_and_scaling() {
+    let device = Device::flex();
+    // (adapter, proj_in's (r, scaling), proj_out's), as PEFT recorded them.
+    let rslora = 4.0 / 3f64.sqrt();
+    for (name, proj_in, proj_out) in [
+        ("rank_pattern", (2, 4.0), (1, 4.0)),
+        ("rank_pattern_rslora", (3, rslora), (3, rslora)),
+    ] {
+        let recorded = AdapterWeights::read(&fixture(&format!("adapters/{name}"))).unwrap();
+        let config = &recorded.config;
+        for (path, (r, scaling)) in [("proj_in", proj_in), ("proj_out", proj_out)] {
+            let module = config.for_module(path);
+            assert_eq!((module.r, module.scaling()), (r, scaling), "{name} {path}");
+            assert_eq!(recorded.modules[path].rank(), r, "{name} {path}: the file's rank");
+        }
+        // A new adapter of the config has those ranks; saved, it is read back the same.
+        let mut peft = get_peft_model(base_model(&device), config.clone()).unwrap();
+        let out = TempDir::new().unwrap();
+        peft.save_pretrained(out.path()).unwrap();
+        let saved = AdapterWeights::read(out.path()).unwrap();
+        assert_eq!(saved.config.to_peft(), config.to_peft(), "{name}");
+        let ranks: Vec<usize> = saved.modules.values().map(|f| f.rank()).collect();
+        assert_eq!(ranks, [proj_in.0, proj_out.0], "{name}");
+    }
+    // The activation-space path takes the patterns too, and its summary names them.
+    let mut adapted = TinyAdapted::new(base_model(&device));
+    let loaded = burn_peft::LoadedAdapter::load(&mut adapted, &fixture("adapters/rank_pattern")).unwrap();
+    let y = values(adapted.forward(input(&device)));
+    assert!(max_diff(&y, &output("y_rank_pattern")) < 1e-5);
+    let summary = loaded.summary();
+    assert!(
+        summary.contains("scaling 2 (rank_pattern {\"proj_out\": 1}) (alpha_pattern {\"proj_in\": 8.0})"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_mixed_adapter_batch_gives_each_row_its_adapter_as_peft_does() {
+    let device = Device::flex();
+    let mut peft = PeftModel::new(base_model(&device)).unwrap();
+    for name in ["lora", "lora_b", "dora"] {
+        peft.load_adapter(&fixture(&format!("adapters/{name}")), name).unwrap();
+    }
+    peft.set_adapter(&["lora_b"]).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap();
+    let names_of = |v: &serde_json::Value| -> Vec<String> { serde_json::from_value(v.clone()).unwrap() };
+    let names = names_of(&manifest["mixed"]["adapter_names"]);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let y = peft.forward_mixed(input(&device), &names, |m, x| m.forward(x)).unwrap();
+    assert!(max_diff(&values(y), &output("y_mixed")) < 1e-5);
+    assert_eq!(peft.active_adapters(), ["lora_b"], "the active adapter is back");
+    assert!(max_diff(&values(peft.model().forward(input(&device))), &output("y_lora_b")) < 1e-5);
+    // A tuple of inputs splits by rows too.
+    let pair = (input(&device), input(&device));
+    let y = peft.forward_mixed(pair, &names, |m, (x, _)| m.forward(x)).unwrap();
+    assert!(max_diff(&values(y), &output("y_mixed")) < 1e-5);
+
+    let refusals = manifest["mixed"]["refusals"].as_object().unwrap();
+    assert_eq!(refusals.len(), 3);
+    for (case, item) in refusals {
+        let names = names_of(&item["adapter_names"]);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let err = peft
+            .forward_mixed(input(&device), &names, |m, x| m.forward(x))
+            .unwrap_err();
+        let theirs = item["message"].as_str().unwrap();
+        assert_eq!(err.to_string(), format!("adapter_names: {theirs}"), "{case}");
+    }
+}
+
 /// The recorded model with other layer sizes.
 fn other_model(device: &Device) -> Tiny {
     let linear = |d_in, d_out| burn::nn::LinearConfig::new(d_in, d_out).init(device);

@@ -48,6 +48,18 @@ fn deterministic_merges() -> Vec<(&'static str, [&'static str; 2], [f64; 2], Wei
             [0.7, 0.3],
             with(Combination::Svd),
         ),
+        (
+            "cat_rank_pattern",
+            ["rank_pattern", "lora"],
+            [0.7, 0.3],
+            with(Combination::Cat),
+        ),
+        (
+            "svd_rank_pattern",
+            ["rank_pattern", "lora"],
+            [0.7, 0.3],
+            with(Combination::Svd),
+        ),
         ("ties", ["lora", "lora_b"], [0.7, 0.3], ties(MajoritySign::Total)),
         (
             "ties_frequency",
@@ -93,7 +105,7 @@ fn deterministic_combinations_equal_peft() {
 fn merged_adapters_give_peft_outputs_through_the_model() {
     let device = Device::flex();
     let mut peft = PeftModel::new(base_model(&device)).unwrap();
-    for name in ["lora", "lora_b", "lora_r3", "rslora"] {
+    for name in ["lora", "lora_b", "lora_r3", "rslora", "rank_pattern"] {
         peft.load_adapter(&fixture(&format!("adapters/{name}")), name).unwrap();
     }
     for (name, adapters, weights, merge) in deterministic_merges() {
@@ -117,6 +129,18 @@ fn merged_adapters_give_peft_outputs_through_the_model() {
     assert_eq!(
         err.to_string(),
         "add_weighted_adapter: combination linear needs adapters of the same r, got [2, 3] (cat and svd take any)"
+    );
+    // Equal config ranks, but rank_pattern gives proj_out r1 in one of them.
+    let err = peft
+        .add_weighted_adapter(
+            &[("rank_pattern", 0.5), ("lora", 0.5)],
+            "bad",
+            &WeightedMerge::new(Combination::Linear),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "add_weighted_adapter: proj_out: the adapters have ranks [1, 2] here (rank_pattern); this combination needs equal ones (cat and svd take any)"
     );
 }
 
