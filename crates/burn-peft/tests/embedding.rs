@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, Linear};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use burn_peft::{AdapterWeights, LayerKind, LoraConfig, PeftModel, TargetModules, get_peft_model};
+use burn_peft::{AdapterWeights, LayerKind, LoraConfig, PeftModel, PeftWeight, TargetModules, get_peft_model};
 use files::Stored;
 use tempfile::TempDir;
 
@@ -91,6 +91,32 @@ fn peft_embedding_adapters_load_and_give_peft_outputs_merged_or_not() {
             let merged = peft.merge_and_unload();
             assert!(max_diff_to(&y(&merged, &device), "outputs.safetensors", "y_lora_merged") < 1e-5);
         }
+    }
+}
+
+#[test]
+fn a_backward_pass_gives_peft_gradients_for_the_embedding_and_linear_factors() {
+    let device = Device::flex().autodiff();
+    let peft = PeftModel::from_pretrained(base_model(&device), &fixture("adapters/lora")).unwrap();
+    let y = peft.model().forward(ids(&device));
+    let grads = y.square().sum().backward();
+    let model = peft.model();
+    let outputs = tensors("outputs.safetensors");
+    for (module, weight, [a_name, b_name]) in [
+        ("embed", &model.embed.weight, LayerKind::Embedding.factor_names()),
+        ("proj", &model.proj.weight, LayerKind::Linear.factor_names()),
+    ] {
+        let adapter = &weight.reparameterization::<PeftWeight>().unwrap().adapters[0];
+        // Burn's factors are PEFT's transposed.
+        for (factor, name) in [(&adapter.lora_a, a_name), (&adapter.lora_b, b_name)] {
+            let grad = factor.val().grad(&grads).unwrap().transpose();
+            let got: Vec<f32> = grad.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+            let want = &outputs[&format!("grad_{module}.{name}")].values;
+            let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            let diff = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(diff / scale < 1e-5, "{module}.{name}: {diff} of {scale}");
+        }
+        assert!(weight.val().grad(&grads).is_none(), "{module}'s base weight is frozen");
     }
 }
 
