@@ -88,6 +88,10 @@ pub struct LoraConfig {
     /// How the factors start (PEFT's `init_lora_weights`).
     #[config(default = "LoraInit::KaimingUniform")]
     pub init_lora_weights: LoraInit,
+    /// A trained bias in B (`lora_B.bias`, starting at zero): the layer's bias gains `s` times
+    /// it. Linear layers with a bias only, on [`PeftModel`](crate::PeftModel)'s weight path.
+    #[config(default = false)]
+    pub lora_bias: bool,
     /// Only adapt layers whose index (the number after the layer list's name in the path, e.g.
     /// `encoder.layer.3.…`) is listed. As in PEFT this filters suffix matches of a
     /// [`TargetModules::Names`] list only, not exact paths or a regex.
@@ -123,7 +127,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("kasa_config", "KaSA"),
     ("layer_replication", "layer replication"),
     ("loftq_config", "LoftQ initialisation"),
-    ("lora_bias", "a trained bias in lora_B"),
     ("lora_ga_config", "LoRA-GA initialisation"),
     ("megatron_config", "Megatron parallel layers"),
     ("modules_to_save", "fully trained extra modules"),
@@ -184,6 +187,25 @@ impl LoraConfig {
             && names.is_empty()
         {
             return Err(PeftError::config("target_modules", "is an empty list"));
+        }
+        // PEFT's refusals, with its messages.
+        if self.lora_bias && !matches!(self.init_lora_weights, LoraInit::KaimingUniform | LoraInit::Random) {
+            let init = match self.to_peft()["init_lora_weights"].clone() {
+                Value::String(s) => s,
+                value => value.to_string(),
+            };
+            return Err(PeftError::config(
+                "lora_bias",
+                format!(
+                    "The argument lora_bias=True is only supported with init_lora_weights=True or False, got init_lora_weights={init} instead."
+                ),
+            ));
+        }
+        if self.lora_bias && self.use_dora {
+            return Err(PeftError::config(
+                "lora_bias",
+                "The argument lora_bias=True is not supported for DoRA, please pass use_dora=False",
+            ));
         }
         self.compiled_patterns()?;
         self.excluded(&[])?;
@@ -435,6 +457,7 @@ impl LoraConfig {
             lora_dropout: number("lora_dropout", 0.0)?,
             use_rslora: flag("use_rslora")?,
             use_dora: flag("use_dora")?,
+            lora_bias: flag("lora_bias")?,
             init_lora_weights,
             layers_to_transform,
             layers_pattern,
@@ -495,7 +518,7 @@ impl LoraConfig {
             "layers_to_transform": self.layers_to_transform,
             "loftq_config": {},
             "lora_alpha": lora_alpha,
-            "lora_bias": false,
+            "lora_bias": self.lora_bias,
             "lora_dropout": self.lora_dropout,
             "lora_ga_config": null,
             "megatron_config": null,
@@ -932,7 +955,6 @@ mod tests {
             ("modules_to_save", json!(["classifier"])),
             ("use_qalora", json!(true)),
             ("fan_in_fan_out", json!(true)),
-            ("lora_bias", json!(true)),
             ("bias", json!("all")),
             ("bias", json!("lora_only")),
             ("init_lora_weights", json!("pissa_niter_4")),

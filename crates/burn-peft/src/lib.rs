@@ -31,5 +31,5 @@ pub use model::{
 /// The linear algebra crate of [`ModuleFactors`]' matrices.
 pub use nalgebra;
 pub use peft_model::{BASE_ADAPTER, DEFAULT_ADAPTER, PeftModel, Rows, get_peft_model};
-pub use reparam::{PeftWeight, WeightAdapter};
+pub use reparam::{LoraBias, PeftBias, PeftWeight, WeightAdapter};
 pub use weights::{AdapterWeights, LayerKind, ModuleFactors};

@@ -194,6 +194,12 @@ pub fn add_weighted_adapter(
     let Some((first, _)) = adapters.first() else {
         return Err(PeftError::Merge("no adapters to combine".into()));
     };
+    if let Some(i) = adapters.iter().position(|(a, _)| a.config.lora_bias) {
+        return Err(PeftError::Merge(format!(
+            "adapter {} has lora_bias: weighted merges of trained biases are not supported",
+            i + 1
+        )));
+    }
     if let Some(i) = adapters.iter().position(|(a, _)| a.config.use_dora) {
         return Err(PeftError::Merge(format!(
             "adapter {} is DoRA: weighted merges of DoRA adapters are not supported (PEFT re-initialises \
@@ -321,6 +327,7 @@ fn cat(present: &[(&ModuleFactors, f64, f64)], rank: usize) -> ModuleFactors {
         lora_a: a,
         lora_b: b,
         magnitude: None,
+        bias: None,
         kind: present[0].0.kind,
     }
 }
@@ -347,6 +354,7 @@ fn factor_wise(present: &[(&ModuleFactors, f64, f64)], context: &mut Context) ->
         lora_a: context.combine(a, &weights_a),
         lora_b: context.combine(b, &weights_b),
         magnitude: None,
+        bias: None,
         kind: present[0].0.kind,
     })
 }
@@ -386,6 +394,7 @@ fn svd(
         lora_a: a,
         lora_b: b,
         magnitude: None,
+        bias: None,
         kind: first.kind,
     })
 }

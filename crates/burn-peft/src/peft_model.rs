@@ -19,7 +19,7 @@ use crate::key_map::KeyMap;
 use crate::layer::{column_norms, with_value};
 use crate::merge::{WeightedMerge, add_weighted_adapter};
 use crate::model::{ParamCount, count_params};
-use crate::reparam::{Injector, TargetLayer, WeightAdapter, params, put_params, target_layers};
+use crate::reparam::{BiasInjector, Injector, LoraBias, TargetLayer, WeightAdapter, params, put_params, target_layers};
 use crate::weights::{AdapterWeights, LayerKind, ModuleFactors};
 
 /// The name PEFT gives the first adapter, saved at the top of a directory.
@@ -309,17 +309,14 @@ impl<M: Module> PeftModel<M> {
             let factors = &self.factors[&(adapter.name.clone(), self.layers[i].path.clone())];
             let lora_a = to_matrix(&factors.lora_a.val()).transpose();
             let lora_b = to_matrix(&factors.lora_b.val()).transpose();
-            let magnitude = factors.magnitude.as_ref().map(|m| {
-                let m = m.val();
-                let n = m.dims()[0];
-                to_matrix(&m.reshape([1, n])).iter().copied().collect()
-            });
+            let magnitude = factors.magnitude.as_ref().map(|m| vector(&m.val()));
             modules.insert(
                 self.peft_name(i),
                 ModuleFactors {
                     lora_a,
                     lora_b,
                     magnitude,
+                    bias: factors.bias.as_ref().map(|b| vector(&b.val())),
                     kind: self.layers[i].kind,
                 },
             );
@@ -409,6 +406,18 @@ impl<M: Module> PeftModel<M> {
                 .expect("a linear weight");
             let peft_name = self.peft_name(i);
             let module_config = config.for_module(&peft_name);
+            if module_config.lora_bias && layer.kind == LayerKind::Embedding {
+                return Err(PeftError::config(
+                    "lora_bias",
+                    format!("lora_bias=True is not supported for Embedding ({peft_name})."),
+                ));
+            }
+            if module_config.lora_bias && !current.bases.contains_key(&format!("{}.bias", layer.path)) {
+                return Err(PeftError::config(
+                    "lora_bias",
+                    format!("{peft_name} has no bias for the adapter's to add to (burn-peft adapts the layer's bias)"),
+                ));
+            }
             let init = new_factors(&module_config, &base.val(), layer.kind, &peft_name)?;
             let weight = init.residual.clone().unwrap_or_else(|| base.val());
             if let Some(residual) = init.residual {
@@ -506,14 +515,22 @@ impl<M: Module> PeftModel<M> {
     fn sync(&mut self) {
         let current = params(&self.model);
         self.base = put_params(self.base.clone(), &current.bases);
-        for ((weight_path, index), found) in current.adapters {
-            let Some(path) = weight_path.strip_suffix(".weight").map(str::to_string) else {
+        for ((param_path, index), found) in current.adapters {
+            // A weight's adapters are the active ones; a bias's, those of them with a bias.
+            let (path, name) = if let Some(path) = param_path.strip_suffix(".weight") {
+                (path.to_string(), self.active_on(path).into_iter().nth(index))
+            } else if let Some(path) = param_path.strip_suffix(".bias") {
+                (path.to_string(), self.active_biases_on(path).into_iter().nth(index))
+            } else {
                 continue;
             };
-            let Some(name) = self.active_on(&path).into_iter().nth(index) else {
+            let Some(name) = name else {
                 continue;
             };
             if let Some(stored) = self.factors.get_mut(&(name, path)) {
+                if found.bias.is_some() {
+                    stored.bias = found.bias;
+                }
                 if let Some(a) = found.lora_a {
                     stored.lora_a = a;
                 }
@@ -530,18 +547,44 @@ impl<M: Module> PeftModel<M> {
     /// Rebuilds the live model from `base` and the active adapters' factors (trainable), in
     /// the order of `active`.
     fn attach(&mut self) {
-        let mut plan: BTreeMap<String, Vec<WeightAdapter>> = BTreeMap::new();
+        let mut weights: BTreeMap<String, Vec<WeightAdapter>> = BTreeMap::new();
+        let mut biases: BTreeMap<String, Vec<LoraBias>> = BTreeMap::new();
         for layer in &self.layers {
             let adapters: Vec<WeightAdapter> = self
                 .active_on(&layer.path)
                 .into_iter()
                 .map(|name| self.factors[&(name, layer.path.clone())].clone().set_require_grad(true))
                 .collect();
+            // Each bias goes on the layer's bias alone, so that a parameter sits in one place.
+            let lora_biases: Vec<LoraBias> = (adapters.iter())
+                .filter_map(|a| {
+                    a.bias.clone().map(|bias| LoraBias {
+                        bias,
+                        scaling: a.scaling,
+                    })
+                })
+                .collect();
+            if !lora_biases.is_empty() {
+                biases.insert(format!("{}.bias", layer.path), lora_biases);
+            }
+            let adapters: Vec<WeightAdapter> = adapters
+                .into_iter()
+                .map(|a| WeightAdapter { bias: None, ..a })
+                .collect();
             if !adapters.is_empty() {
-                plan.insert(format!("{}.weight", layer.path), adapters);
+                weights.insert(format!("{}.weight", layer.path), adapters);
             }
         }
-        self.model = self.base.clone().apply_reparameterization(Injector { plan });
+        self.model = (self.base.clone())
+            .apply_reparameterization(Injector { plan: weights })
+            .apply_reparameterization(BiasInjector { plan: biases });
+    }
+
+    /// The active adapters with a `lora_bias` bias on the layer at `path`, in the order of
+    /// `active`.
+    fn active_biases_on(&self, path: &str) -> Vec<String> {
+        let with_bias = |name: &String| self.factors[&(name.clone(), path.to_string())].bias.is_some();
+        self.active_on(path).into_iter().filter(with_bias).collect()
     }
 
     /// The active adapters on the layer at `path`, in the order of `active`.
@@ -597,12 +640,25 @@ fn adapter_from(
         };
         Param::from_tensor(m.detach())
     });
+    // PEFT starts `lora_B.bias` at zero.
+    let bias = config.lora_bias.then(|| {
+        let d_out = weight.dims()[1];
+        let values = loaded.and_then(|f| f.bias.clone()).unwrap_or_else(|| vec![0.0; d_out]);
+        Param::from_tensor(Tensor::<1>::from_data(TensorData::new(values, [d_out]), &device).cast(dtype))
+    });
     WeightAdapter {
         lora_a: Param::from_tensor(a.detach()),
         lora_b: Param::from_tensor(b.detach()),
         magnitude,
+        bias,
         scaling,
     }
+}
+
+/// A 1-D tensor's values as f32.
+fn vector(t: &Tensor<1>) -> Vec<f32> {
+    let n = t.dims()[0];
+    to_matrix(&t.clone().reshape([1, n])).iter().copied().collect()
 }
 
 /// A batch that splits by rows: a tensor (rows first), or a tuple of tensors sharing their first

@@ -24,6 +24,9 @@ pub struct WeightAdapter {
     pub lora_b: Param<Tensor<2>>,
     /// DoRA's magnitude `m`, `[out]`.
     pub magnitude: Option<Param<Tensor<1>>>,
+    /// `lora_bias`'s trained bias, `[out]`: PEFT's `lora_B.bias`. Attached to the layer's bias
+    /// (a [`PeftBias`]), not used by the weight.
+    pub bias: Option<Param<Tensor<1>>>,
     /// `lora_alpha / r`, or `lora_alpha / sqrt(r)` with rsLoRA.
     #[module(skip)]
     pub scaling: f64,
@@ -77,6 +80,56 @@ impl Reparameterization for PeftWeight {
     }
 }
 
+/// The `lora_bias` biases of the active adapters on one layer's bias: `b + sum of s b_i`.
+#[derive(Module, Debug)]
+pub struct PeftBias {
+    /// In the order the adapters were activated.
+    pub biases: Vec<LoraBias>,
+}
+
+/// One adapter's trained bias with its scaling.
+#[derive(Module, Debug)]
+pub struct LoraBias {
+    /// PEFT's `lora_B.bias`, `[out]`.
+    pub bias: Param<Tensor<1>>,
+    /// The adapter's scaling, which multiplies the bias as it does B's output.
+    #[module(skip)]
+    pub scaling: f64,
+}
+
+impl Reparameterization for PeftBias {
+    const NAME: &'static str = "peft_bias";
+
+    fn apply<const D: usize>(&self, base: Tensor<D>) -> Tensor<D> {
+        let shape = base.shape();
+        let biases = self.biases.iter();
+        let bias = biases.fold(base.reshape([shape[0]]), |b, lora| {
+            b + lora.bias.val().mul_scalar(lora.scaling)
+        });
+        bias.reshape(shape)
+    }
+}
+
+/// Attaches the planned [`PeftBias`]es to the biases at their paths.
+pub(crate) struct BiasInjector {
+    pub plan: BTreeMap<String, Vec<LoraBias>>,
+}
+
+impl Reparameterizer for BiasInjector {
+    type Reparam = PeftBias;
+
+    fn reparameterize<const D: usize>(
+        &mut self,
+        path: &str,
+        param: Param<Tensor<D>>,
+    ) -> (Param<Tensor<D>>, Option<PeftBias>) {
+        match self.plan.remove(path) {
+            Some(biases) if D == 1 && !biases.is_empty() => (param, Some(PeftBias { biases })),
+            _ => (param, None),
+        }
+    }
+}
+
 /// Attaches prepared adapters to the weights at the planned parameter paths.
 pub(crate) struct Injector {
     pub plan: BTreeMap<String, Vec<WeightAdapter>>,
@@ -126,6 +179,7 @@ pub(crate) struct AdapterParams {
     pub lora_a: Option<Param<Tensor<2>>>,
     pub lora_b: Option<Param<Tensor<2>>>,
     pub magnitude: Option<Param<Tensor<1>>>,
+    pub bias: Option<Param<Tensor<1>>>,
 }
 
 impl Params {
@@ -193,7 +247,7 @@ impl ModuleVisitor for Walk {
             self.params.bases.insert(path, Box::new(param.clone()));
             return;
         };
-        // `<weight path>.peft.adapters.<i>.<field>`.
+        // `<weight path>.peft.adapters.<i>.<field>`, `<bias path>.peft_bias.biases.<i>.bias`.
         let names: Vec<&str> = self.stack[at..].iter().map(|(n, _)| n.as_str()).collect();
         let (Some(index), Some(field)) = (names.get(2).and_then(|i| i.parse().ok()), names.last()) else {
             return;
@@ -208,6 +262,7 @@ impl ModuleVisitor for Walk {
             "lora_a" => entry.lora_a = any.downcast_ref().cloned(),
             "lora_b" => entry.lora_b = any.downcast_ref().cloned(),
             "magnitude" => entry.magnitude = any.downcast_ref().cloned(),
+            "bias" => entry.bias = any.downcast_ref().cloned(),
             _ => {}
         }
     }

@@ -44,6 +44,8 @@ pub struct ModuleFactors {
     pub lora_b: DMatrix<f32>,
     /// DoRA's `lora_magnitude_vector`, `[out]`.
     pub magnitude: Option<Vec<f32>>,
+    /// `lora_bias`'s `lora_B.bias`, `[out]`.
+    pub bias: Option<Vec<f32>>,
     /// The layer they adapt.
     pub kind: LayerKind,
 }
@@ -62,12 +64,13 @@ impl ModuleFactors {
 
 /// The tensor names of adapter files after `<module>.`: which factor (A, B, magnitude) each is,
 /// and of which kind of layer.
-const FILE_SUFFIXES: [(&str, usize, LayerKind); 5] = [
+const FILE_SUFFIXES: [(&str, usize, LayerKind); 6] = [
     ("lora_A.weight", 0, LayerKind::Linear),
     ("lora_B.weight", 1, LayerKind::Linear),
     ("lora_embedding_A", 0, LayerKind::Embedding),
     ("lora_embedding_B", 1, LayerKind::Embedding),
     ("lora_magnitude_vector", 2, LayerKind::Linear),
+    ("lora_B.bias", 3, LayerKind::Linear),
 ];
 
 /// An adapter: its config and its tensors per module, keyed by PEFT module name.
@@ -92,7 +95,7 @@ impl AdapterWeights {
             key: key.to_string(),
             message,
         };
-        let mut parts: BTreeMap<String, ([Option<FileTensor>; 3], LayerKind)> = BTreeMap::new();
+        let mut parts: BTreeMap<String, ([Option<FileTensor>; 4], LayerKind)> = BTreeMap::new();
         for tensor in read_tensors(&path)? {
             let (module, slot, kind) = FILE_SUFFIXES
                 .iter()
@@ -103,18 +106,18 @@ impl AdapterWeights {
                 .ok_or_else(|| {
                     error(
                         &tensor.name,
-                        format!("is not a LoRA tensor (expected {KEY_PREFIX}<module>.lora_A.weight, .lora_B.weight, .lora_embedding_A, .lora_embedding_B or .lora_magnitude_vector)"),
+                        format!("is not a LoRA tensor (expected {KEY_PREFIX}<module>.lora_A.weight, .lora_B.weight, .lora_B.bias, .lora_embedding_A, .lora_embedding_B or .lora_magnitude_vector)"),
                     )
                 })?;
             let entry = parts.entry(module).or_default();
-            // The magnitude does not say the kind; A and B do.
+            // The magnitude and the bias do not say the kind; A and B do.
             if slot < 2 {
                 entry.1 = kind;
             }
             entry.0[slot] = Some(tensor);
         }
         let mut modules = BTreeMap::new();
-        for (module, ([a, b, m], kind)) in parts {
+        for (module, ([a, b, m, bias], kind)) in parts {
             let key = |suffix: &str| format!("{KEY_PREFIX}{module}.{suffix}");
             let [a_name, b_name] = kind.factor_names();
             let matrix = |t: Option<FileTensor>, suffix: &str| -> Result<DMatrix<f32>, PeftError> {
@@ -131,8 +134,24 @@ impl AdapterWeights {
                 lora_a: matrix(a, a_name)?,
                 lora_b: matrix(b, b_name)?,
                 magnitude: m.map(|t| t.values),
+                bias: bias.map(|t| t.values),
                 kind,
             };
+            match (&factors.bias, config.lora_bias) {
+                (None, true) => return Err(error(&key("lora_B.bias"), "is missing (lora_bias is true)".into())),
+                (Some(_), false) => {
+                    return Err(error(&key("lora_B.bias"), "is present but lora_bias is false".into()));
+                }
+                (Some(b), true) if b.len() != factors.lora_b.nrows() => {
+                    let message = format!(
+                        "has {} values, expected {} (lora_B.weight's rows)",
+                        b.len(),
+                        factors.lora_b.nrows()
+                    );
+                    return Err(error(&key("lora_B.bias"), message));
+                }
+                _ => {}
+            }
             let r = config.for_module(&module).r;
             if factors.lora_a.nrows() != r || factors.lora_b.ncols() != r {
                 return Err(error(
@@ -190,6 +209,13 @@ impl AdapterWeights {
                 format!("{KEY_PREFIX}{module}.{b_name}"),
                 &factors.lora_b,
             ));
+            if let Some(b) = &factors.bias {
+                tensors.push(FileTensor {
+                    name: format!("{KEY_PREFIX}{module}.lora_B.bias"),
+                    shape: vec![b.len()],
+                    values: b.clone(),
+                });
+            }
             if let Some(m) = &factors.magnitude {
                 tensors.push(FileTensor {
                     name: format!("{KEY_PREFIX}{module}.lora_magnitude_vector"),

@@ -323,11 +323,11 @@ fn broken_adapter_directories_are_errors_naming_file_and_key() {
     let config_path = dir.path().join(ADAPTER_CONFIG_FILE);
     let text = std::fs::read_to_string(&config_path)
         .unwrap()
-        .replace("\"lora_bias\": false", "\"lora_bias\": true");
+        .replace("\"use_qalora\": false", "\"use_qalora\": true");
     std::fs::write(&config_path, text).unwrap();
     let err = load(dir.path());
     assert!(
-        err.starts_with(&format!("{}: \"lora_bias\": is true", config_path.display())),
+        err.starts_with(&format!("{}: \"use_qalora\": is true", config_path.display())),
         "{err}"
     );
 

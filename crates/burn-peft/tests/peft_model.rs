@@ -9,8 +9,8 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use burn_peft::{
-    AdaptableModel, AdaptedLinear, AdapterWeights, DEFAULT_ADAPTER, ExcludeModules, LoraConfig, LoraInit, PeftModel,
-    PeftWeight, TargetModules, get_peft_model, load_adapter,
+    AdaptableModel, AdaptedLinear, AdapterWeights, DEFAULT_ADAPTER, ExcludeModules, LoraConfig, LoraInit, PeftBias,
+    PeftModel, PeftWeight, TargetModules, get_peft_model, load_adapter,
 };
 use tempfile::TempDir;
 use tiny::{Tiny, base_model, fixture, input, max_diff, output, tensors, values};
@@ -372,6 +372,57 @@ fn a_mixed_adapter_batch_gives_each_row_its_adapter_as_peft_does() {
         let theirs = item["message"].as_str().unwrap();
         assert_eq!(err.to_string(), format!("adapter_names: {theirs}"), "{case}");
     }
+}
+
+#[test]
+fn lora_bias_trains_a_bias_in_b_as_peft_and_is_refused_where_peft_refuses_it() {
+    let device = Device::flex().autodiff();
+    let dir = fixture("adapters/lora_bias");
+    let mut peft = PeftModel::from_pretrained(base_model(&device), &dir).unwrap();
+    // The bias's gradient of sum(y^2) is s * 2 * (the rows' sum of y) on proj_out.
+    let y = peft.model().forward(input(&device));
+    let grads = y.clone().square().sum().backward();
+    let bias = &peft.model().proj_out.bias.as_ref().unwrap();
+    let lora = &bias.reparameterization::<PeftBias>().unwrap().biases[0];
+    let got = values(lora.bias.val().grad(&grads).unwrap());
+    let want = values(y.detach().sum_dim(0).mul_scalar(2.0 * lora.scaling));
+    assert!(max_diff(&got, &want) < 1e-4, "{got:?} vs {want:?}");
+    assert!(bias.val().grad(&grads).is_none(), "the base bias is frozen");
+    // Saved and read back as PEFT wrote it.
+    let out = TempDir::new().unwrap();
+    peft.save_pretrained(out.path()).unwrap();
+    let (saved, recorded) = (
+        AdapterWeights::read(out.path()).unwrap(),
+        AdapterWeights::read(&dir).unwrap(),
+    );
+    assert_eq!(saved.modules, recorded.modules);
+    assert_eq!(saved.config.to_peft(), recorded.config.to_peft());
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap();
+    let refusals = manifest["config_refusals"].as_object().unwrap();
+    assert_eq!(refusals.len(), 2);
+    for (name, item) in refusals {
+        let mut peft_config = item["lora_config"].as_object().unwrap().clone();
+        peft_config.insert("peft_type".into(), "LORA".into());
+        let err = LoraConfig::from_peft(&peft_config).unwrap_err();
+        let theirs = item["message"].as_str().unwrap();
+        assert_eq!(err.to_string(), format!("\"lora_bias\": {theirs}"), "{name}");
+    }
+    // The activation path has no trained bias; a layer without a bias has nothing to add it to.
+    let config = burn_peft::read_adapter_config(&dir.join("adapter_config.json")).unwrap();
+    let err = load_adapter(&mut TinyAdapted::new(base_model(&device)), &dir).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("supported by PeftModel (the weight-space path)"),
+        "{err}"
+    );
+    let mut unbiased = base_model(&device);
+    unbiased.proj_in.bias = None;
+    let Err(err) = get_peft_model(unbiased, config) else {
+        panic!("a layer without a bias took lora_bias");
+    };
+    assert!(err.to_string().contains("proj_in has no bias"), "{err}");
 }
 
 /// The recorded model with other layer sizes.
