@@ -181,6 +181,12 @@ fn adapter_tensors<M: AdaptableModel>(model: &M) -> Vec<FileTensor> {
                 magnitude.val(),
             ));
         }
+        if let Some(bias) = &adapter.bias {
+            tensors.push(FileTensor::vector(
+                format!("{KEY_PREFIX}{path}.lora_B.bias"),
+                bias.val(),
+            ));
+        }
     }
     tensors
 }
@@ -204,7 +210,11 @@ pub fn save_adapter<M: AdaptableModel>(model: &M, config: &LoraConfig, dir: &Pat
     for path in &adapted {
         let adapter = layer(model, path)?.adapter.as_ref().expect("an adapted path");
         let config = config.for_module(path);
-        if adapter.rank() != config.r || adapter.is_dora() != config.use_dora || adapter.scaling != config.scaling() {
+        if adapter.rank() != config.r
+            || adapter.is_dora() != config.use_dora
+            || adapter.scaling != config.scaling()
+            || adapter.bias.is_some() != config.lora_bias
+        {
             return Err(PeftError::Model(format!(
                 "{path}: the adapter (r {}, scaling {}, {}) is not the config's (r {}, scaling {}, {})",
                 adapter.rank(),
@@ -268,6 +278,10 @@ pub fn load_adapter<M: AdaptableModel + burn::module::Module>(
         if let Some(magnitude) = adapter.magnitude.take() {
             let m = take(format!("{KEY_PREFIX}{path}.lora_magnitude_vector"), &[d_out])?;
             adapter.magnitude = Some(with_value(magnitude, m.to_tensor(&device)));
+        }
+        if let Some(bias) = adapter.bias.take() {
+            let b = take(format!("{KEY_PREFIX}{path}.lora_B.bias"), &[d_out])?;
+            adapter.bias = Some(with_value(bias, b.to_tensor(&device)));
         }
     }
     if let Some(key) = file.keys().next() {

@@ -27,6 +27,8 @@ pub struct Adapter {
     pub lora_b: Param<Tensor<2>>,
     /// DoRA's magnitude `m`, `[out]`.
     pub magnitude: Option<Param<Tensor<1>>>,
+    /// `lora_bias`'s trained bias of B, `[out]`: the output gains `s` times it.
+    pub bias: Option<Param<Tensor<1>>>,
     /// On the adapter's input only.
     pub dropout: Dropout,
     /// `lora_alpha / r`, or `lora_alpha / sqrt(r)` with rsLoRA.
@@ -70,12 +72,23 @@ impl Adapter {
     /// DoRA starts where LoRA does.
     fn new(config: &LoraConfig, base: &Linear) -> Result<(Self, Tensor<2>), PeftError> {
         let weight = base.weight.val();
+        if config.lora_bias && base.bias.is_none() {
+            return Err(PeftError::config(
+                "lora_bias",
+                "the layer has no bias to merge the adapter's into",
+            ));
+        }
         let factors = new_factors(config, &weight, LayerKind::Linear, "the layer")?;
         let weight = factors.residual.unwrap_or(weight);
         let mut adapter = Adapter {
             lora_a: Param::from_tensor(factors.a),
             lora_b: Param::from_tensor(factors.b),
             magnitude: None,
+            // PEFT starts `lora_B.bias` at zero.
+            bias: config.lora_bias.then(|| {
+                let d_out = weight.dims()[1];
+                Param::from_tensor(Tensor::zeros([d_out], (&weight.device(), weight.dtype())))
+            }),
             dropout: DropoutConfig::new(config.lora_dropout).init(),
             scaling: config.scaling(),
         };
@@ -126,6 +139,10 @@ impl Adapter {
             None,
         );
         let Some(magnitude) = &self.magnitude else {
+            let update = match &self.bias {
+                Some(bias) => update + bias.val().mul_scalar(self.scaling).unsqueeze::<D>(),
+                None => update,
+            };
             return base.forward(x) + update;
         };
         let weight = base.weight.val();
@@ -144,6 +161,17 @@ impl Adapter {
         // PEFT's form under dropout, which rescales the base output of the dropped input only:
         // base(x) + (m/n - 1) (x~ W) + (m/n) s (x~ A^T) B^T, with x~ = dropout(x).
         base.forward(x) + linear(x_adapter, weight, None) * scale.clone().sub_scalar(1.0) + update * scale
+    }
+
+    /// `bias` plus `sign` times `lora_bias`'s `s b` (`sign` -1 takes it out again).
+    fn merged_bias(&self, bias: Option<Param<Tensor<1>>>, sign: f64) -> Option<Param<Tensor<1>>> {
+        match (bias, &self.bias) {
+            (Some(base), Some(b)) => {
+                let value = base.val().detach() + b.val().detach().mul_scalar(sign * self.scaling);
+                Some(with_value(base, value))
+            }
+            (bias, _) => bias,
+        }
     }
 
     /// The base weight with this adapter folded in, and DoRA's `n` (`[1, out]`) used for it.
@@ -217,13 +245,14 @@ impl AdaptedLinear {
     /// Folds the adapter into the base weight (PEFT's `merge`): the forward pass then costs what
     /// the base layer alone costs. The adapter is kept, so [`unmerge`](Self::unmerge) undoes it.
     /// LoRA: `W' = W + s a b`; DoRA: `W' = (W + s a b) (m / n)`, scaling each output column.
-    /// The bias is unchanged. Does nothing without an adapter or when already merged.
+    /// The bias gains `lora_bias`'s `s b`. Does nothing without an adapter or when already merged.
     pub fn merge(&mut self) {
         let (Some(adapter), None) = (&self.adapter, &self.merged) else {
             return;
         };
         let (weight, dora_norm) = adapter.merge_into(self.base.weight.val());
         self.base.weight = with_value(self.base.weight.clone(), weight);
+        self.base.bias = adapter.merged_bias(self.base.bias.clone(), 1.0);
         self.merged = Some(Merged { dora_norm });
     }
 
@@ -237,6 +266,7 @@ impl AdaptedLinear {
             weight = weight * (norm / magnitude.val().detach().unsqueeze::<2>());
         }
         self.base.weight = with_value(self.base.weight.clone(), weight - adapter.delta_weight());
+        self.base.bias = adapter.merged_bias(self.base.bias.clone(), -1.0);
     }
 
     /// The plain linear layer this one computes (the adapter merged in), leaving `self` as it
@@ -245,7 +275,7 @@ impl AdaptedLinear {
         match (&self.adapter, &self.merged) {
             (Some(adapter), None) => Linear {
                 weight: with_value(self.base.weight.clone(), adapter.merge_into(self.base.weight.val()).0),
-                bias: self.base.bias.clone(),
+                bias: adapter.merged_bias(self.base.bias.clone(), 1.0),
             },
             _ => self.base.clone(),
         }

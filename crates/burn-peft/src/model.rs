@@ -48,12 +48,6 @@ pub fn inject_adapter<M: AdaptableModel + Module>(
     model: &mut M,
     config: &LoraConfig,
 ) -> Result<Vec<String>, PeftError> {
-    if config.lora_bias {
-        return Err(PeftError::config(
-            "lora_bias",
-            "is true: trained biases are supported by PeftModel (the weight-space path), not by AdaptedLinear",
-        ));
-    }
     let targets = config.select_targets(&model.linear_paths())?;
     for path in &targets {
         if layer(model, path)?.adapter.is_some() {

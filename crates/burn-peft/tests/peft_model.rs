@@ -375,7 +375,7 @@ fn a_mixed_adapter_batch_gives_each_row_its_adapter_as_peft_does() {
 }
 
 #[test]
-fn lora_bias_trains_a_bias_in_b_as_peft_and_is_refused_where_peft_refuses_it() {
+fn lora_bias_trains_a_bias_in_b_as_peft_on_both_paths_and_is_refused_where_peft_refuses_it() {
     let device = Device::flex().autodiff();
     let dir = fixture("adapters/lora_bias");
     let mut peft = PeftModel::from_pretrained(base_model(&device), &dir).unwrap();
@@ -409,14 +409,27 @@ fn lora_bias_trains_a_bias_in_b_as_peft_and_is_refused_where_peft_refuses_it() {
         let theirs = item["message"].as_str().unwrap();
         assert_eq!(err.to_string(), format!("\"lora_bias\": {theirs}"), "{name}");
     }
-    // The activation path has no trained bias; a layer without a bias has nothing to add it to.
+    // The activation path: the same outputs, merged or not, and the same bias gradient.
+    let mut adapted = TinyAdapted::new(base_model(&device));
+    load_adapter(&mut adapted, &dir).unwrap();
+    let y_activation = adapted.forward(input(&device));
+    assert!(max_diff(&values(y_activation.clone()), &output("y_lora_bias")) < 1e-5);
+    let grads = y_activation.square().sum().backward();
+    let adapter_bias = adapted.proj_out.adapter.as_ref().unwrap().bias.as_ref().unwrap();
+    assert!(max_diff(&values(adapter_bias.val().grad(&grads).unwrap()), &got) < 1e-4);
+    let saved = TempDir::new().unwrap();
+    burn_peft::save_adapter(&adapted, &recorded.config, saved.path()).unwrap();
+    assert_eq!(AdapterWeights::read(saved.path()).unwrap().modules, recorded.modules);
+    burn_peft::merge_adapters(&mut adapted);
+    assert!(max_diff(&values(adapted.forward(input(&device))), &output("y_lora_bias_merged")) < 1e-5);
+    burn_peft::unmerge_adapters(&mut adapted);
+    assert!(max_diff(&values(adapted.forward(input(&device))), &output("y_lora_bias")) < 1e-5);
+    // A layer without a bias has nothing to merge the adapter's into, on either path.
     let config = burn_peft::read_adapter_config(&dir.join("adapter_config.json")).unwrap();
-    let err = load_adapter(&mut TinyAdapted::new(base_model(&device)), &dir).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("supported by PeftModel (the weight-space path)"),
-        "{err}"
-    );
+    let mut unbiased = TinyAdapted::new(base_model(&device));
+    unbiased.proj_in.base.bias = None;
+    let err = burn_peft::inject_adapter(&mut unbiased, &config).unwrap_err();
+    assert!(err.to_string().contains("no bias"), "{err}");
     let mut unbiased = base_model(&device);
     unbiased.proj_in.bias = None;
     let Err(err) = get_peft_model(unbiased, config) else {
