@@ -58,6 +58,17 @@ pub enum LoraInit {
 }
 
 impl LoraInit {
+    /// Its value in `adapter_config.json`.
+    fn to_peft(self) -> Value {
+        match self {
+            Self::KaimingUniform => json!(true),
+            Self::Gaussian => json!("gaussian"),
+            Self::Random => json!(false),
+            Self::Pissa => json!("pissa"),
+            Self::Olora => json!("olora"),
+        }
+    }
+
     /// Whether this initialisation also changes the base weight (to a residual).
     pub fn changes_base(self) -> bool {
         matches!(self, Self::Pissa | Self::Olora)
@@ -190,7 +201,7 @@ impl LoraConfig {
         }
         // PEFT's refusals, with its messages.
         if self.lora_bias && !matches!(self.init_lora_weights, LoraInit::KaimingUniform | LoraInit::Random) {
-            let init = match self.to_peft()["init_lora_weights"].clone() {
+            let init = match self.init_lora_weights.to_peft() {
                 Value::String(s) => s,
                 value => value.to_string(),
             };
@@ -485,13 +496,7 @@ impl LoraConfig {
             Some(ExcludeModules::Names(names)) => json!(sorted_unique(names)),
             Some(ExcludeModules::Regex(re)) => json!(re),
         };
-        let init_lora_weights = match self.init_lora_weights {
-            LoraInit::KaimingUniform => json!(true),
-            LoraInit::Gaussian => json!("gaussian"),
-            LoraInit::Random => json!(false),
-            LoraInit::Pissa => json!("pissa"),
-            LoraInit::Olora => json!("olora"),
-        };
+        let init_lora_weights = self.init_lora_weights.to_peft();
         // PEFT writes an integer alpha as an integer.
         let lora_alpha = if self.lora_alpha.fract() == 0.0 && self.lora_alpha.abs() < 1e15 {
             json!(self.lora_alpha as i64)
@@ -551,7 +556,12 @@ impl LoraConfig {
 /// PEFT's `get_pattern_key`: a key matches `path` when `(.*\.)?(key)$` matches from its start.
 /// An invalid regex matches nothing ([`LoraConfig::validate`] reports it).
 fn pattern_matches(key: &str, path: &str) -> bool {
-    Regex::new(&format!(r"^(?:.*\.)?(?:{key})$")).is_ok_and(|re| re.is_match(path))
+    pattern_regex(key).is_ok_and(|re| re.is_match(path))
+}
+
+/// The regex of a `rank_pattern` / `alpha_pattern` key.
+fn pattern_regex(key: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!(r"^(?:.*\.)?(?:{key})$"))
 }
 
 /// The value of the first key of `patterns` that matches `path`.
@@ -593,7 +603,7 @@ fn check_patterns<V: fmt::Debug>(
     expected: &str,
 ) -> Result<(), PeftError> {
     for (key, value) in patterns {
-        if let Err(e) = Regex::new(&format!(r"^(?:.*\.)?(?:{key})$")) {
+        if let Err(e) = pattern_regex(key) {
             return Err(PeftError::config(
                 name,
                 format!("key {key:?} is not a valid regular expression: {e}"),

@@ -73,6 +73,17 @@ const FILE_SUFFIXES: [(&str, usize, LayerKind); 6] = [
     ("lora_B.bias", 3, LayerKind::Linear),
 ];
 
+/// DoRA's magnitude or `lora_bias`'s bias: present exactly when the config's `flag` is `on`,
+/// one value per output (`rows` of B, named `b_name`).
+fn check_per_output(values: &Option<Vec<f32>>, rows: usize, flag: &str, on: bool, b_name: &str) -> Result<(), String> {
+    match (values, on) {
+        (None, true) => Err(format!("is missing ({flag} is true)")),
+        (Some(_), false) => Err(format!("is present but {flag} is false")),
+        (Some(v), true) if v.len() != rows => Err(format!("has {} values, expected {rows} ({b_name}'s rows)", v.len())),
+        _ => Ok(()),
+    }
+}
+
 /// An adapter: its config and its tensors per module, keyed by PEFT module name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdapterWeights {
@@ -137,21 +148,9 @@ impl AdapterWeights {
                 bias: bias.map(|t| t.values),
                 kind,
             };
-            match (&factors.bias, config.lora_bias) {
-                (None, true) => return Err(error(&key("lora_B.bias"), "is missing (lora_bias is true)".into())),
-                (Some(_), false) => {
-                    return Err(error(&key("lora_B.bias"), "is present but lora_bias is false".into()));
-                }
-                (Some(b), true) if b.len() != factors.lora_b.nrows() => {
-                    let message = format!(
-                        "has {} values, expected {} (lora_B.weight's rows)",
-                        b.len(),
-                        factors.lora_b.nrows()
-                    );
-                    return Err(error(&key("lora_B.bias"), message));
-                }
-                _ => {}
-            }
+            let rows = factors.lora_b.nrows();
+            check_per_output(&factors.bias, rows, "lora_bias", config.lora_bias, b_name)
+                .map_err(|message| error(&key("lora_B.bias"), message))?;
             let r = config.for_module(&module).r;
             if factors.lora_a.nrows() != r || factors.lora_b.ncols() != r {
                 return Err(error(
@@ -165,31 +164,8 @@ impl AdapterWeights {
                     ),
                 ));
             }
-            match (&factors.magnitude, config.use_dora) {
-                (None, true) => {
-                    return Err(error(
-                        &key("lora_magnitude_vector"),
-                        "is missing (use_dora is true)".into(),
-                    ));
-                }
-                (Some(_), false) => {
-                    return Err(error(
-                        &key("lora_magnitude_vector"),
-                        "is present but use_dora is false".into(),
-                    ));
-                }
-                (Some(m), true) if m.len() != factors.lora_b.nrows() => {
-                    return Err(error(
-                        &key("lora_magnitude_vector"),
-                        format!(
-                            "has {} values, expected {} ({b_name}'s rows)",
-                            m.len(),
-                            factors.lora_b.nrows()
-                        ),
-                    ));
-                }
-                _ => {}
-            }
+            check_per_output(&factors.magnitude, rows, "use_dora", config.use_dora, b_name)
+                .map_err(|message| error(&key("lora_magnitude_vector"), message))?;
             modules.insert(module, factors);
         }
         Ok(Self { config, modules })

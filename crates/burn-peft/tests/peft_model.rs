@@ -13,7 +13,7 @@ use burn_peft::{
     PeftModel, PeftWeight, TargetModules, get_peft_model, load_adapter,
 };
 use tempfile::TempDir;
-use tiny::{Tiny, base_model, fixture, input, max_diff, output, tensors, values};
+use tiny::{Tiny, as_adapter_config, base_model, fixture, input, manifest, max_diff, output, tensors, values};
 
 const ADAPTERS: [&str; 7] = [
     "lora",
@@ -281,14 +281,11 @@ fn exclude_modules_leaves_layers_out_as_peft_does() {
         );
     }
     // PEFT's refusals of configs that exclude every layer they target.
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest();
     let targeting = manifest["targeting"].as_object().unwrap();
     assert_eq!(targeting.len(), 2);
     for (name, item) in targeting {
-        let mut peft_config = item["lora_config"].as_object().unwrap().clone();
-        peft_config.insert("peft_type".into(), "LORA".into());
-        let config = LoraConfig::from_peft(&peft_config).unwrap();
+        let config = LoraConfig::from_peft(&as_adapter_config(item)).unwrap();
         let Err(err) = get_peft_model(base_model(&device), config) else {
             panic!("{name} is accepted");
         };
@@ -347,8 +344,7 @@ fn a_mixed_adapter_batch_gives_each_row_its_adapter_as_peft_does() {
         peft.load_adapter(&fixture(&format!("adapters/{name}")), name).unwrap();
     }
     peft.set_adapter(&["lora_b"]).unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest();
     let names_of = |v: &serde_json::Value| -> Vec<String> { serde_json::from_value(v.clone()).unwrap() };
     let names = names_of(&manifest["mixed"]["adapter_names"]);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -398,14 +394,11 @@ fn lora_bias_trains_a_bias_in_b_as_peft_on_both_paths_and_is_refused_where_peft_
     assert_eq!(saved.modules, recorded.modules);
     assert_eq!(saved.config.to_peft(), recorded.config.to_peft());
 
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest();
     let refusals = manifest["config_refusals"].as_object().unwrap();
     assert_eq!(refusals.len(), 2);
     for (name, item) in refusals {
-        let mut peft_config = item["lora_config"].as_object().unwrap().clone();
-        peft_config.insert("peft_type".into(), "LORA".into());
-        let err = LoraConfig::from_peft(&peft_config).unwrap_err();
+        let err = LoraConfig::from_peft(&as_adapter_config(item)).unwrap_err();
         let theirs = item["message"].as_str().unwrap();
         assert_eq!(err.to_string(), format!("\"lora_bias\": {theirs}"), "{name}");
     }

@@ -39,6 +39,19 @@ pub fn tensors(path: &str) -> BTreeMap<String, Stored> {
         .collect()
 }
 
+/// The fixtures' `manifest.json`.
+pub fn manifest() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap()
+}
+
+/// A manifest item's `lora_config` (record.py's `LoraConfig` arguments) as an
+/// `adapter_config.json` object.
+pub fn as_adapter_config(item: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    let mut config = item["lora_config"].as_object().unwrap().clone();
+    config.insert("peft_type".into(), "LORA".into());
+    config
+}
+
 /// The recorded base model, on `device`.
 pub fn base_model(device: &Device) -> Tiny {
     let base = tensors("base.safetensors");
